@@ -1,0 +1,200 @@
+"""The pure core: one admission request in, one verdict out. No HTTP, no I/O, no clock.
+
+``handle`` picks the rules for the request's kind and operation, runs them over the raw object and turns
+their findings into a :class:`Verdict`. ``chain`` runs mutate -> patch -> defaulting -> validate the way
+the API server chains our two webhooks (used by ``vm-admission review``).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from webhook.config import Config
+from webhook.k8s.defaults import default_pod_requests
+from webhook.k8s.patch import JsonPatch, PatchBuilder, PatchError
+from webhook.rules import cpu, network, passthrough, qos
+from webhook.rules.base import Cause, Context, Findings, Operation
+
+Webhook = Literal["mutate", "validate"]
+Rule = Callable[[dict[str, Any], Context], Findings]
+
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+MAX_CAUSES = 10
+KUBEVIRT_GROUP = "kubevirt.io"
+
+MUTATORS: Mapping[str, tuple[Rule, ...]] = {
+    "Pod": (qos.mutate_pod, passthrough.mutate_pod),
+    "VirtualMachineInstance": (passthrough.mutate_vmi,),
+    "VirtualMachine": (passthrough.mutate_vm,),
+}
+VALIDATORS: Mapping[str, tuple[Rule, ...]] = {
+    "Pod": (cpu.validate_pod, passthrough.validate_pod),
+    "VirtualMachineInstance": (cpu.validate_vmi, passthrough.validate_vmi, network.validate_vmi),
+    "VirtualMachine": (cpu.validate_vm, passthrough.validate_vm, network.validate_vm),
+}
+
+
+@dataclass(slots=True)
+class Verdict:
+    """The outcome of one review, independent of the envelope it travels in."""
+
+    allowed: bool = True
+    code: int = 200
+    message: str = ""
+    reason: str = ""
+    causes: list[Cause] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    audit: dict[str, str] = field(default_factory=dict)
+    patch: JsonPatch = field(default_factory=list)
+
+
+def object_kind(request: Mapping[str, Any]) -> str:
+    """The kind our rules know the request as ('' when none): core Pods and kubevirt.io VMIs/VMs only."""
+    kind = request.get("kind")
+    if not isinstance(kind, dict):
+        return ""
+    name, group = kind.get("kind"), kind.get("group", "")
+    if name == "Pod" and group == "":
+        return "Pod"
+    if name in ("VirtualMachineInstance", "VirtualMachine") and group == KUBEVIRT_GROUP:
+        return str(name)
+    return ""
+
+
+def _concerned(kind: str, webhook: Webhook, operation: str, obj: Any) -> bool:
+    if operation not in ("CREATE", "UPDATE") or not isinstance(obj, dict):
+        return False
+    if operation == "UPDATE" and kind in ("Pod", "VirtualMachineInstance"):
+        return False  # container resources are immutable; KubeVirt's own accounts update running VMIs
+    if kind == "Pod":
+        meta = obj.get("metadata")
+        annotations = meta.get("annotations") if isinstance(meta, dict) else None
+        if isinstance(annotations, dict) and MIRROR_ANNOTATION in annotations:
+            return False
+    return True
+
+
+def handle(request: Mapping[str, Any], webhook: Webhook, config: Config) -> Verdict:
+    """Review one AdmissionReview ``request`` for ``webhook`` and return the verdict.
+
+    Raises nothing for bad objects (they become a 400 verdict); unexpected exceptions from a rule are the
+    caller's to turn into an errored response.
+    """
+    kind = object_kind(request)
+    if not kind:
+        return Verdict()
+    operation = request.get("operation")
+    obj = request.get("object")
+    if not isinstance(operation, str) or not _concerned(kind, webhook, operation, obj):
+        return Verdict()
+    assert isinstance(obj, dict)
+    old = request.get("oldObject")
+    ctx = Context(
+        config=config,
+        kind=kind,
+        operation=operation,  # type: ignore[arg-type]  # checked by _concerned
+        old_object=old if isinstance(old, dict) else None,
+        namespace=str(request.get("namespace") or ""),
+        dry_run=bool(request.get("dryRun")),
+    )
+    if webhook == "mutate":
+        return run_mutators(obj, ctx)
+    return run_validators(obj, ctx)
+
+
+def run_mutators(obj: dict[str, Any], ctx: Context) -> Verdict:
+    """Run the kind's mutation rules on ``obj`` (edited in place) and collect one patch."""
+    ctx.patch = PatchBuilder(obj)
+    findings = Findings()
+    try:
+        for rule in MUTATORS.get(ctx.kind, ()):
+            findings.extend(rule(obj, ctx))
+    except PatchError as exc:
+        findings.bad_request = f"cannot patch the object: {exc}"
+    verdict = to_verdict(findings, ctx.config)
+    if verdict.allowed:
+        verdict.patch = ctx.patch.ops
+    return verdict
+
+
+def run_validators(obj: dict[str, Any], ctx: Context) -> Verdict:
+    findings = Findings()
+    for rule in VALIDATORS.get(ctx.kind, ()):
+        findings.extend(rule(obj, ctx))
+    return to_verdict(findings, ctx.config)
+
+
+def deny_message(causes: list[Cause]) -> str:
+    shown = [c.message if not c.field else f"{c.field}: {c.message}" for c in causes[:MAX_CAUSES]]
+    message = ", ".join(shown)
+    if len(causes) > MAX_CAUSES:
+        message += f", and {len(causes) - MAX_CAUSES} more"
+    return message
+
+
+def to_verdict(findings: Findings, config: Config) -> Verdict:
+    """Turn findings into a verdict; ``enforcement: warn`` turns denials into warnings naming the fields."""
+    verdict = Verdict(warnings=list(findings.warnings), audit=dict(findings.audit))
+    if findings.bad_request is not None:
+        verdict.allowed, verdict.code, verdict.reason = False, 400, "BadRequest"
+        verdict.message = findings.bad_request
+        return verdict
+    if not findings.causes:
+        return verdict
+    message = deny_message(findings.causes)
+    if config.enforcement == "warn":
+        verdict.warnings.extend(
+            f"would deny: {c.field}: {c.message}" if c.field else f"would deny: {c.message}" for c in findings.causes
+        )
+        verdict.audit["would-deny"] = message
+        return verdict
+    verdict.allowed, verdict.code, verdict.reason = False, 422, "Invalid"
+    verdict.causes = findings.causes
+    verdict.message = message
+    return verdict
+
+
+@dataclass(slots=True)
+class ChainResult:
+    """``review``'s result for one object: the mutation verdict, the validation verdict, the final object."""
+
+    mutation: Verdict
+    validation: Verdict
+    admitted: dict[str, Any]
+
+    @property
+    def allowed(self) -> bool:
+        return self.mutation.allowed and self.validation.allowed
+
+
+def chain(
+    obj: dict[str, Any],
+    config: Config,
+    operation: Operation = "CREATE",
+    old_object: dict[str, Any] | None = None,
+    namespace: str = "",
+) -> ChainResult:
+    """Run mutate -> apply patch -> Kubernetes defaulting -> validate on a copy of ``obj``."""
+    request: dict[str, Any] = {
+        "uid": "review",
+        "kind": _gvk(obj),
+        "operation": operation,
+        "namespace": namespace,
+        "object": copy.deepcopy(obj),
+        "oldObject": old_object,
+    }
+    mutation = handle(request, "mutate", config)
+    admitted = request["object"]
+    if object_kind(request) == "Pod":
+        default_pod_requests(admitted)
+    validation = handle(request, "validate", config) if mutation.allowed else Verdict()
+    return ChainResult(mutation, validation, admitted)
+
+
+def _gvk(obj: Mapping[str, Any]) -> dict[str, str]:
+    api_version = str(obj.get("apiVersion") or "")
+    group, _, version = api_version.rpartition("/")
+    return {"group": group, "version": version, "kind": str(obj.get("kind") or "")}

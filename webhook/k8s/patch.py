@@ -1,0 +1,87 @@
+"""Minimal RFC 6902 JSON Patch recorded while editing an object.
+
+Mutation rules edit the object they are given through a :class:`PatchBuilder`; every edit is applied to the
+object at once (so a later rule sees an earlier rule's result, as the API server's next webhook would) and
+recorded as an ``add`` op against the state before it. Missing parents are created by one ``add`` of the
+nested value at the first missing level, so the patch applies to the raw request object as it is. Ops
+therefore apply in order, per RFC 6902, and a rule never emits ``replace`` or ``remove``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from webhook.k8s.paths import Path, pointer
+
+JsonPatch = list[dict[str, Any]]
+
+
+class PatchError(ValueError):
+    """The object's shape does not allow the edit (e.g. a string where a map is needed)."""
+
+
+class PatchBuilder:
+    """Apply ``add`` edits to ``root`` in place and record them as JSON Patch ops."""
+
+    __slots__ = ("ops", "root")
+
+    def __init__(self, root: dict[str, Any]) -> None:
+        self.root = root
+        self.ops: JsonPatch = []
+
+    def set(self, path: Path, value: Any) -> None:
+        """Set the map member at ``path`` (all but the last segment may be missing or null: created)."""
+        if not path or not isinstance(path[-1], str):
+            raise PatchError("set() needs a path that ends in a map key")
+        cur: Any = self.root
+        for depth, seg in enumerate(path[:-1]):
+            nxt = _child(cur, seg, path)
+            if nxt is None:
+                self._add(path[: depth + 1], _nest(path[depth + 1 :], value), cur, seg)
+                return
+            cur = nxt
+        if not isinstance(cur, dict):
+            raise PatchError(f"{pointer(path[:-1])} is not a map")
+        self._add(path, value, cur, path[-1])
+
+    def append(self, path: Path, value: Any) -> None:
+        """Append ``value`` to the list at ``path`` (created with the value when missing or null)."""
+        current = self._resolve(path)
+        if current is None:
+            self.set(path, [value])
+            return
+        if not isinstance(current, list):
+            raise PatchError(f"{pointer(path)} is not a list")
+        self.ops.append({"op": "add", "path": pointer(path) + "/-", "value": copy.deepcopy(value)})
+        current.append(value)
+
+    def _resolve(self, path: Path) -> Any:
+        cur: Any = self.root
+        for seg in path:
+            cur = _child(cur, seg, path)
+            if cur is None:
+                return None
+        return cur
+
+    def _add(self, path: Path, value: Any, parent: Any, key: str | int) -> None:
+        self.ops.append({"op": "add", "path": pointer(path), "value": copy.deepcopy(value)})
+        parent[key] = value
+
+
+def _child(cur: Any, seg: str | int, path: Path) -> Any:
+    if isinstance(seg, int):
+        if not isinstance(cur, list) or not 0 <= seg < len(cur):
+            raise PatchError(f"{pointer(path)}: index {seg} does not exist")
+        return cur[seg]
+    if not isinstance(cur, dict):
+        raise PatchError(f"{pointer(path)}: {seg!r} is not under a map")
+    return cur.get(seg)
+
+
+def _nest(rest: Path, value: Any) -> Any:
+    for seg in reversed(rest):
+        if isinstance(seg, int):
+            raise PatchError("cannot create a list element by index")
+        value = {seg: value}
+    return value

@@ -1,0 +1,73 @@
+"""What every rule returns, and what it is given.
+
+A rule is a pure function ``(obj, ctx) -> Findings`` over the raw object dict. Validation rules only read;
+mutation rules edit through ``ctx.patch`` (see :mod:`webhook.k8s.patch`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from webhook.k8s.paths import Path
+from webhook.k8s.paths import field as field_path
+
+if TYPE_CHECKING:
+    from webhook.config import Config
+    from webhook.k8s.patch import PatchBuilder
+
+CauseType = Literal[
+    "FieldValueInvalid",
+    "FieldValueRequired",
+    "FieldValueNotSupported",
+    "FieldValueDuplicate",
+    "FieldValueNotFound",
+]
+Operation = Literal["CREATE", "UPDATE", "DELETE", "CONNECT"]
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """One problem, on one field (``field`` is a rendered field path; "" when it has none, as KubeVirt's G11)."""
+
+    field: str
+    message: str
+    type: CauseType = "FieldValueInvalid"
+
+    @classmethod
+    def at(cls, path: Path, message: str, type: CauseType = "FieldValueInvalid") -> Cause:
+        return cls(field_path(path), message, type)
+
+
+@dataclass(slots=True)
+class Findings:
+    """What rules found: causes deny, warnings inform, audit annotations go to the audit log.
+
+    ``bad_request`` marks an object the rules could not read (a 400, not a policy denial).
+    """
+
+    causes: list[Cause] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    audit: dict[str, str] = field(default_factory=dict)
+    bad_request: str | None = None
+
+    def extend(self, other: Findings) -> None:
+        self.causes.extend(other.causes)
+        self.warnings.extend(other.warnings)
+        self.audit.update(other.audit)
+        if self.bad_request is None:
+            self.bad_request = other.bad_request
+
+
+@dataclass(slots=True)
+class Context:
+    """Everything a rule may know beyond the object: the config and the request's facts."""
+
+    config: Config
+    kind: str
+    operation: Operation = "CREATE"
+    old_object: dict[str, Any] | None = None
+    namespace: str = ""
+    dry_run: bool = False
+    patch: PatchBuilder | None = None  # set for mutation; rules must not edit without it
+    extra: dict[str, Any] = field(default_factory=dict)
