@@ -1,8 +1,8 @@
 """Kubernetes defaulting that changes what admission sees.
 
 The API server runs ``SetDefaults_Pod`` when it decodes a request and again after each mutating webhook's
-patch: in every container and init container (and pod-level ``spec.resources``), a resource that has a limit but no request gets
-``request := limit``. ``review`` applies it between mutation and validation, as the API server does.
+patch: in every container and init container (and pod-level ``spec.resources``), a resource that has a
+limit but no request gets ``request := limit``. ``review`` applies it between mutation and validation.
 """
 
 from __future__ import annotations

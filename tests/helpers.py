@@ -1,0 +1,69 @@
+"""Shared test helpers: build AdmissionReviews as kube-apiserver sends them, read responses, apply patches."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import uuid
+from typing import Any
+
+import jsonpatch
+import orjson
+
+GVK = {
+    "Pod": {"group": "", "version": "v1", "kind": "Pod"},
+    "VirtualMachineInstance": {"group": "kubevirt.io", "version": "v1", "kind": "VirtualMachineInstance"},
+    "VirtualMachine": {"group": "kubevirt.io", "version": "v1", "kind": "VirtualMachine"},
+}
+RESOURCE = {"Pod": "pods", "VirtualMachineInstance": "virtualmachineinstances", "VirtualMachine": "virtualmachines"}
+
+
+def make_review(
+    obj: dict[str, Any] | None,
+    *,
+    operation: str = "CREATE",
+    old: dict[str, Any] | None = None,
+    api_version: str = "admission.k8s.io/v1",
+    dry_run: bool = False,
+    kind: str | None = None,
+) -> dict[str, Any]:
+    """An AdmissionReview request for ``obj`` (kind taken from the object unless given)."""
+    k = kind or (obj or old or {}).get("kind", "Pod")
+    gvk = GVK.get(k, {"group": "example.com", "version": "v1", "kind": k})
+    resource = {"group": gvk["group"], "version": gvk["version"], "resource": RESOURCE.get(k, k.lower() + "s")}
+    meta = (obj or old or {}).get("metadata", {})
+    return {
+        "apiVersion": api_version,
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": str(uuid.uuid4()),
+            "kind": gvk,
+            "resource": resource,
+            "requestKind": gvk,
+            "requestResource": resource,
+            "name": meta.get("name", ""),
+            "namespace": meta.get("namespace", "default"),
+            "operation": operation,
+            "userInfo": {"username": "kubernetes-admin", "groups": ["system:masters"]},
+            "object": copy.deepcopy(obj),
+            "oldObject": copy.deepcopy(old),
+            "dryRun": dry_run,
+            "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
+        },
+    }
+
+
+def patch_ops(response: dict[str, Any]) -> list[dict[str, Any]]:
+    """The JSON Patch a response carries ([] when none); asserts patch and patchType travel together."""
+    resp = response["response"]
+    assert ("patch" in resp) == ("patchType" in resp), resp
+    if "patch" not in resp:
+        return []
+    assert resp["patchType"] == "JSONPatch"
+    ops: list[dict[str, Any]] = orjson.loads(base64.b64decode(resp["patch"]))
+    return ops
+
+
+def apply_response(obj: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
+    """Apply a response's patch to a copy of ``obj`` with jsonpatch (RFC 6902), as the API server does."""
+    return jsonpatch.JsonPatch(patch_ops(response)).apply(copy.deepcopy(obj))  # type: ignore[no-any-return]

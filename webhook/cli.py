@@ -1,0 +1,69 @@
+"""The ``vm-admission`` command line (CONTRACT §8): a thin front door; each subcommand lives in its module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vm-admission",
+        description="Admission webhook for dedicated-CPU and passthrough-device virtual machines (KubeVirt).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the HTTPS admission webhook")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8443, help="port to listen on (default 8443)")
+    serve.add_argument(
+        "--cert-dir", default="certs", help="directory with ca.crt, tls.crt, tls.key (generated if missing)"
+    )
+    serve.add_argument("--config", default=None, help="YAML config file (reloaded on change)")
+    serve.add_argument("--dns-name", action="append", default=[], help="extra SAN for a generated serving cert")
+    serve.add_argument("--client-ca", default=None, help="require client certificates signed by this CA")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    review = sub.add_parser("review", help="run mutate -> validate offline on manifest files")
+    review.add_argument("files", nargs="+", metavar="FILE", help="YAML/JSON manifests, or - for stdin")
+    review.add_argument("--config", default=None, help="YAML config file")
+    review.add_argument("-o", "--output", default="text", choices=["text", "json", "yaml"])
+    review.add_argument("--operation", default="CREATE", choices=["CREATE", "UPDATE"])
+    review.add_argument("--old", default=None, help="the old object (with --operation UPDATE)")
+
+    certs = sub.add_parser("certs", help="generate a CA and serving certificate")
+    certs.add_argument("--dns-name", action="append", default=[], required=True, help="SAN (repeatable)")
+    certs.add_argument("--out", default="certs", help="output directory")
+
+    wh = sub.add_parser("webhook-config", help="print the Mutating- and ValidatingWebhookConfiguration YAML")
+    target = wh.add_mutually_exclusive_group(required=True)
+    target.add_argument("--url", help="base URL of an out-of-cluster webhook, e.g. https://10.0.0.5:8443")
+    target.add_argument("--service", help="NAMESPACE/NAME of the in-cluster Service")
+    wh.add_argument("--ca-file", required=True, help="PEM CA that signed the serving certificate")
+    wh.add_argument("--port", type=int, default=443, help="Service port (with --service)")
+    wh.add_argument("--failure-policy", default="Fail", choices=["Fail", "Ignore"])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        from webhook.server import serve_command
+
+        return serve_command(args)
+    if args.command == "review":
+        from webhook.offline import review_command
+
+        return review_command(args)
+    if args.command == "certs":
+        from webhook.certs import certs_command
+
+        return certs_command(args)
+    from webhook.webhook_config import webhook_config_command
+
+    return webhook_config_command(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
