@@ -1,0 +1,206 @@
+"""Core semantics: quantities, field paths, the patch builder, QoS, defaulting, config, envelope, engine."""
+
+from __future__ import annotations
+
+import base64
+import copy
+from decimal import Decimal
+from typing import Any
+
+import jsonpatch
+import orjson
+import pytest
+
+from tests.helpers import make_review
+from webhook import engine, review
+from webhook.config import ConfigError, load_config, parse_config
+from webhook.k8s import defaults, paths, qos, quantity
+from webhook.k8s.patch import PatchBuilder, PatchError
+from webhook.rules.base import Cause, Findings
+
+
+@pytest.mark.parametrize(
+    ("text", "val", "milli", "whole"),
+    [
+        ("2", 2, 2000, True),
+        ("500m", 1, 500, False),
+        ("800m", 1, 800, False),
+        ("1500m", 2, 1500, False),
+        ("0.5", 1, 500, False),
+        ("2000m", 2, 2000, True),
+        ("2Gi", 2147483648, 2147483648000, True),
+        ("1e3", 1000, 1000000, True),
+        (3, 3, 3000, True),
+        (0.25, 1, 250, False),
+    ],
+)
+def test_quantity_value_rounds_up_like_apimachinery(text: Any, val: int, milli: int, whole: bool) -> None:
+    q = quantity.parse(text)
+    assert (quantity.value(q), quantity.milli_value(q), quantity.is_whole(q)) == (val, milli, whole)
+
+
+@pytest.mark.parametrize(
+    "bad", ["NaN", "Infinity", " 2 ", "1_000", "1ki", "2^70", "", "1e400", "1K", True, None, [], {}, float("inf")]
+)
+def test_quantity_rejects_what_the_api_server_rejects(bad: Any) -> None:
+    with pytest.raises(quantity.QuantityError):
+        quantity.parse(bad)
+
+
+def test_quantity_negative_values_round_away_from_zero() -> None:
+    assert quantity.value(Decimal("-1.5")) == -2
+    assert quantity.parse("-0") == 0
+
+
+def test_field_path_and_pointer_render_kubernetes_and_rfc6901_forms() -> None:
+    p = ("spec", "containers", 1, "resources", "limits", "devices.kubevirt.io/10de_1eb8")
+    assert paths.field(p) == "spec.containers[1].resources.limits.devices.kubevirt.io/10de_1eb8"
+    assert paths.pointer(p) == "/spec/containers/1/resources/limits/devices.kubevirt.io~110de_1eb8"
+    assert paths.pointer(("a~b",)) == "/a~0b"
+    assert paths.get({"a": [{"b": 1}]}, ("a", 0, "b")) == 1
+    assert paths.get({"a": "x"}, ("a", 0), "d") == "d"
+
+
+def test_patch_builder_creates_parents_with_one_add_and_applies_to_the_raw_object() -> None:
+    raw = {"spec": {"containers": [{"name": "c", "resources": None}]}}
+    work = copy.deepcopy(raw)
+    pb = PatchBuilder(work)
+    pb.set(("spec", "containers", 0, "resources", "limits", "cpu"), "200m")
+    pb.set(("spec", "containers", 0, "resources", "requests", "cpu"), "200m")
+    pb.set(("spec", "containers", 0, "resources", "limits", "x.io/a_b"), "1")
+    pb.append(("spec", "domain", "devices", "hostDevices"), {"name": "a"})
+    pb.append(("spec", "domain", "devices", "hostDevices"), {"name": "b"})
+    assert [op["op"] for op in pb.ops] == ["add"] * 5
+    assert pb.ops[0] == {"op": "add", "path": "/spec/containers/0/resources", "value": {"limits": {"cpu": "200m"}}}
+    assert pb.ops[2]["path"] == "/spec/containers/0/resources/limits/x.io~1a_b"
+    assert pb.ops[4]["path"] == "/spec/domain/devices/hostDevices/-"
+    assert jsonpatch.JsonPatch(pb.ops).apply(raw) == work
+
+
+def test_patch_builder_refuses_shapes_it_cannot_patch() -> None:
+    with pytest.raises(PatchError):
+        PatchBuilder({"spec": {"containers": {}}}).set(("spec", "containers", 0, "x"), 1)
+    with pytest.raises(PatchError):
+        PatchBuilder({"spec": "x"}).set(("spec", "a"), 1)
+
+
+def _pod(*resources: dict[str, Any], init: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
+    return {
+        "spec": {
+            "containers": [{"name": f"c{i}", "resources": r} for i, r in enumerate(resources)],
+            "initContainers": [{"name": f"i{i}", "resources": r} for i, r in enumerate(init)],
+        }
+    }
+
+
+G = {"requests": {"cpu": "2", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "1Gi"}}
+
+
+def test_qos_class_follows_kubelet() -> None:
+    assert qos.qos_class(_pod(G)) == "Guaranteed"
+    assert qos.qos_class(_pod(G, {})) == "Burstable"
+    assert qos.qos_class(_pod({}, {})) == "BestEffort"
+    assert qos.qos_class(_pod(G, init=({"limits": {"cpu": "1"}, "requests": {"cpu": "1"}},))) == "Burstable"
+    assert qos.qos_class(
+        _pod({"limits": {"cpu": "1", "memory": "1"}, "requests": {"cpu": "1000m", "memory": "1"}})
+    ) == ("Guaranteed")
+    only_ext = {"limits": {"devices.kubevirt.io/kvm": "1"}, "requests": {"devices.kubevirt.io/kvm": "1"}}
+    assert qos.qos_class(_pod(only_ext)) == "BestEffort"
+
+
+def test_pod_level_resources_alone_decide_qos() -> None:
+    pod = _pod({})
+    pod["spec"]["resources"] = G
+    assert qos.qos_class(pod) == "Guaranteed"
+    assert qos.gaps(pod) == []
+
+
+def test_gaps_name_every_resource_that_keeps_a_pod_from_guaranteed() -> None:
+    gaps = qos.gaps(_pod(G, {"requests": {"cpu": "100m"}}))
+    assert [(paths.field(g.path), g.resource) for g in gaps] == [
+        ("spec.containers[1].resources", "cpu"),
+        ("spec.containers[1].resources", "memory"),
+    ]
+
+
+def test_requests_default_from_limits_like_set_defaults_pod() -> None:
+    pod = _pod({"limits": {"cpu": "200m", "memory": "64M"}}, init=({"limits": {"cpu": "1"}, "requests": {"cpu": "1"}},))
+    defaults.default_pod_requests(pod)
+    assert pod["spec"]["containers"][0]["resources"]["requests"] == {"cpu": "200m", "memory": "64M"}
+    assert qos.qos_class(pod) == "Burstable"  # the init container has no memory
+
+
+def test_config_defaults_and_errors_name_the_key(tmp_path: Any) -> None:
+    cfg = load_config(None)
+    assert (cfg.sidecars.cpu, cfg.sidecars.memory, cfg.passthrough.maxCount) == ("200m", "64M", 8)
+    assert cfg.cpuManager.labels == {"kubevirt.io/cpumanager": "true", "cpumanager": "true"}
+    bad = tmp_path / "c.yaml"
+    bad.write_text("cpuManager:\n  enable: true\nsidecars:\n  cpu: lots\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(bad)
+    assert "cpuManager.enable: unknown key" in str(err.value)
+    assert "sidecars.cpu" in str(err.value)
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        bad.write_text("a: [")
+        load_config(bad)
+    assert parse_config({"cpuManager": {"nodeSelectorLabels": {"x": "y"}}}).cpuManager.labels == {"x": "y"}
+
+
+def test_envelope_errors_name_what_is_wrong() -> None:
+    for body, msg in [
+        (b"{", "not valid JSON"),
+        (b"[]", "JSON object"),
+        (b'{"kind": "Pod"}', "kind must be AdmissionReview"),
+        (b'{"kind": "AdmissionReview", "apiVersion": "v1"}', "apiVersion"),
+        (b'{"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1"}', "request"),
+        (b'{"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1", "request": {}}', "uid"),
+    ]:
+        with pytest.raises(review.EnvelopeError, match=msg):
+            review.parse_review(body)
+
+
+def test_denial_lists_ten_causes_then_counts_the_rest() -> None:
+    causes = [Cause(f"spec.f{i}", f"problem {i}") for i in range(12)]
+    verdict = engine.to_verdict(Findings(causes=causes), load_config(None))
+    resp = review.response("admission.k8s.io/v1beta1", "u1", verdict, allow_patch=True)
+    assert resp["apiVersion"] == "admission.k8s.io/v1beta1"
+    r = resp["response"]
+    assert r["uid"] == "u1" and r["allowed"] is False and "patch" not in r
+    assert r["status"]["code"] == 422 and r["status"]["reason"] == "Invalid"
+    assert len(r["status"]["details"]["causes"]) == 10
+    assert r["status"]["message"].endswith(", and 2 more")
+    assert r["status"]["details"]["causes"][0] == {
+        "type": "FieldValueInvalid",
+        "field": "spec.f0",
+        "message": "problem 0",
+    }
+
+
+def test_warn_enforcement_turns_denials_into_warnings_naming_fields() -> None:
+    cfg = parse_config({"enforcement": "warn"})
+    verdict = engine.to_verdict(Findings(causes=[Cause("spec.a", "bad")]), cfg)
+    assert verdict.allowed and verdict.warnings == ["would deny: spec.a: bad"]
+    assert verdict.audit["would-deny"] == "spec.a: bad"
+
+
+def test_patched_response_carries_patch_and_patch_type_together() -> None:
+    verdict = engine.Verdict(patch=[{"op": "add", "path": "/a", "value": 1}])
+    r = review.response("admission.k8s.io/v1", "u", verdict, allow_patch=True)["response"]
+    assert r["patchType"] == "JSONPatch"
+    assert orjson.loads(base64.b64decode(r["patch"])) == verdict.patch
+    assert "patch" not in review.response("admission.k8s.io/v1", "u", verdict, allow_patch=False)["response"]
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        make_review({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}})["request"],
+        make_review(None, operation="DELETE", old={"apiVersion": "v1", "kind": "Pod", "metadata": {}})["request"],
+        make_review({"kind": "Pod", "metadata": {"annotations": {"kubernetes.io/config.mirror": "x"}}})["request"],
+        make_review({"kind": "Pod", "spec": {}}, operation="UPDATE", old={"kind": "Pod"})["request"],
+    ],
+)
+def test_requests_no_rule_concerns_are_allowed_untouched(request_: dict[str, Any]) -> None:
+    for webhook in ("mutate", "validate"):
+        verdict = engine.handle(request_, webhook, load_config(None))  # type: ignore[arg-type]
+        assert verdict.allowed and not verdict.patch and not verdict.warnings
