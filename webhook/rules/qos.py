@@ -1,11 +1,115 @@
-"""Sidecar limits for dedicated-CPU pods (CONTRACT §4). Placeholder until issue 4 lands: no changes."""
+"""Guaranteed QoS for dedicated-CPU pods (CONTRACT §4): fill in the sidecar resources that are missing.
+
+A pod keeps the CPU manager's exclusive CPUs only while it is ``Guaranteed``: every container and init
+container (native sidecars included) needs cpu and memory with request == limit. Sidecars injected by other
+webhooks (Istio, Linkerd, Vault agents, KubeVirt hook sidecars) often come without limits, which silently
+makes the whole pod Burstable. For each resources block that decides QoS (the same blocks
+:func:`webhook.k8s.qos.resource_blocks` reads, so mutation and validation agree), per cpu and memory:
+
+- neither request nor limit: both := the configured sidecar default (not at pod level: no defaults there);
+- request only: limit := request; limit only: request := limit (a request never ends above a limit);
+- both: left alone, equal or not (an unequal pair is the validator's to deny; we never change what a user
+  wrote). Values we cannot read (unparsable, zero or negative, wrong shapes) are left alone as well.
+
+Edits go through ``ctx.patch`` only, grouped so a block that lacks ``resources``, ``requests`` or ``limits``
+gets one ``add`` of the whole missing map.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from webhook.k8s import paths, quantity
+from webhook.k8s.patch import PatchBuilder
+from webhook.k8s.qos import QOS_RESOURCES, resource_blocks
 from webhook.rules.base import Context, Findings
+from webhook.rules.dedicated import is_dedicated_pod
+
+AUDIT_KEY = "sidecar-resources"
+_SECTIONS = ("limits", "requests")
 
 
 def mutate_pod(obj: dict[str, Any], ctx: Context) -> Findings:
-    return Findings()
+    """Complete cpu/memory requests and limits of a dedicated-CPU pod so that it is ``Guaranteed``."""
+    findings = Findings()
+    if ctx.operation != "CREATE" or ctx.patch is None or not is_dedicated_pod(obj, ctx.config):
+        return findings
+    defaults = {"cpu": ctx.config.sidecars.cpu, "memory": ctx.config.sidecars.memory}
+    summary: list[str] = []
+    for path, _ in list(resource_blocks(obj)):
+        pod_level = path == ("spec", "resources")
+        added = _fill_block(ctx.patch, obj, path, None if pod_level else defaults)
+        if not added:
+            continue
+        entry = f"{_describe(obj, path)}: added {', '.join(added)}"
+        summary.append(entry)
+        findings.warnings.append(f"{entry}; a dedicated-CPU pod must be Guaranteed to keep its pinned CPUs")
+    if summary:
+        findings.audit[AUDIT_KEY] = "; ".join(summary)
+    return findings
+
+
+def _fill_block(
+    patch: PatchBuilder, pod: dict[str, Any], path: paths.Path, defaults: dict[str, str] | None
+) -> list[str]:
+    """Add what ``path``'s block lacks; return what was added, e.g. ``limits.cpu=2 (from its request)``."""
+    res = paths.get(pod, path)
+    if res is not None and not isinstance(res, dict):
+        return []  # wrong shape: the validator reports it
+    res = res or {}
+    sections: dict[str, Any] = {s: res.get(s) for s in _SECTIONS}
+    if any(v is not None and not isinstance(v, dict) for v in sections.values()):
+        return []
+    additions: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
+    described: list[str] = []
+    for name in QOS_RESOURCES:
+        req = _present(sections["requests"], name)
+        lim = _present(sections["limits"], name)
+        if req is None and lim is None:
+            if defaults is not None:
+                additions["limits"][name] = additions["requests"][name] = defaults[name]
+                described.append(f"requests+limits.{name}={defaults[name]} (sidecar default)")
+        elif lim is None:
+            if _usable(req):
+                additions["limits"][name] = req
+                described.append(f"limits.{name}={req} (from its request)")
+        elif req is None and _usable(lim):
+            additions["requests"][name] = lim
+            described.append(f"requests.{name}={lim} (from its limit)")
+    if not any(additions.values()):
+        return []
+    if paths.get(pod, path) is None:
+        # No resources block at all: one op adds it whole.
+        patch.set(path, {s: dict(v) for s, v in additions.items() if v})
+    else:
+        for section, values in additions.items():
+            if not values:
+                continue
+            if sections[section] is None:
+                patch.set((*path, section), dict(values))
+            else:
+                for name, value in values.items():
+                    patch.set((*path, section, name), value)
+    return described
+
+
+def _present(section: Any, name: str) -> Any:
+    """The raw value of ``name`` in a requests/limits map, ``None`` when the map or the member is absent."""
+    return section.get(name) if isinstance(section, dict) else None
+
+
+def _usable(raw: Any) -> bool:
+    """A value worth copying to its missing partner: a parsable, positive quantity."""
+    q = quantity.try_parse(raw)
+    return q is not None and q > 0
+
+
+def _describe(pod: dict[str, Any], path: paths.Path) -> str:
+    """``container "istio-proxy" (spec.containers[2])`` for a container block, the field path for pod level."""
+    if len(path) < 3:
+        return f"pod-level resources ({paths.field(path)})"
+    container_path = path[:-1]
+    name = paths.get(pod, (*container_path, "name"))
+    kind = "init container" if path[1] == "initContainers" else "container"
+    where = paths.field(container_path)
+    return f'{kind} "{name}" ({where})' if isinstance(name, str) and name else f"{kind} {where}"
