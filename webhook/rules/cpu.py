@@ -1,19 +1,727 @@
-"""Dedicated-CPU validation (CONTRACT §2, §3). Placeholder until issue 3 lands: no findings."""
+"""Dedicated-CPU validation (CONTRACT §2, §3; rule table REFERENCE.md Part A §1.2).
+
+VMIs (CREATE) and VM templates (CREATE/UPDATE, paths under ``spec.template.spec``) are judged the way
+KubeVirt's own admitter judges them on real API traffic: KubeVirt's mutating webhook defaults the spec first,
+so the rules here run on a defaulted **copy** (:func:`apply_kubevirt_defaults`), never on what the user wrote.
+Every problem becomes one :class:`~webhook.rules.base.Cause`, all of them at once, with KubeVirt's field path
+and cause type; the messages are ours and say what to change.
+
+Dedicated-CPU pods (``validate_pod``) must be ``Guaranteed`` by kubelet's algorithm
+(:func:`webhook.k8s.qos.gaps`) after our mutator has filled in sidecar limits. One cause per offending value:
+on ``...resources.requests.<cpu|memory>``, except when the request is set and the limit is missing, where the
+cause is on ``...resources.limits.<cpu|memory>`` (the value to add).
+
+Values of the wrong JSON type (``resources: "x"``, ``cores: "2"``) make the object unreadable: the rule returns
+``Findings(bad_request=...)`` naming every such field. An unparsable quantity or a negative count is a 422
+cause on its field; rules that would read it are skipped rather than guessed.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from webhook.rules.base import Context, Findings
+from webhook.k8s import qos, quantity
+from webhook.k8s.paths import Path
+from webhook.k8s.paths import field as field_path
+from webhook.rules.base import Cause, Context, Findings
+from webhook.rules.dedicated import is_dedicated_pod
+
+VMI_ROOT: Path = ("spec",)
+VM_ROOT: Path = ("spec", "template", "spec")
+ONE_MEGABYTE = Decimal(1_000_000)  # KubeVirt's minimum memory request ("1M")
+
+REQ_CPU, LIM_CPU, REQ_MEM, LIM_MEM = (
+    ("requests", "cpu"),
+    ("limits", "cpu"),
+    ("requests", "memory"),
+    ("limits", "memory"),
+)
+Resource = tuple[str, str]
+
+ENABLE_CPU_MANAGER = (
+    "to use dedicated CPUs enable KubeVirt's CPUManager feature gate, run the kubelet with the static CPU "
+    "manager policy (cpuManagerPolicy: static) on the nodes, then set cpuManager.enabled: true in the "
+    "vm-admission config"
+)
+
+
+@dataclass(slots=True)
+class CpuSpec:
+    """The CPU- and memory-relevant part of a VMI spec, read and type-checked once.
+
+    Quantities are ``None`` when absent; a quantity that failed to parse is named in ``invalid`` (its cause is
+    already reported) and every rule reading it is skipped. ``derived`` records which values defaulting
+    filled in, for messages.
+    """
+
+    root: Path
+    dedicated: bool = False
+    isolate_emulator_thread: bool = False
+    realtime: bool = False
+    numa_passthrough: bool = False
+    cores: int = 0
+    sockets: int = 0
+    threads: int = 0
+    max_sockets: int = 0
+    architecture: str = ""
+    has_memory: bool = False  # spec.domain.memory present
+    hugepages: bool = False
+    page_size: Decimal | None = None
+    page_size_raw: Any = None
+    guest: Decimal | None = None
+    guest_raw: Any = None
+    quantities: dict[Resource, Decimal] = field(default_factory=dict)
+    raw: dict[Resource, Any] = field(default_factory=dict)
+    invalid: set[str] = field(default_factory=set)
+    derived: set[str] = field(default_factory=set)
+
+    def path(self, *rel: str | int) -> Path:
+        return self.root + rel
+
+    def f(self, *rel: str | int) -> str:
+        """The rendered field path of ``rel`` under this spec's root."""
+        return field_path(self.root + rel)
+
+    def q(self, res: Resource) -> Decimal:
+        """The quantity, zero when absent (apimachinery's ``Requests.Cpu()`` of a missing key)."""
+        return self.quantities.get(res, Decimal(0))
+
+    def known(self, *names: str) -> bool:
+        return not any(n in self.invalid for n in names)
+
+
+def _name(res: Resource) -> str:
+    return f"{res[0]}.{res[1]}"
+
+
+def vcpus(cores: int, sockets: int, threads: int) -> int:
+    """KubeVirt's ``GetNumberOfVCPUs``: the product of the non-zero topology fields (0 when all are 0)."""
+    n = cores
+    for x in (sockets, threads):
+        if x:
+            n = n * x if n else x
+    return n
+
+
+class _Reader:
+    """Reads typed values from the raw spec, collecting type problems (400) and value causes (422)."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.causes: list[Cause] = []
+
+    def mapping(self, parent: dict[str, Any], key: str, path: Path) -> dict[str, Any] | None:
+        v = parent.get(key)
+        if v is None:
+            return None
+        if not isinstance(v, dict):
+            self.problems.append(f"{field_path(path)}: must be an object, got {type(v).__name__}")
+            return None
+        return v
+
+    def flag(self, parent: dict[str, Any], key: str, path: Path) -> bool:
+        v = parent.get(key)
+        if v is None:
+            return False
+        if not isinstance(v, bool):
+            self.problems.append(f"{field_path(path)}: must be true or false, got {type(v).__name__}")
+            return False
+        return v
+
+    def count(self, parent: dict[str, Any], key: str, path: Path) -> int:
+        v = parent.get(key)
+        if v is None:
+            return 0
+        if isinstance(v, bool) or not isinstance(v, int):
+            self.problems.append(f"{field_path(path)}: must be an integer, got {type(v).__name__}")
+            return 0
+        if v < 0:
+            self.causes.append(Cause.at(path, f"must not be negative (got {v})"))
+            return 0
+        return v
+
+    def quantity(self, raw: Any, path: Path) -> Decimal | None:
+        """Parse ``raw``; ``None`` (with a cause) when it is not a quantity."""
+        try:
+            return quantity.parse(raw)
+        except quantity.QuantityError as exc:
+            self.causes.append(Cause.at(path, str(exc)))
+            return None
+
+
+def read_spec(spec: dict[str, Any], root: Path) -> tuple[CpuSpec, Findings]:
+    """Read the fields the CPU rules use from a raw VMI spec; findings hold type problems and bad values."""
+    r = _Reader()
+    out = CpuSpec(root=root)
+    arch = spec.get("architecture")
+    if isinstance(arch, str):
+        out.architecture = arch
+    elif arch is not None:
+        r.problems.append(f"{field_path((*root, 'architecture'))}: must be a string, got {type(arch).__name__}")
+    if spec.get("domain") is None:
+        r.problems.append(f"{field_path((*root, 'domain'))}: is required")
+    domain = r.mapping(spec, "domain", (*root, "domain")) or {}
+    d = (*root, "domain")
+
+    cpu = r.mapping(domain, "cpu", (*d, "cpu")) or {}
+    c = (*d, "cpu")
+    out.dedicated = r.flag(cpu, "dedicatedCpuPlacement", (*c, "dedicatedCpuPlacement"))
+    out.isolate_emulator_thread = r.flag(cpu, "isolateEmulatorThread", (*c, "isolateEmulatorThread"))
+    out.cores = r.count(cpu, "cores", (*c, "cores"))
+    out.sockets = r.count(cpu, "sockets", (*c, "sockets"))
+    out.threads = r.count(cpu, "threads", (*c, "threads"))
+    out.max_sockets = r.count(cpu, "maxSockets", (*c, "maxSockets"))
+    out.realtime = r.mapping(cpu, "realtime", (*c, "realtime")) is not None
+    numa = r.mapping(cpu, "numa", (*c, "numa"))
+    if numa is not None:
+        out.numa_passthrough = (
+            r.mapping(numa, "guestMappingPassthrough", (*c, "numa", "guestMappingPassthrough")) is not None
+        )
+
+    resources = r.mapping(domain, "resources", (*d, "resources")) or {}
+    for section in ("requests", "limits"):
+        values = r.mapping(resources, section, (*d, "resources", section)) or {}
+        for name in ("cpu", "memory"):
+            raw = values.get(name)
+            if raw is None:
+                continue
+            res = (section, name)
+            out.raw[res] = raw
+            parsed = r.quantity(raw, (*d, "resources", section, name))
+            if parsed is None:
+                out.invalid.add(_name(res))
+            else:
+                out.quantities[res] = parsed
+
+    memory = r.mapping(domain, "memory", (*d, "memory"))
+    out.has_memory = memory is not None
+    memory = memory or {}
+    if memory.get("guest") is not None:
+        out.guest_raw = memory["guest"]
+        out.guest = r.quantity(out.guest_raw, (*d, "memory", "guest"))
+        if out.guest is None:
+            out.invalid.add("guest")
+    hugepages = r.mapping(memory, "hugepages", (*d, "memory", "hugepages"))
+    if hugepages is not None:
+        out.hugepages = True
+        page_size = hugepages.get("pageSize")
+        ps_path = (*d, "memory", "hugepages", "pageSize")
+        out.page_size_raw = page_size
+        if not isinstance(page_size, str):  # G8: KubeVirt parses the string; absent or not a string fails too
+            r.causes.append(Cause.at(ps_path, "must be a page size such as 2Mi or 1Gi"))
+            out.invalid.add("pageSize")
+        else:
+            out.page_size = r.quantity(page_size, ps_path)
+            if out.page_size is None:
+                out.invalid.add("pageSize")
+            elif quantity.value(out.page_size) <= 0:
+                r.causes.append(
+                    Cause.at(ps_path, f"must be a positive page size such as 2Mi or 1Gi (got {page_size!r})")
+                )
+                out.page_size = None
+                out.invalid.add("pageSize")
+
+    findings = Findings(causes=r.causes)
+    if r.problems:
+        findings.bad_request = "; ".join(r.problems)
+    return out, findings
+
+
+def apply_kubevirt_defaults(spec: CpuSpec) -> CpuSpec:
+    """KubeVirt's admission defaulting (DEF ``SetDefaultVirtualMachineInstanceSpec``) on a copy.
+
+    ``requests.cpu`` from ``limits.cpu``; guest memory from requests.memory, else limits.memory, else the
+    hugepage size; when cores, sockets and threads are all 0: sockets from limits.cpu, else requests.cpu,
+    else 1, and cores = threads = 1.
+    """
+    s = dataclasses.replace(
+        spec,
+        quantities=dict(spec.quantities),
+        raw=dict(spec.raw),
+        invalid=set(spec.invalid),
+        derived=set(spec.derived),
+    )
+    if s.q(REQ_CPU) == 0 and _name(REQ_CPU) not in s.invalid:
+        if _name(LIM_CPU) in s.invalid:
+            s.invalid.add(_name(REQ_CPU))
+        elif s.q(LIM_CPU) != 0:
+            s.quantities[REQ_CPU], s.raw[REQ_CPU] = s.quantities[LIM_CPU], s.raw[LIM_CPU]
+            s.derived.add(_name(REQ_CPU))
+
+    if s.guest is None and "guest" not in s.invalid:
+        if not s.known(_name(REQ_MEM)) or (s.q(REQ_MEM) == 0 and not s.known(_name(LIM_MEM))):
+            s.invalid.add("guest")
+        else:
+            for source, raw in ((s.q(REQ_MEM), s.raw.get(REQ_MEM)), (s.q(LIM_MEM), s.raw.get(LIM_MEM))):
+                if source != 0:
+                    s.guest, s.guest_raw = source, raw
+                    break
+            else:
+                if s.page_size is not None:
+                    s.guest, s.guest_raw = s.page_size, s.page_size_raw
+            if s.guest is not None:
+                s.derived.add("guest")
+                s.has_memory = True
+
+    if s.cores == 0 and s.sockets == 0 and s.threads == 0:
+        sockets = 1
+        for res in (LIM_CPU, REQ_CPU):
+            if _name(res) in s.invalid:
+                s.invalid.add("topology")
+                break
+            if res in s.quantities:  # KubeVirt tests presence of the key, not a non-zero value
+                sockets = max(quantity.value(s.quantities[res]), 0)
+                break
+        s.cores, s.sockets, s.threads = 1, sockets, 1
+        s.derived.add("sockets")
+    return s
+
+
+def _fmt(raw: Any) -> str:
+    return repr(raw) if isinstance(raw, str) else repr(str(raw))
+
+
+def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True) -> list[Cause]:
+    """Every rule of REFERENCE.md §1.2 (R1-R15, G1-G12; G13 is out) on a read (normally defaulted) spec.
+
+    Causes come in KubeVirt's order: memory, hugepages, CPU quantities, CPU pinning, NUMA, emulator
+    thread, hotplug sockets, realtime, then (VMI CREATE only) mandatory memory.
+    """
+    out: list[Cause] = []
+    rq, lq, rm, lm = s.q(REQ_CPU), s.q(LIM_CPU), s.q(REQ_MEM), s.q(LIM_MEM)
+    p_rq, p_lq = s.path("domain", "resources", *REQ_CPU), s.path("domain", "resources", *LIM_CPU)
+    p_rm, p_lm = s.path("domain", "resources", *REQ_MEM), s.path("domain", "resources", *LIM_MEM)
+    p_ded = s.path("domain", "cpu", "dedicatedCpuPlacement")
+    p_numa = s.path("domain", "cpu", "numa", "guestMappingPassthrough")
+    f_lq, f_lm, f_rm = field_path(p_lq), field_path(p_lm), field_path(p_rm)
+
+    if s.dedicated and not cpu_manager_enabled:
+        out.append(
+            Cause.at(
+                p_ded,
+                "dedicated CPUs are turned off on this cluster (cpuManager.enabled: false), so this VM would stay "
+                f"Pending: {ENABLE_CPU_MANAGER}; or remove dedicatedCpuPlacement",
+            )
+        )
+
+    # G4-G7: memory requests and limits.
+    if s.known("requests.memory"):
+        if rm < 0:
+            out.append(Cause.at(p_rm, f"must not be negative (got {_fmt(s.raw[REQ_MEM])})"))
+        elif 0 < rm < ONE_MEGABYTE:
+            out.append(
+                Cause.at(p_rm, f"must be at least 1M (got {_fmt(s.raw[REQ_MEM])}): a VM needs at least 1M of memory")
+            )
+    if s.known("limits.memory"):
+        if lm < 0:
+            out.append(Cause.at(p_lm, f"must not be negative (got {_fmt(s.raw[LIM_MEM])})"))
+        elif lm > 0 and s.known("requests.memory") and rm > lm:
+            out.append(
+                Cause.at(
+                    p_rm,
+                    f"{_fmt(s.raw[REQ_MEM])} is greater than {f_lm} {_fmt(s.raw[LIM_MEM])}: "
+                    "lower the request or raise the limit",
+                )
+            )
+
+    # G8 (in read_spec), G9, G10: hugepages.
+    if s.hugepages and s.page_size is not None and s.known("requests.memory", "guest", "limits.memory"):
+        page = quantity.value(s.page_size)
+        vm_memory, source = quantity.value(rm), f_rm
+        if vm_memory == 0 and s.guest is not None:
+            vm_memory, source = quantity.value(s.guest), s.f("domain", "memory", "guest")
+        if vm_memory == 0:
+            vm_memory, source = quantity.value(lm), f_lm
+        f_ps = s.f("domain", "memory", "hugepages", "pageSize")
+        if vm_memory != 0 and vm_memory < page:
+            out.append(
+                Cause.at(
+                    p_rm,
+                    f"the VM's memory ({source} = {vm_memory} bytes) is smaller than the hugepage size "
+                    f"{f_ps} {_fmt(s.page_size_raw)}: give it at least one page",
+                )
+            )
+        elif vm_memory % page != 0:
+            out.append(
+                Cause.at(
+                    p_rm,
+                    f"the VM's memory ({source} = {vm_memory} bytes) is not a multiple of the hugepage size "
+                    f"{f_ps} {_fmt(s.page_size_raw)}: round it to a whole number of pages",
+                )
+            )
+
+    # G1-G3: CPU requests and limits.
+    if s.known("requests.cpu") and rq < 0:
+        out.append(Cause.at(p_rq, f"must not be negative (got {_fmt(s.raw[REQ_CPU])})"))
+    if s.known("limits.cpu") and lq < 0:
+        out.append(Cause.at(p_lq, f"must not be negative (got {_fmt(s.raw[LIM_CPU])})"))
+    if s.known("requests.cpu", "limits.cpu") and lq > 0 and rq > lq:
+        out.append(
+            Cause.at(
+                p_rq,
+                f"{_fmt(s.raw[REQ_CPU])} is greater than {f_lq} {_fmt(s.raw[LIM_CPU])}: "
+                "lower the request or raise the limit",
+            )
+        )
+
+    if s.dedicated:
+        out.extend(_cpu_pinning(s))
+
+    # R11 (NUMA feature gate) never fires: the gate is GA. R12, R13:
+    if s.numa_passthrough and not s.dedicated:
+        out.append(
+            Cause.at(
+                p_numa,
+                f"NUMA guestMappingPassthrough maps dedicated host CPUs into the guest: set {field_path(p_ded)}: true",
+            )
+        )
+    if s.numa_passthrough and not s.hugepages:
+        out.append(
+            Cause.at(
+                p_numa,
+                "NUMA guestMappingPassthrough needs hugepages: set "
+                f"{s.f('domain', 'memory', 'hugepages', 'pageSize')} (e.g. 2Mi or 1Gi)",
+            )
+        )
+    # R10
+    if s.isolate_emulator_thread and not s.dedicated:
+        out.append(
+            Cause.at(
+                s.path("domain", "cpu", "isolateEmulatorThread"),
+                "isolateEmulatorThread only works with dedicated CPUs: "
+                f"set {field_path(p_ded)}: true or remove isolateEmulatorThread",
+            )
+        )
+    # G12
+    if s.max_sockets != 0 and s.sockets > s.max_sockets:
+        origin = " (derived from the CPU request/limit)" if "sockets" in s.derived else ""
+        out.append(
+            Cause.at(
+                s.path("domain", "cpu", "sockets"),
+                f"{s.sockets} sockets{origin} is more than maxSockets {s.max_sockets}: "
+                f"lower the sockets or raise {s.f('domain', 'cpu', 'maxSockets')}",
+            )
+        )
+    # R14, R15
+    if s.realtime and not s.dedicated:
+        out.append(
+            Cause.at(
+                p_ded,
+                f"must be true when {s.f('domain', 'cpu', 'realtime')} is set: realtime vCPUs need dedicated host CPUs",
+                "FieldValueRequired",
+            )
+        )
+    if s.realtime and not s.numa_passthrough:
+        out.append(
+            Cause.at(
+                p_numa,
+                f"must be set when {s.f('domain', 'cpu', 'realtime')} is set: add guestMappingPassthrough: {{}} "
+                "(it also needs hugepages)",
+                "FieldValueRequired",
+            )
+        )
+    # G11 (VMI CREATE only; no field, like KubeVirt)
+    if vmi_create and s.known("requests.memory", "guest") and rm == 0 and s.guest is None and not s.hugepages:
+        out.append(
+            Cause(
+                "",
+                f"no memory requested: set {f_rm} or {f_lm}, or {s.f('domain', 'memory', 'guest')}, "
+                f"or {s.f('domain', 'memory', 'hugepages', 'pageSize')}",
+                "FieldValueRequired",
+            )
+        )
+    return out
+
+
+def _cpu_pinning(s: CpuSpec) -> list[Cause]:
+    """R1-R9: KubeVirt's ``validateCpuPinning``, only for ``dedicatedCpuPlacement: true``."""
+    out: list[Cause] = []
+    rq, lq, rm, lm = s.q(REQ_CPU), s.q(LIM_CPU), s.q(REQ_MEM), s.q(LIM_MEM)
+    p_ded = s.path("domain", "cpu", "dedicatedCpuPlacement")
+    f_rq, f_lq = s.f("domain", "resources", *REQ_CPU), s.f("domain", "resources", *LIM_CPU)
+    f_rm, f_lm = s.f("domain", "resources", *REQ_MEM), s.f("domain", "resources", *LIM_MEM)
+    f_threads = s.f("domain", "cpu", "threads")
+    cpu_known = s.known("requests.cpu", "limits.cpu")
+    rv, lv = quantity.value(rq), quantity.value(lq)
+
+    # R1
+    guest_zero = s.guest is None or s.guest == 0
+    if (
+        s.known("requests.memory", "limits.memory", "guest")
+        and lm == 0
+        and rm == 0
+        and (not s.has_memory or (not s.hugepages and guest_zero))
+    ):
+        out.append(
+            Cause.at(
+                s.path("domain", "resources", *LIM_MEM),
+                f"dedicated CPUs need a fixed amount of memory: set {f_lm} (or {f_rm}, "
+                f"{s.f('domain', 'memory', 'guest')} or {s.f('domain', 'memory', 'hugepages')})",
+            )
+        )
+    # R2, R3
+    for res, what in ((REQ_CPU, "request"), (LIM_CPU, "limit")):
+        value = s.q(res)
+        if s.known(_name(res)) and quantity.value(value) > 0 and not quantity.is_whole(value):
+            origin = f" (taken from {f_lq})" if _name(res) in s.derived else ""
+            out.append(
+                Cause.at(
+                    s.path("domain", "resources", *res),
+                    f"CPU {what} {_fmt(s.raw[res])}{origin} is not a whole number of CPUs: with dedicated CPUs every "
+                    "vCPU gets a whole host CPU, so use a whole number such as 1 or 2",
+                )
+            )
+    # R4
+    if s.known("requests.memory", "limits.memory") and rm > 0 and lm > 0 and quantity.value(rm) != quantity.value(lm):
+        out.append(
+            Cause.at(
+                s.path("domain", "resources", *REQ_MEM),
+                f"must equal {f_lm} with dedicated CPUs (got {_fmt(s.raw[REQ_MEM])} and {_fmt(s.raw[LIM_MEM])}): "
+                "set both to the same value",
+            )
+        )
+    n = vcpus(s.cores, s.sockets, s.threads)
+    topology_known = cpu_known and s.known("topology")
+    # R5 (cannot fire after defaulting, which always gives at least one socket)
+    if topology_known and rv == 0 and lv == 0 and n == 0:
+        out.append(
+            Cause.at(
+                p_ded,
+                f"dedicated CPUs need a CPU count: set {s.f('domain', 'cpu', 'cores')} (or {f_rq} / {f_lq})",
+            )
+        )
+    # R6
+    if cpu_known and rv > 0 and lv > 0 and rv != lv:
+        out.append(
+            Cause.at(
+                p_ded,
+                f"{f_rq} ({_fmt(s.raw[REQ_CPU])}) and {f_lq} ({_fmt(s.raw[LIM_CPU])}) must be equal with dedicated "
+                "CPUs: set both to the same whole number, or give only cores",
+            )
+        )
+    # R7
+    if topology_known and (rv > 0 or lv > 0) and n > 0 and rv != n and lv != n:
+        given = " and ".join(f"{f} {_fmt(s.raw[res])}" for f, res in ((f_rq, REQ_CPU), (f_lq, LIM_CPU)) if res in s.raw)
+        out.append(
+            Cause.at(
+                p_ded,
+                f"the CPU topology (cores x sockets x threads) gives {n} vCPUs but {given} say otherwise: "
+                f"with dedicated CPUs give only {s.f('domain', 'cpu', 'cores')} (KubeVirt sets the CPU request "
+                f"and limit from it) or make them equal to {n}",
+            )
+        )
+    # R8 (the cluster's default architecture is not known here: only spec.architecture counts)
+    if s.threads > 1 and s.architecture == "arm64":
+        out.append(
+            Cause.at(
+                s.path("architecture"),
+                f"{f_threads} is {s.threads} but dedicated CPUs on arm64 support 1 thread per core: "
+                "set threads to 1 and use more cores",
+            )
+        )
+    # R9
+    if s.threads > 2:
+        out.append(
+            Cause.at(
+                p_ded,
+                f"{f_threads} is {s.threads} but dedicated CPUs allow at most 2 threads per core: "
+                "use more cores instead",
+            )
+        )
+    return out
+
+
+def consistent_duplicate_warning(user: CpuSpec) -> str | None:
+    """The CPU count given twice, consistently (user's spec before defaulting, dedicated CPUs only).
+
+    KubeVirt accepts cores/sockets/threads together with an equal CPU request or limit, but the CPU manager
+    documentation advises giving only one; when they do not agree R7 denies instead.
+    """
+    if not user.dedicated:
+        return None
+    n = vcpus(user.cores, user.sockets, user.threads)
+    given = [res for res in (REQ_CPU, LIM_CPU) if res in user.raw]
+    if n == 0 or not given or not user.known(*(_name(res) for res in given)):
+        return None
+    if any(user.quantities[res] != n for res in given):
+        return None
+    names = " and ".join(user.f("domain", "resources", *res) for res in given)
+    return (
+        f"{user.f('domain', 'cpu')} and {names} both give {n} dedicated CPUs: they agree, but give only one "
+        "(the CPU topology) as the CPU manager documentation advises, so they cannot drift apart"
+    )
+
+
+def validate_spec(spec: Any, root: Path, ctx: Context, *, vmi_create: bool) -> Findings:
+    """Read, default (on a copy) and check one VMI spec found at ``root``."""
+    if not isinstance(spec, dict):
+        return Findings(bad_request=f"{field_path(root)}: must be an object")
+    user, findings = read_spec(spec, root)
+    if findings.bad_request is not None:
+        return findings
+    defaulted = apply_kubevirt_defaults(user)
+    findings.causes.extend(
+        check_spec(defaulted, vmi_create=vmi_create, cpu_manager_enabled=ctx.config.cpuManager.enabled)
+    )
+    warning = consistent_duplicate_warning(user)
+    if warning:
+        findings.warnings.append(warning)
+    return findings
 
 
 def validate_vmi(obj: dict[str, Any], ctx: Context) -> Findings:
-    return Findings()
+    """VMI CREATE (VMI UPDATE belongs to KubeVirt's own service accounts; the engine never sends it here)."""
+    if ctx.operation != "CREATE":
+        return Findings()
+    return validate_spec(obj.get("spec"), VMI_ROOT, ctx, vmi_create=True)
 
 
 def validate_vm(obj: dict[str, Any], ctx: Context) -> Findings:
-    return Findings()
+    """VM CREATE and UPDATE: the same rules on ``spec.template.spec`` (all but G11, as KubeVirt's VM admitter)."""
+    if ctx.operation not in ("CREATE", "UPDATE"):
+        return Findings()
+    meta = obj.get("metadata")
+    if isinstance(meta, dict) and meta.get("deletionTimestamp"):
+        return Findings()  # KubeVirt lets a VM that is being deleted through
+    spec = obj.get("spec")
+    template = spec.get("template") if isinstance(spec, dict) else None
+    if not isinstance(template, dict):
+        return Findings(bad_request="spec.template: must be an object (a VirtualMachine needs a template)")
+    return validate_spec(template.get("spec"), VM_ROOT, ctx, vmi_create=False)
+
+
+# --- dedicated-CPU pods (CONTRACT §3) ---------------------------------------------------------------------
+
+
+def _pod_shape_problems(pod: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    spec = pod.get("spec")
+    if not isinstance(spec, dict):
+        return ["spec: must be an object"]
+
+    def check_block(res: Any, where: Path) -> None:
+        if res is None:
+            return
+        if not isinstance(res, dict):
+            problems.append(f"{field_path(where)}: must be an object, got {type(res).__name__}")
+            return
+        for section in ("requests", "limits"):
+            v = res.get(section)
+            if v is not None and not isinstance(v, dict):
+                problems.append(f"{field_path((*where, section))}: must be an object, got {type(v).__name__}")
+
+    check_block(spec.get("resources"), ("spec", "resources"))
+    for key in ("initContainers", "containers"):
+        items = spec.get(key)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            problems.append(f"spec.{key}: must be a list, got {type(items).__name__}")
+            continue
+        for i, c in enumerate(items):
+            if not isinstance(c, dict):
+                problems.append(f"spec.{key}[{i}]: must be an object, got {type(c).__name__}")
+            else:
+                check_block(c.get("resources"), ("spec", key, i, "resources"))
+    return problems
+
+
+def _owner(pod: dict[str, Any], block: Path) -> str:
+    """'container "x"' / 'init container "y"' / 'the pod' for a resources block path."""
+    if len(block) < 3:
+        return "the pod (spec.resources)"
+    key, index = block[1], block[2]
+    items = pod["spec"][key]
+    name = items[index].get("name") if isinstance(index, int) else None
+    kind = "init container" if key == "initContainers" else "container"
+    return f"{kind} {name!r}" if isinstance(name, str) else f"{kind} #{index}"
+
+
+def _gap_causes(pod: dict[str, Any], gap: qos.Gap) -> list[Cause]:
+    req_path, lim_path = (*gap.path, "requests", gap.resource), (*gap.path, "limits", gap.resource)
+    bad = []
+    for raw, path in ((gap.request, req_path), (gap.limit, lim_path)):
+        if raw is not None:
+            try:
+                quantity.parse(raw)
+            except quantity.QuantityError as exc:
+                bad.append(Cause.at(path, str(exc)))
+    if bad:
+        return bad
+    who, r = _owner(pod, gap.path), gap.resource
+    need = "a dedicated-CPU pod must be Guaranteed (request == limit for cpu and memory everywhere)"
+    req = quantity.parse(gap.request) if gap.request is not None else None
+    lim = quantity.parse(gap.limit) if gap.limit is not None else None
+    if req is not None and req != 0 and lim is None:
+        return [
+            Cause.at(
+                lim_path,
+                f"{who} has a {r} request {_fmt(gap.request)} but no limit: {need}, so set the "
+                f"limit to {_fmt(gap.request)}",
+                "FieldValueRequired",
+            )
+        ]
+    if req is None and lim is None:
+        return [
+            Cause.at(
+                req_path,
+                f"{who} has no {r} request or limit: {need}, so set both to the same value",
+                "FieldValueRequired",
+            )
+        ]
+    if req is None:
+        return [
+            Cause.at(
+                req_path,
+                f"{who} has a {r} limit {_fmt(gap.limit)} but no request: {need}, so set the "
+                f"request to {_fmt(gap.limit)}",
+                "FieldValueRequired",
+            )
+        ]
+    if req == lim:  # both zero
+        return [Cause.at(req_path, f"{who} has a {r} request and limit of 0: {need}, so give it a positive amount")]
+    return [
+        Cause.at(
+            req_path,
+            f"{who} has a {r} request {_fmt(gap.request)} but a limit {_fmt(gap.limit)}: {need}, so make them equal",
+        )
+    ]
+
+
+def _has_whole_cpu(pod: dict[str, Any]) -> bool:
+    spec = pod["spec"]
+    for key in ("initContainers", "containers"):
+        for c in spec.get(key) or []:
+            res = c.get("resources") or {}
+            q = quantity.try_parse((res.get("requests") or {}).get("cpu"))
+            if q is not None and q > 0 and quantity.is_whole(q):
+                return True
+    return False
 
 
 def validate_pod(obj: dict[str, Any], ctx: Context) -> Findings:
-    return Findings()
+    """Dedicated-CPU pods on CREATE: Guaranteed by kubelet's algorithm, and something to pin."""
+    if ctx.operation != "CREATE" or not is_dedicated_pod(obj, ctx.config):
+        return Findings()
+    problems = _pod_shape_problems(obj)
+    if problems:
+        return Findings(bad_request="; ".join(problems))
+    if not ctx.config.cpuManager.enabled:
+        return Findings(
+            warnings=[
+                "dedicated-CPU pod admitted without checks: cpuManager.enabled is false in the vm-admission config, "
+                f"so no CPUs will be pinned; {ENABLE_CPU_MANAGER}"
+            ]
+        )
+    findings = Findings()
+    for gap in qos.gaps(obj):
+        findings.causes.extend(_gap_causes(obj, gap))
+    if not _has_whole_cpu(obj):
+        findings.warnings.append(
+            "no container of this dedicated-CPU pod requests a whole number of CPUs, so the CPU manager pins "
+            "none: give the workload container a whole CPU request and limit (e.g. 2)"
+        )
+    return findings
