@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import itertools
 import uuid
 from typing import Any
 
@@ -186,22 +185,18 @@ VM_PATHS: list[tuple[Any, ...]] = [
 
 
 def put(obj: Any, path: tuple[Any, ...], value: Any) -> Any:
-    """A copy of ``obj`` with ``value`` at ``path`` (parents created; list indices padded with {})."""
-    out = copy.deepcopy(obj)
-    cur = out
-    for seg, nxt in itertools.pairwise(path):
-        if isinstance(seg, int):
-            while len(cur) <= seg:
-                cur.append({})
-        elif not isinstance(cur.get(seg), dict | list):
-            cur[seg] = [] if isinstance(nxt, int) else {}
-        cur = cur[seg]
-    last = path[-1]
-    if isinstance(last, int):
-        while len(cur) <= last:
-            cur.append({})
-    cur[last] = copy.deepcopy(value)
-    return out
+    """A copy of ``obj`` with ``value`` at ``path``; parents of the wrong type are replaced, lists padded with {}."""
+    if not path:
+        return copy.deepcopy(value)
+    seg, rest = path[0], path[1:]
+    if isinstance(seg, int):
+        items = copy.deepcopy(obj) if isinstance(obj, list) else []
+        items.extend({} for _ in range(seg + 1 - len(items)))
+        items[seg] = put(items[seg], rest, value)
+        return items
+    node = copy.deepcopy(obj) if isinstance(obj, dict) else {}
+    node[seg] = put(node.get(seg), rest, value)
+    return node
 
 
 def cases(base: dict[str, Any], paths: list[tuple[Any, ...]]) -> list[Any]:
