@@ -336,3 +336,14 @@ def test_null_maps_are_replaced_by_the_added_values() -> None:
         {"op": "add", "path": "/spec/containers/0/resources/requests/memory", "value": "64M"},
     ]
     assert qos.qos_class(admitted) == "Guaranteed"
+
+
+def test_validator_denies_what_the_mutator_must_leave_unequal() -> None:
+    result = engine.chain(load("virt-launcher-unequal-sidecar"), Config())
+
+    assert result.mutation.allowed
+    assert not result.validation.allowed
+    assert [c.field for c in result.validation.causes] == [
+        "spec.containers[1].resources.requests.cpu",
+        "spec.containers[1].resources.requests.memory",
+    ]
