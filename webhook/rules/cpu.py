@@ -550,8 +550,8 @@ def consistent_duplicate_warning(user: CpuSpec) -> str | None:
         return None
     names = " and ".join(user.f("domain", "resources", *res) for res in given)
     return (
-        f"{user.f('domain', 'cpu')} and {names} both give {n} dedicated CPUs: they agree, but give only one "
-        "(the CPU topology) as the CPU manager documentation advises, so they cannot drift apart"
+        f"{user.f('domain', 'cpu')} gives {n} dedicated CPUs and so does {names}: they agree, but the CPU manager "
+        "documentation advises giving only one: keep the CPU topology, KubeVirt derives the request and limit"
     )
 
 

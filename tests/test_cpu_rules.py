@@ -1,0 +1,588 @@
+"""Dedicated-CPU rules on VMIs and VM templates (CONTRACT §2; REFERENCE.md Part A §1.2 R1-R15, G1-G12).
+
+Every row of the rule table has a denying and an allowing case, each run on a VMI (paths ``spec.domain...``)
+and on a VM template (paths ``spec.template.spec.domain...``). Objects that are allowed are also checked
+against KubeVirt's own CRD schema, so the tests never pass on objects a cluster would refuse anyway.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from tests.helpers import make_review
+from webhook import engine, review
+from webhook.config import Config, parse_config
+from webhook.rules import cpu
+from webhook.rules.base import Context, Findings
+
+CRDS = Path(__file__).resolve().parents[2] / "shared" / "kubevirt" / "crds.yaml"
+if not CRDS.exists():  # the repo's own checkout layout: /work/main next to /work/shared
+    CRDS = Path("/work/shared/kubevirt/crds.yaml")
+
+DEFAULT = Config()
+MEM = {"requests": {"memory": "1Gi"}, "limits": {"memory": "1Gi"}}
+
+
+@cache
+def _schemas() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for doc in yaml.safe_load_all(CRDS.read_text(encoding="utf-8")):
+        if doc and doc.get("kind") == "CustomResourceDefinition":
+            out[doc["spec"]["names"]["kind"]] = doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return out
+
+
+def assert_schema_valid(obj: dict[str, Any]) -> None:
+    """The object is one a cluster with KubeVirt's CRDs accepts (openAPIV3Schema, via jsonschema)."""
+    jsonschema.validate(obj, _schemas()[obj["kind"]])
+
+
+def vmi(spec: dict[str, Any]) -> dict[str, Any]:
+    s = copy.deepcopy(spec)
+    s.setdefault("domain", {}).setdefault("devices", {})
+    return {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachineInstance",
+        "metadata": {"name": "testvmi", "namespace": "default"},
+        "spec": s,
+    }
+
+
+def vm(spec: dict[str, Any]) -> dict[str, Any]:
+    inner = vmi(spec)["spec"]
+    return {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachine",
+        "metadata": {"name": "testvm", "namespace": "default"},
+        "spec": {"runStrategy": "Always", "template": {"metadata": {}, "spec": inner}},
+    }
+
+
+def run(obj: dict[str, Any], config: Config = DEFAULT, operation: str = "CREATE") -> Findings:
+    ctx = Context(config=config, kind=obj["kind"], operation=operation)  # type: ignore[arg-type]
+    if obj["kind"] == "VirtualMachine":
+        return cpu.validate_vm(obj, ctx)
+    return cpu.validate_vmi(obj, ctx)
+
+
+def wrap(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return vmi(spec) if kind == "VirtualMachineInstance" else vm(spec)
+
+
+def prefix(kind: str) -> str:
+    return "spec." if kind == "VirtualMachineInstance" else "spec.template.spec."
+
+
+def got(findings: Findings) -> list[tuple[str, str]]:
+    assert findings.bad_request is None, findings.bad_request
+    return [(c.field, c.type) for c in findings.causes]
+
+
+def expect(kind: str, causes: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Expected causes: relative fields get the kind's prefix; G11 (field "") exists on VMIs only."""
+    out = []
+    for rel, typ in causes:
+        if rel == "":
+            if kind == "VirtualMachineInstance":
+                out.append(("", typ))
+        else:
+            out.append((prefix(kind) + rel, typ))
+    return out
+
+
+KINDS = ["VirtualMachineInstance", "VirtualMachine"]
+INV, REQ = "FieldValueInvalid", "FieldValueRequired"
+DED = "domain.cpu.dedicatedCpuPlacement"
+NUMA_PT = "domain.cpu.numa.guestMappingPassthrough"
+
+
+def dedicated(cpu_: dict[str, Any] | None = None, resources: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "domain": {
+            "cpu": {"dedicatedCpuPlacement": True, **(cpu_ or {})},
+            "resources": copy.deepcopy(MEM if resources is None else resources),
+        }
+    }
+
+
+def shared(cpu_: dict[str, Any] | None = None, resources: dict[str, Any] | None = None) -> dict[str, Any]:
+    d: dict[str, Any] = {"domain": {"resources": copy.deepcopy(MEM if resources is None else resources)}}
+    if cpu_ is not None:
+        d["domain"]["cpu"] = cpu_
+    return d
+
+
+def hugepages(spec: dict[str, Any], size: str = "2Mi") -> dict[str, Any]:
+    spec["domain"]["memory"] = {"hugepages": {"pageSize": size}}
+    return spec
+
+
+NUMA = {"numa": {"guestMappingPassthrough": {}}}
+
+DENIED: list[Any] = [
+    pytest.param(
+        dedicated({"cores": 2}, {}),
+        [("domain.resources.limits.memory", INV), ("", REQ)],
+        id="R1 dedicated without any memory",
+    ),
+    pytest.param(
+        dedicated(None, {**MEM, "requests": {"memory": "1Gi", "cpu": "800m"}}),
+        [("domain.resources.requests.cpu", INV)],
+        id="R2 fractional cpu request",
+    ),
+    pytest.param(
+        dedicated(None, {**MEM, "limits": {"memory": "1Gi", "cpu": "1500m"}}),
+        [("domain.resources.requests.cpu", INV), ("domain.resources.limits.cpu", INV)],
+        id="R3 fractional cpu limit (the request defaulted from it is fractional too)",
+    ),
+    pytest.param(
+        dedicated({"cores": 2}, {"requests": {"memory": "1Gi"}, "limits": {"memory": "2Gi"}}),
+        [("domain.resources.requests.memory", INV)],
+        id="R4 memory request differs from limit",
+    ),
+    pytest.param(
+        dedicated({"cores": 2}, {"requests": {"memory": "1Gi", "cpu": "2"}, "limits": {"memory": "1Gi", "cpu": "4"}}),
+        [(DED, INV)],
+        id="R6 cpu request differs from limit",
+    ),
+    pytest.param(
+        dedicated({"cores": 2}, {**MEM, "limits": {"memory": "1Gi", "cpu": "4"}}),
+        [(DED, INV)],
+        id="R7 cores disagree with cpu limit",
+    ),
+    pytest.param(
+        {"architecture": "arm64", **dedicated({"cores": 1, "threads": 2})},
+        [("architecture", INV)],
+        id="R8 two threads on arm64",
+    ),
+    pytest.param(dedicated({"cores": 1, "threads": 3}), [(DED, INV)], id="R9 three threads per core"),
+    pytest.param(
+        shared({"cores": 2, "isolateEmulatorThread": True}),
+        [("domain.cpu.isolateEmulatorThread", INV)],
+        id="R10 isolateEmulatorThread without dedicated cpus",
+    ),
+    pytest.param(
+        hugepages(shared({"cores": 2, **NUMA})), [(NUMA_PT, INV)], id="R12 numa passthrough without dedicated cpus"
+    ),
+    pytest.param(dedicated({"cores": 2, **NUMA}), [(NUMA_PT, INV)], id="R13 numa passthrough without hugepages"),
+    pytest.param(
+        hugepages(shared({"cores": 2, "realtime": {}, **NUMA})),
+        [(NUMA_PT, INV), (DED, REQ)],
+        id="R14 realtime without dedicated cpus",
+    ),
+    pytest.param(dedicated({"cores": 2, "realtime": {}}), [(NUMA_PT, REQ)], id="R15 realtime without numa passthrough"),
+    pytest.param(
+        shared(None, {**MEM, "requests": {"memory": "1Gi", "cpu": "-1"}}),
+        [("domain.resources.requests.cpu", INV)],
+        id="G1 negative cpu request",
+    ),
+    pytest.param(
+        shared(None, {**MEM, "limits": {"memory": "1Gi", "cpu": "-1"}}),
+        [("domain.resources.requests.cpu", INV), ("domain.resources.limits.cpu", INV)],
+        id="G2 negative cpu limit (and the request defaulted from it)",
+    ),
+    pytest.param(
+        shared(None, {"requests": {"memory": "1Gi", "cpu": "2"}, "limits": {"memory": "1Gi", "cpu": "1"}}),
+        [("domain.resources.requests.cpu", INV)],
+        id="G3 cpu request above limit",
+    ),
+    pytest.param(
+        shared(None, {"requests": {"memory": "-1Gi"}}),
+        [("domain.resources.requests.memory", INV)],
+        id="G4 negative memory request",
+    ),
+    pytest.param(
+        shared(None, {"requests": {"memory": "512k"}}),
+        [("domain.resources.requests.memory", INV)],
+        id="G5 memory request below 1M",
+    ),
+    pytest.param(
+        shared(None, {"requests": {"memory": "1Gi"}, "limits": {"memory": "-1Gi"}}),
+        [("domain.resources.limits.memory", INV)],
+        id="G6 negative memory limit",
+    ),
+    pytest.param(
+        shared(None, {"requests": {"memory": "2Gi"}, "limits": {"memory": "1Gi"}}),
+        [("domain.resources.requests.memory", INV)],
+        id="G7 memory request above limit",
+    ),
+    pytest.param(
+        hugepages(shared(), "2X"), [("domain.memory.hugepages.pageSize", INV)], id="G8 unparsable hugepage size"
+    ),
+    pytest.param(
+        hugepages(shared(None, {"requests": {"memory": "1Mi"}}), "1Gi"),
+        [("domain.resources.requests.memory", INV)],
+        id="G9 memory smaller than one hugepage",
+    ),
+    pytest.param(
+        hugepages(shared(None, {"requests": {"memory": "1025Mi"}}), "2Mi"),
+        [("domain.resources.requests.memory", INV)],
+        id="G10 memory not a multiple of the hugepage size",
+    ),
+    pytest.param(shared(None, {}), [("", REQ)], id="G11 no memory anywhere (VMI create only)"),
+    pytest.param(
+        shared({"sockets": 4, "maxSockets": 2}), [("domain.cpu.sockets", INV)], id="G12 sockets above maxSockets"
+    ),
+    pytest.param(
+        shared({"maxSockets": 2}, {**MEM, "limits": {"memory": "1Gi", "cpu": "4"}}),
+        [("domain.cpu.sockets", INV)],
+        id="G12 sockets derived from the cpu limit above maxSockets",
+    ),
+]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("spec", "causes"), DENIED)
+def test_rule_denies_with_kubevirt_field_and_type(
+    kind: str, spec: dict[str, Any], causes: list[tuple[str, str]]
+) -> None:
+    obj = wrap(kind, spec)
+    before = copy.deepcopy(obj)
+    findings = run(obj)
+    assert got(findings) == expect(kind, causes)
+    assert all(c.message for c in findings.causes)
+    assert obj == before, "rules must default a copy, never the object"
+
+
+ALLOWED: list[Any] = [
+    pytest.param(dedicated({"cores": 2}, {"requests": {"memory": "1Gi"}}), id="R1 memory from the request alone"),
+    pytest.param(
+        dedicated({"cores": 2}, {"limits": {"memory": "1Gi"}}),
+        id="R1 memory from the limit alone (guest defaulted from it)",
+    ),
+    pytest.param(
+        {"domain": {"cpu": {"cores": 2, "dedicatedCpuPlacement": True}, "memory": {"guest": "1Gi"}}},
+        id="R1 memory from memory.guest",
+    ),
+    pytest.param(dedicated(None, {**MEM, "requests": {"memory": "1Gi", "cpu": "2"}}), id="R2 whole cpu request"),
+    pytest.param(
+        dedicated(None, {**MEM, "limits": {"memory": "1Gi", "cpu": "2000m"}}),
+        id="R3 whole cpu limit written in millicores",
+    ),
+    pytest.param(
+        dedicated({"cores": 2}, {"requests": {"memory": "1024Mi"}, "limits": {"memory": "1Gi"}}),
+        id="R4 equal memory in other units",
+    ),
+    pytest.param(
+        dedicated(None, {"requests": {"memory": "1Gi"}}), id="R5 no cpu count at all: defaulting gives one socket"
+    ),
+    pytest.param(
+        dedicated(None, {"requests": {"memory": "1Gi", "cpu": "4"}, "limits": {"memory": "1Gi", "cpu": "4"}}),
+        id="R6 cpu request equals limit",
+    ),
+    pytest.param(
+        dedicated({"cores": 4}, {**MEM, "limits": {"memory": "1Gi", "cpu": "4"}}), id="R7 cores agree with cpu limit"
+    ),
+    pytest.param({"architecture": "arm64", **dedicated({"cores": 2, "threads": 1})}, id="R8 one thread on arm64"),
+    pytest.param({"architecture": "amd64", **dedicated({"cores": 1, "threads": 2})}, id="R8 two threads on amd64"),
+    pytest.param(dedicated({"cores": 1, "threads": 2}), id="R9 two threads per core"),
+    pytest.param(
+        dedicated({"cores": 2, "isolateEmulatorThread": True}), id="R10 isolateEmulatorThread with dedicated cpus"
+    ),
+    pytest.param(
+        hugepages(dedicated({"cores": 2, **NUMA})), id="R12 R13 numa passthrough with dedicated cpus and hugepages"
+    ),
+    pytest.param(
+        hugepages(dedicated({"cores": 2, "realtime": {"mask": "0"}, **NUMA})),
+        id="R14 R15 realtime with dedicated cpus and numa",
+    ),
+    pytest.param(
+        shared(
+            {"cores": 2},
+            {**MEM, "requests": {"memory": "1Gi", "cpu": "1500m"}, "limits": {"memory": "1Gi", "cpu": "2"}},
+        ),
+        id="G1 G3 fractional request below limit without dedicated cpus",
+    ),
+    pytest.param(shared(None, {"requests": {"memory": "1M"}}), id="G4 G5 memory request of exactly 1M"),
+    pytest.param(
+        shared(None, {"requests": {"memory": "1Gi"}, "limits": {"memory": "2Gi"}}),
+        id="G6 G7 memory request below limit without dedicated cpus",
+    ),
+    pytest.param(
+        hugepages(shared(None, {"requests": {"memory": "1Gi"}}), "2Mi"),
+        id="G8 G9 G10 memory a multiple of the hugepage size",
+    ),
+    pytest.param(shared(None, {"limits": {"memory": "1Gi"}}), id="G11 memory from the limit alone"),
+    pytest.param(shared({"sockets": 2, "maxSockets": 4}), id="G12 sockets within maxSockets"),
+]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("spec", ALLOWED)
+def test_rule_allows_consistent_spec(kind: str, spec: dict[str, Any]) -> None:
+    obj = wrap(kind, spec)
+    assert_schema_valid(obj)
+    assert got(run(obj)) == []
+
+
+def test_r5_fires_on_an_undefaulted_spec_with_no_cpu_count() -> None:
+    # KubeVirt's own unit tests run the validator without defaulting; R5 then asks for a CPU count.
+    user, findings = cpu.read_spec({"domain": {"cpu": {"dedicatedCpuPlacement": True}, "resources": MEM}}, ("spec",))
+    assert not findings.causes and findings.bad_request is None
+    causes = cpu.check_spec(user, vmi_create=True)
+    assert [(c.field, c.type) for c in causes] == [("spec.domain.cpu.dedicatedCpuPlacement", INV)]
+    assert "cores" in causes[0].message
+    assert cpu.check_spec(cpu.apply_kubevirt_defaults(user), vmi_create=True) == []
+
+
+def test_defaulting_follows_kubevirt_on_a_copy() -> None:
+    user, _ = cpu.read_spec(dedicated(None, {"limits": {"cpu": "3", "memory": "2Gi"}}), ("spec",))
+    d = cpu.apply_kubevirt_defaults(user)
+    assert (d.cores, d.sockets, d.threads) == (1, 3, 1)
+    assert d.q(cpu.REQ_CPU) == 3 and d.guest == 2 * 1024**3
+    assert (user.cores, user.sockets, user.threads, user.guest) == (0, 0, 0, None)
+    assert cpu.REQ_CPU not in user.quantities
+    # requests alone also give the sockets; nothing at all gives one socket
+    only_req, _ = cpu.read_spec(dedicated(None, {"requests": {"cpu": "2", "memory": "1Gi"}}), ("spec",))
+    assert cpu.apply_kubevirt_defaults(only_req).sockets == 2
+    nothing, _ = cpu.read_spec({"domain": {}}, ("spec",))
+    assert cpu.apply_kubevirt_defaults(nothing).sockets == 1
+
+
+@pytest.mark.parametrize(
+    ("cores", "sockets", "threads", "n"), [(2, 0, 0, 2), (2, 2, 2, 8), (0, 0, 3, 3), (0, 2, 0, 2), (0, 0, 0, 0)]
+)
+def test_vcpu_count_skips_zero_fields_like_kubevirt(cores: int, sockets: int, threads: int, n: int) -> None:
+    assert cpu.vcpus(cores, sockets, threads) == n
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    spec = dedicated(
+        {"cores": 2, "threads": 3},
+        {"requests": {"memory": "1Gi", "cpu": "1500m"}, "limits": {"memory": "2Gi", "cpu": "4"}},
+    )
+    fields = [f for f, _ in got(run(vmi(spec)))]
+    assert fields == [
+        "spec.domain.resources.requests.cpu",  # R2
+        "spec.domain.resources.requests.memory",  # R4
+        "spec.domain.cpu.dedicatedCpuPlacement",  # R6
+        "spec.domain.cpu.dedicatedCpuPlacement",  # R7 (6 vCPUs vs 2 and 4)
+        "spec.domain.cpu.dedicatedCpuPlacement",  # R9
+    ]
+
+
+# --- warnings -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_warns_when_cores_and_cpu_resources_agree_on_dedicated_cpus(kind: str) -> None:
+    obj = wrap(
+        kind,
+        dedicated({"cores": 2}, {"requests": {"memory": "1Gi", "cpu": "2"}, "limits": {"memory": "1Gi", "cpu": "2"}}),
+    )
+    assert_schema_valid(obj)
+    findings = run(obj)
+    assert got(findings) == []
+    assert len(findings.warnings) == 1
+    w = findings.warnings[0]
+    assert f"{prefix(kind)}domain.cpu" in w and f"{prefix(kind)}domain.resources.limits.cpu" in w and "only one" in w
+
+
+def test_no_duplicate_warning_without_dedicated_cpus_or_without_both() -> None:
+    assert run(vmi(shared({"cores": 2}, {**MEM, "limits": {"memory": "1Gi", "cpu": "2"}}))).warnings == []
+    assert run(vmi(dedicated({"cores": 2}))).warnings == []
+    assert run(vmi(dedicated(None, {**MEM, "limits": {"memory": "1Gi", "cpu": "2"}}))).warnings == []
+
+
+def test_no_duplicate_warning_when_they_disagree_r7_denies_instead() -> None:
+    findings = run(vmi(dedicated({"cores": 2}, {**MEM, "limits": {"memory": "1Gi", "cpu": "4"}})))
+    assert findings.warnings == [] and got(findings) == [("spec.domain.cpu.dedicatedCpuPlacement", INV)]
+
+
+# --- cpuManager.enabled: false ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_cpu_manager_disabled_rejects_dedicated_cpus_saying_how_to_enable(kind: str) -> None:
+    off = parse_config({"cpuManager": {"enabled": False}})
+    findings = run(wrap(kind, dedicated({"cores": 2})), off)
+    assert got(findings) == [(prefix(kind) + DED, INV)]
+    msg = findings.causes[0].message
+    assert "CPUManager feature gate" in msg and "static" in msg and "cpuManager.enabled: true" in msg
+    assert got(run(wrap(kind, shared({"cores": 2})), off)) == []
+
+
+# --- bad values and bad shapes --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_unparsable_quantity_is_a_cause_on_its_field_and_nothing_is_guessed(kind: str) -> None:
+    spec = dedicated({"cores": 2}, {**MEM, "requests": {"memory": "1Gi", "cpu": "two"}})
+    findings = run(wrap(kind, spec))
+    assert got(findings) == [(prefix(kind) + "domain.resources.requests.cpu", INV)]
+    assert "'two' is not a quantity" in findings.causes[0].message
+    spec = dedicated(None, {**MEM, "limits": {"memory": "1Gi", "cpu": {}}})
+    assert got(run(wrap(kind, spec))) == [(prefix(kind) + "domain.resources.limits.cpu", INV)]
+    spec = shared(None, {"requests": {"memory": "1 Gi"}})
+    assert got(run(wrap(kind, spec))) == [(prefix(kind) + "domain.resources.requests.memory", INV)]
+
+
+def test_negative_cores_is_a_cause_on_cores() -> None:
+    assert got(run(vmi(dedicated({"cores": -2})))) == [("spec.domain.cpu.cores", INV)]
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"domain": {"resources": "x"}}, "spec.domain.resources"),
+        ({"domain": {"resources": {"requests": ["cpu"]}}}, "spec.domain.resources.requests"),
+        ({"domain": {"cpu": {"cores": "2"}}}, "spec.domain.cpu.cores"),
+        ({"domain": {"cpu": {"dedicatedCpuPlacement": "yes"}}}, "spec.domain.cpu.dedicatedCpuPlacement"),
+        (
+            {"domain": {"cpu": {"numa": {"guestMappingPassthrough": True}}}},
+            "spec.domain.cpu.numa.guestMappingPassthrough",
+        ),
+        ({"domain": {"memory": 5}}, "spec.domain.memory"),
+        ({"architecture": 64, "domain": {}}, "spec.architecture"),
+        ({}, "spec.domain"),
+    ],
+)
+def test_wrong_types_are_a_bad_request_naming_the_field(spec: dict[str, Any], field: str) -> None:
+    obj = {"kind": "VirtualMachineInstance", "spec": spec}
+    findings = run(obj)
+    assert findings.bad_request is not None and findings.bad_request.startswith(field + ":")
+    vm_findings = run({"kind": "VirtualMachine", "spec": {"template": {"spec": spec}}})
+    assert vm_findings.bad_request is not None
+    assert vm_findings.bad_request.startswith(field.replace("spec.", "spec.template.spec.", 1) + ":")
+
+
+@pytest.mark.parametrize("obj", [{"kind": "VirtualMachineInstance"}, {"kind": "VirtualMachineInstance", "spec": []}])
+def test_vmi_without_a_spec_is_a_bad_request(obj: dict[str, Any]) -> None:
+    assert run(obj).bad_request == "spec: must be an object"
+
+
+def test_vm_without_a_template_is_a_bad_request() -> None:
+    findings = run({"kind": "VirtualMachine", "spec": {"runStrategy": "Always"}})
+    assert findings.bad_request is not None and findings.bad_request.startswith("spec.template:")
+
+
+def test_vm_being_deleted_is_let_through() -> None:
+    obj = vm(dedicated({"cores": 2, "threads": 3}))
+    obj["metadata"]["deletionTimestamp"] = "2026-11-23T10:00:00Z"
+    assert got(run(obj, operation="UPDATE")) == []
+
+
+# --- KubeVirt's upstream examples (VCAT), through the engine as the API server would send them -----------------
+
+UPSTREAM: list[Any] = [
+    pytest.param(
+        dedicated({"cores": 2}, {**MEM, "limits": {"memory": "1Gi", "cpu": "4"}}), [DED], id="cores vs limits"
+    ),
+    pytest.param(
+        dedicated(
+            None, {**MEM, "requests": {"memory": "1Gi", "cpu": "800m"}, "limits": {"memory": "1Gi", "cpu": "800m"}}
+        ),
+        ["domain.resources.requests.cpu", "domain.resources.limits.cpu"],
+        id="800m CPUs",
+    ),
+    pytest.param(
+        dedicated(None, {"requests": {"memory": "1Gi", "cpu": "1"}, "limits": {"memory": "1Gi", "cpu": "2"}}),
+        [DED],
+        id="cpu requests differ from limits",
+    ),
+    pytest.param(
+        dedicated({"cores": 2}, {"requests": {"memory": "64M"}, "limits": {"memory": "128M"}}),
+        ["domain.resources.requests.memory"],
+        id="memory requests differ from limits",
+    ),
+    pytest.param(
+        shared({"isolateEmulatorThread": True}), ["domain.cpu.isolateEmulatorThread"], id="isolateEmulatorThread alone"
+    ),
+    pytest.param(dedicated({"cores": 2, **NUMA}), [NUMA_PT], id="NUMA passthrough without hugepages"),
+    pytest.param(hugepages(dedicated({"cores": 2, "realtime": {}})), [NUMA_PT], id="realtime without NUMA"),
+    pytest.param(
+        {"architecture": "arm64", **dedicated({"cores": 2, "threads": 2})}, ["architecture"], id="threads on arm64"
+    ),
+]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("spec", "fields"), UPSTREAM)
+def test_kubevirt_upstream_example_is_denied_on_the_documented_field(
+    kind: str, spec: dict[str, Any], fields: list[str]
+) -> None:
+    obj = wrap(kind, spec)
+    assert_schema_valid(obj)  # a real cluster would pass it on to admission
+    verdict = engine.handle(make_review(obj)["request"], "validate", DEFAULT)
+    assert not verdict.allowed and verdict.code == 422 and verdict.reason == "Invalid"
+    assert [c.field for c in verdict.causes] == [prefix(kind) + f for f in fields]
+
+
+# --- the response as the API server reads it ---------------------------------------------------------------------
+
+
+def many_problems() -> dict[str, Any]:
+    spec = dedicated(
+        {"cores": 4, "sockets": 2, "maxSockets": 1, "threads": 3, **NUMA},
+        {"requests": {"memory": "512k", "cpu": "1500m"}, "limits": {"memory": "256k", "cpu": "500m"}},
+    )
+    spec["architecture"] = "arm64"
+    return vmi(spec)
+
+
+def test_denial_response_has_422_invalid_causes_and_joined_message() -> None:
+    rev = make_review(vmi(dedicated({"cores": 2}, {**MEM, "limits": {"memory": "1Gi", "cpu": "4"}})))
+    verdict = engine.handle(rev["request"], "validate", DEFAULT)
+    resp = review.response(rev["apiVersion"], rev["request"]["uid"], verdict, allow_patch=False)
+    r = resp["response"]
+    assert r["uid"] == rev["request"]["uid"] and r["allowed"] is False
+    assert "patch" not in r and "patchType" not in r
+    status = r["status"]
+    assert (status["code"], status["reason"]) == (422, "Invalid")
+    assert status["details"]["causes"] == [
+        {"type": INV, "field": "spec.domain.cpu.dedicatedCpuPlacement", "message": verdict.causes[0].message}
+    ]
+    assert status["message"] == f"spec.domain.cpu.dedicatedCpuPlacement: {verdict.causes[0].message}"
+
+
+def test_more_than_ten_causes_are_listed_ten_then_counted() -> None:
+    rev = make_review(many_problems())
+    verdict = engine.handle(rev["request"], "validate", DEFAULT)
+    assert len(verdict.causes) == 12
+    r = review.response(rev["apiVersion"], rev["request"]["uid"], verdict, allow_patch=False)["response"]
+    assert len(r["status"]["details"]["causes"]) == 10
+    assert r["status"]["message"].endswith(", and 2 more")
+    assert r["status"]["message"].count(", spec.") == 9
+
+
+def test_bad_shape_is_a_400_naming_the_field() -> None:
+    rev = make_review(
+        {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance", "spec": {"domain": {"resources": "x"}}}
+    )
+    verdict = engine.handle(rev["request"], "validate", DEFAULT)
+    assert (verdict.allowed, verdict.code) == (False, 400)
+    assert "spec.domain.resources" in verdict.message
+
+
+def test_warn_enforcement_admits_with_warnings_and_an_audit_annotation() -> None:
+    rev = make_review(vm(dedicated({"cores": 2}, {**MEM, "limits": {"memory": "1Gi", "cpu": "4"}})))
+    verdict = engine.handle(rev["request"], "validate", parse_config({"enforcement": "warn"}))
+    assert verdict.allowed and not verdict.causes
+    assert any(
+        w.startswith("would deny: spec.template.spec.domain.cpu.dedicatedCpuPlacement: ") for w in verdict.warnings
+    )
+    assert "spec.template.spec.domain.cpu.dedicatedCpuPlacement" in verdict.audit["would-deny"]
+
+
+def test_vmi_update_is_allowed_untouched_but_vm_update_is_validated() -> None:
+    bad = dedicated({"cores": 2, "threads": 3})
+    v = vmi(bad)
+    assert engine.handle(make_review(v, operation="UPDATE", old=v)["request"], "validate", DEFAULT).allowed
+    m = vm(bad)
+    verdict = engine.handle(make_review(m, operation="UPDATE", old=m)["request"], "validate", DEFAULT)
+    assert not verdict.allowed
+    assert [c.field for c in verdict.causes] == ["spec.template.spec.domain.cpu.dedicatedCpuPlacement"]
+
+
+def test_allowed_dedicated_vmi_passes_schema_and_engine() -> None:
+    obj = vmi(hugepages(dedicated({"cores": 2, "isolateEmulatorThread": True, **NUMA}), "1Gi"))
+    assert_schema_valid(obj)
+    verdict = engine.handle(make_review(obj)["request"], "validate", DEFAULT)
+    assert verdict.allowed and verdict.code == 200 and not verdict.warnings
