@@ -441,7 +441,7 @@ def test_negative_cores_is_a_cause_on_cores() -> None:
         ),
         ({"domain": {"memory": 5}}, "spec.domain.memory"),
         ({"architecture": 64, "domain": {}}, "spec.architecture"),
-        ({}, "spec.domain"),
+        ({"domain": []}, "spec.domain"),
     ],
 )
 def test_wrong_types_are_a_bad_request_naming_the_field(spec: dict[str, Any], field: str) -> None:
@@ -453,14 +453,16 @@ def test_wrong_types_are_a_bad_request_naming_the_field(spec: dict[str, Any], fi
     assert vm_findings.bad_request.startswith(field.replace("spec.", "spec.template.spec.", 1) + ":")
 
 
-@pytest.mark.parametrize("obj", [{"kind": "VirtualMachineInstance"}, {"kind": "VirtualMachineInstance", "spec": []}])
-def test_vmi_without_a_spec_is_a_bad_request(obj: dict[str, Any]) -> None:
-    assert run(obj).bad_request == "spec: must be an object"
-
-
-def test_vm_without_a_template_is_a_bad_request() -> None:
-    findings = run({"kind": "VirtualMachine", "spec": {"runStrategy": "Always"}})
-    assert findings.bad_request is not None and findings.bad_request.startswith("spec.template:")
+def test_missing_spec_or_template_reads_as_empty_and_wrong_types_are_a_bad_request() -> None:
+    assert got(run({"kind": "VirtualMachineInstance"})) == [("", REQ)]  # G11: no memory anywhere
+    assert got(run({"kind": "VirtualMachine", "spec": {"runStrategy": "Always"}})) == []
+    assert run({"kind": "VirtualMachineInstance", "spec": []}).bad_request == "spec: must be an object, got list"
+    assert run({"kind": "VirtualMachine", "spec": {"template": "x"}}).bad_request == (
+        "spec.template: must be an object, got str"
+    )
+    assert run({"kind": "VirtualMachine", "spec": {"template": {"spec": 3}}}).bad_request == (
+        "spec.template.spec: must be an object, got int"
+    )
 
 
 def test_vm_being_deleted_is_let_through() -> None:

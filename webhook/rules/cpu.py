@@ -161,8 +161,6 @@ def read_spec(spec: dict[str, Any], root: Path) -> tuple[CpuSpec, Findings]:
         out.architecture = arch
     elif arch is not None:
         r.problems.append(f"{field_path((*root, 'architecture'))}: must be a string, got {type(arch).__name__}")
-    if spec.get("domain") is None:
-        r.problems.append(f"{field_path((*root, 'domain'))}: is required")
     domain = r.mapping(spec, "domain", (*root, "domain")) or {}
     d = (*root, "domain")
 
@@ -557,8 +555,10 @@ def consistent_duplicate_warning(user: CpuSpec) -> str | None:
 
 def validate_spec(spec: Any, root: Path, ctx: Context, *, vmi_create: bool) -> Findings:
     """Read, default (on a copy) and check one VMI spec found at ``root``."""
+    if spec is None:  # KubeVirt's CRDs require it; read as empty so the memory rules say what is missing
+        spec = {}
     if not isinstance(spec, dict):
-        return Findings(bad_request=f"{field_path(root)}: must be an object")
+        return Findings(bad_request=f"{field_path(root)}: must be an object, got {type(spec).__name__}")
     user, findings = read_spec(spec, root)
     if findings.bad_request is not None:
         return findings
@@ -587,9 +587,13 @@ def validate_vm(obj: dict[str, Any], ctx: Context) -> Findings:
     if isinstance(meta, dict) and meta.get("deletionTimestamp"):
         return Findings()  # KubeVirt lets a VM that is being deleted through
     spec = obj.get("spec")
-    template = spec.get("template") if isinstance(spec, dict) else None
+    if spec is not None and not isinstance(spec, dict):
+        return Findings(bad_request=f"spec: must be an object, got {type(spec).__name__}")
+    template = (spec or {}).get("template")
+    if template is None:  # KubeVirt's CRD requires it; read as empty
+        template = {}
     if not isinstance(template, dict):
-        return Findings(bad_request="spec.template: must be an object (a VirtualMachine needs a template)")
+        return Findings(bad_request=f"spec.template: must be an object, got {type(template).__name__}")
     return validate_spec(template.get("spec"), VM_ROOT, ctx, vmi_create=False)
 
 
