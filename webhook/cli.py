@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     wh.add_argument("--ca-file", required=True, help="PEM CA that signed the serving certificate")
     wh.add_argument("--port", type=int, default=443, help="Service port (with --service)")
     wh.add_argument("--failure-policy", default="Fail", choices=["Fail", "Ignore"])
+    wh.add_argument(
+        "--config", default=None, help="the webhook's config file (cpuManager.nodeSelectorLabels shape the pod filter)"
+    )
     return parser
 
 

@@ -1,0 +1,289 @@
+"""``vm-admission webhook-config``: the Mutating- and ValidatingWebhookConfiguration for a running webhook.
+
+One webhook per resource type (pods, VMIs, VMs) and per phase, so each registration stays small and each
+``matchConditions`` list reads at a glance. The conditions are there so the API server does not call us for
+objects no rule concerns (most pods in a cluster): a pod is sent only when it is not a mirror pod and it
+carries the guaranteed-QoS or passthrough annotation or a CPU-manager node selector; a VMI or VM is sent to
+the mutating webhook only when it declares passthrough devices. Every VMI and VM goes to validation (the
+general CPU/memory and network rules apply to all of them).
+
+CEL notes: webhook ``matchConditions`` see ``object`` untyped, and selecting a missing field is an error (which
+``failurePolicy: Fail`` turns into a rejected request), so every optional level is guarded with ``has()`` and
+map keys are tested with ``in`` before they are read. No ``?.`` optional syntax (not enabled in older API
+servers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TextIO
+from urllib.parse import urlsplit
+
+import yaml
+
+from webhook.config import Config, ConfigError, load_config
+from webhook.engine import MIRROR_ANNOTATION
+from webhook.rules.dedicated import GUARANTEED_QOS_ANNOTATION
+from webhook.rules.passthrough import ANNOTATION as PASSTHROUGH_ANNOTATION
+
+NAME = "vm-admission"
+DOMAIN = "vm-admission.io"
+TIMEOUT_SECONDS = 5
+EXCLUDED_NAMESPACES = ("kube-system",)
+LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/component": "admission-webhook"}
+FailurePolicy = Literal["Fail", "Ignore"]
+Phase = Literal["mutate", "validate"]
+
+
+class WebhookConfigError(ValueError):
+    """The command line cannot produce a configuration; the message says which flag and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where the API server calls us: a base URL (out-of-cluster) or a Service."""
+
+    url: str | None = None
+    namespace: str = ""
+    service: str = ""
+    port: int = 443
+
+    def client_config(self, phase: Phase, ca_bundle: str | None) -> dict[str, Any]:
+        cc: dict[str, Any]
+        if self.url is not None:
+            cc = {"url": f"{self.url}/{phase}"}
+        else:
+            cc = {
+                "service": {"namespace": self.namespace, "name": self.service, "path": f"/{phase}", "port": self.port}
+            }
+        if ca_bundle is not None:
+            cc["caBundle"] = ca_bundle
+        return cc
+
+
+def parse_url(url: str) -> Target:
+    """A base URL the API server accepts: https, a host, no user info, query or fragment."""
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        raise WebhookConfigError(f"--url {url!r}: must start with https:// (the API server calls webhooks over TLS)")
+    if not parts.hostname:
+        raise WebhookConfigError(f"--url {url!r}: has no host")
+    if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
+        raise WebhookConfigError(f"--url {url!r}: must not carry user info, a query or a fragment")
+    return Target(url=url.rstrip("/"))
+
+
+def parse_service(ref: str, port: int) -> Target:
+    """``NAMESPACE/NAME`` of the Service in front of the webhook."""
+    namespace, sep, name = ref.partition("/")
+    if not sep or not namespace or not name or "/" in name:
+        raise WebhookConfigError(f"--service {ref!r}: write NAMESPACE/NAME, e.g. vm-admission/vm-admission")
+    if not 1 <= port <= 65535:
+        raise WebhookConfigError(f"--port {port}: must be 1..65535")
+    return Target(namespace=namespace, service=name, port=port)
+
+
+def read_ca_bundle(path: str) -> str:
+    """The base64 ``caBundle`` of the PEM file at ``path``."""
+    try:
+        pem = Path(path).read_bytes()
+    except OSError as exc:
+        raise WebhookConfigError(f"--ca-file {path}: cannot read: {exc.strerror or exc}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in pem:
+        raise WebhookConfigError(f"--ca-file {path}: not a PEM certificate (expected -----BEGIN CERTIFICATE-----)")
+    return base64.b64encode(pem).decode("ascii")
+
+
+# --- CEL -----------------------------------------------------------------------------------------------
+
+
+def cel_string(value: str) -> str:
+    """A CEL single-quoted string literal for ``value``."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _has_path(root: str, *fields: str) -> str:
+    """``has(root.a) && has(root.a.b) && ...``: every level guarded, as untyped objects require."""
+    checks, cur = [], root
+    for f in fields:
+        cur = f"{cur}.{f}"
+        checks.append(f"has({cur})")
+    return " && ".join(checks)
+
+
+def _has_annotation(meta: str, key: str) -> str:
+    return f"{cel_string(key)} in {meta}.annotations"
+
+
+def _any_annotation(meta_path: tuple[str, ...], keys: Sequence[str]) -> str:
+    meta = ".".join(("object", *meta_path))
+    tests = " || ".join(_has_annotation(meta, k) for k in keys)
+    return f"({_has_path('object', *meta_path, 'annotations')} && ({tests}))"
+
+
+def _node_selector(labels: Mapping[str, str]) -> str:
+    if not labels:
+        return "false"
+    sel = "object.spec.nodeSelector"
+    tests = " || ".join(
+        f"({cel_string(k)} in {sel} && {sel}[{cel_string(k)}] == {cel_string(v)})" for k, v in sorted(labels.items())
+    )
+    return f"({_has_path('object', 'spec', 'nodeSelector')} && ({tests}))"
+
+
+def _spec_passthrough(spec_path: tuple[str, ...]) -> str:
+    return f"({_has_path('object', *spec_path, 'domain', 'devices', 'passthrough')})"
+
+
+def pod_conditions(config: Config) -> list[dict[str, str]]:
+    """Only pods a rule concerns: not mirror pods; dedicated-CPU (annotation or node selector) or passthrough."""
+    mirror = _has_annotation("object.metadata", MIRROR_ANNOTATION)
+    return [
+        {"name": "not-a-mirror-pod", "expression": f"!has(object.metadata.annotations) || !({mirror})"},
+        {
+            "name": "dedicated-cpu-or-passthrough",
+            "expression": " || ".join(
+                (
+                    _any_annotation(("metadata",), (GUARANTEED_QOS_ANNOTATION, PASSTHROUGH_ANNOTATION)),
+                    _node_selector(config.cpuManager.labels),
+                )
+            ),
+        },
+    ]
+
+
+def vmi_mutate_conditions() -> list[dict[str, str]]:
+    """VMIs are mutated only for passthrough declarations (annotation or spec form)."""
+    expr = f"{_any_annotation(('metadata',), (PASSTHROUGH_ANNOTATION,))} || {_spec_passthrough(('spec',))}"
+    return [{"name": "declares-passthrough", "expression": expr}]
+
+
+def vm_mutate_conditions() -> list[dict[str, str]]:
+    """VMs are mutated only for passthrough declarations on their template."""
+    template = ("spec", "template")
+    expr = (
+        f"{_any_annotation((*template, 'metadata'), (PASSTHROUGH_ANNOTATION,))}"
+        f" || {_spec_passthrough((*template, 'spec'))}"
+    )
+    return [{"name": "template-declares-passthrough", "expression": expr}]
+
+
+# --- configurations ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    short: str  # webhook name prefix, e.g. "pods"
+    group: str
+    resource: str
+    operations: tuple[str, ...]
+
+
+PODS = Registration("pods", "", "pods", ("CREATE",))
+VMIS = Registration("virtualmachineinstances", "kubevirt.io", "virtualmachineinstances", ("CREATE",))
+VMS = Registration("virtualmachines", "kubevirt.io", "virtualmachines", ("CREATE", "UPDATE"))
+
+
+def webhook_name(reg: Registration, phase: Phase) -> str:
+    """E.g. ``pods.mutate.vm-admission.io`` (shown to users: 'admission webhook "..." denied the request')."""
+    return f"{reg.short}.{phase}.{DOMAIN}"
+
+
+def _webhook(
+    reg: Registration,
+    phase: Phase,
+    target: Target,
+    ca_bundle: str | None,
+    failure_policy: FailurePolicy,
+    excluded: Sequence[str],
+    conditions: list[dict[str, str]],
+) -> dict[str, Any]:
+    hook: dict[str, Any] = {
+        "name": webhook_name(reg, phase),
+        "clientConfig": target.client_config(phase, ca_bundle),
+        "rules": [
+            {
+                "apiGroups": [reg.group],
+                "apiVersions": ["v1"],
+                "operations": list(reg.operations),
+                "resources": [reg.resource],
+                "scope": "Namespaced",
+            }
+        ],
+        "failurePolicy": failure_policy,
+        "matchPolicy": "Equivalent",
+        "namespaceSelector": {
+            "matchExpressions": [
+                {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": list(excluded)},
+            ]
+        },
+        "sideEffects": "None",
+        "timeoutSeconds": TIMEOUT_SECONDS,
+        "admissionReviewVersions": ["v1"],
+    }
+    if phase == "mutate":
+        hook["reinvocationPolicy"] = "IfNeeded"
+    if conditions:
+        hook["matchConditions"] = conditions
+    return hook
+
+
+def build_configurations(
+    target: Target,
+    ca_bundle: str | None,
+    failure_policy: FailurePolicy = "Fail",
+    config: Config | None = None,
+) -> list[dict[str, Any]]:
+    """[MutatingWebhookConfiguration, ValidatingWebhookConfiguration]; ``ca_bundle`` None leaves it out
+    (for cert-manager's CA injector or a later patch)."""
+    config = config or Config()
+    excluded = [*EXCLUDED_NAMESPACES]
+    if target.namespace and target.namespace not in excluded:
+        excluded.append(target.namespace)
+    pods = pod_conditions(config)
+
+    def hooks(phase: Phase, extra: Mapping[str, list[dict[str, str]]]) -> list[dict[str, Any]]:
+        return [
+            _webhook(reg, phase, target, ca_bundle, failure_policy, excluded, extra.get(reg.short, []))
+            for reg in (PODS, VMIS, VMS)
+        ]
+
+    meta = {"name": NAME, "labels": dict(LABELS)}
+    mutating = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingWebhookConfiguration",
+        "metadata": meta,
+        "webhooks": hooks(
+            "mutate", {"pods": pods, VMIS.short: vmi_mutate_conditions(), VMS.short: vm_mutate_conditions()}
+        ),
+    }
+    validating = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": NAME, "labels": dict(LABELS)},
+        "webhooks": hooks("validate", {"pods": pods}),
+    }
+    return [mutating, validating]
+
+
+def render(configurations: Sequence[dict[str, Any]]) -> str:
+    return yaml.safe_dump_all(configurations, sort_keys=False, default_flow_style=False, width=120)
+
+
+def webhook_config_command(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """``vm-admission webhook-config``: print both configurations; exit 2 with a message on bad flags."""
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+    try:
+        target = parse_url(args.url) if args.url is not None else parse_service(args.service, args.port)
+        ca_bundle = read_ca_bundle(args.ca_file)
+        config = load_config(getattr(args, "config", None))
+    except (WebhookConfigError, ConfigError) as exc:
+        print(f"vm-admission webhook-config: {exc}", file=stderr)
+        return 2
+    stdout.write(render(build_configurations(target, ca_bundle, args.failure_policy, config)))
+    return 0
