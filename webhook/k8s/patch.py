@@ -36,7 +36,8 @@ class PatchBuilder:
             raise PatchError("set() needs a path that ends in a map key")
         cur: Any = self.root
         for depth, seg in enumerate(path[:-1]):
-            nxt = _child(cur, seg, path)
+            # The common step (a key of a map) inline; _child checks and explains everything else.
+            nxt = cur.get(seg) if type(cur) is dict and type(seg) is str else _child(cur, seg, path)
             if nxt is None:
                 self._add(path[: depth + 1], _nest(path[depth + 1 :], value), cur, seg)
                 return
@@ -53,7 +54,7 @@ class PatchBuilder:
             return
         if not isinstance(current, list):
             raise PatchError(f"{pointer(path)} is not a list")
-        self.ops.append({"op": "add", "path": pointer(path) + "/-", "value": copy.deepcopy(value)})
+        self.ops.append({"op": "add", "path": pointer(path) + "/-", "value": _copy(value)})
         current.append(value)
 
     def _resolve(self, path: Path) -> Any:
@@ -65,8 +66,19 @@ class PatchBuilder:
         return cur
 
     def _add(self, path: Path, value: Any, parent: Any, key: str | int) -> None:
-        self.ops.append({"op": "add", "path": pointer(path), "value": copy.deepcopy(value)})
+        self.ops.append({"op": "add", "path": pointer(path), "value": _copy(value)})
         parent[key] = value
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of a JSON value; scalars are immutable and shared (much cheaper than ``copy.deepcopy``)."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return copy.deepcopy(value)
 
 
 def _child(cur: Any, seg: str | int, path: Path) -> Any:

@@ -35,7 +35,11 @@ def escape(segment: Segment) -> str:
 
 def pointer(path: Path) -> str:
     """Render ``path`` as an RFC 6901 JSON pointer."""
-    return "".join("/" + escape(seg) for seg in path)
+    out = []
+    for seg in path:  # hot in mutation: escape only the tokens that need it
+        text = seg if type(seg) is str else str(seg)
+        out.append(escape(text) if "~" in text or "/" in text else text)
+    return "/" + "/".join(out) if out else ""
 
 
 def get(obj: Any, path: Path, default: Any = None) -> Any:
