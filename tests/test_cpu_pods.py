@@ -1,0 +1,286 @@
+"""Dedicated-CPU pods must be Guaranteed (CONTRACT §3): the validating webhook's view.
+
+The validator sees a pod after our mutator filled sidecar limits and after the API server's
+requests-from-limits defaulting. Causes sit on ``...resources.requests.<cpu|memory>``, except when the
+request is set and the limit is missing: then on ``...resources.limits.<cpu|memory>``.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.helpers import make_review
+from webhook import engine, review
+from webhook.config import Config, parse_config
+from webhook.rules import cpu
+from webhook.rules.base import Context, Findings
+
+DEFAULT = Config()
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "pods"
+K8S_VERSION = "1.34"
+INV, REQ = "FieldValueInvalid", "FieldValueRequired"
+
+
+def res(
+    cpu_: str | None = None, mem: str | None = None, *, lcpu: str | None = None, lmem: str | None = None
+) -> dict[str, Any]:
+    """A resources block; limits default to the requests (Guaranteed) unless given."""
+    requests = {k: v for k, v in (("cpu", cpu_), ("memory", mem)) if v is not None}
+    limits = {k: v for k, v in (("cpu", lcpu or cpu_), ("memory", lmem or mem)) if v is not None}
+    out: dict[str, Any] = {}
+    if requests:
+        out["requests"] = requests
+    if limits:
+        out["limits"] = limits
+    return out
+
+
+def pod(
+    containers: list[dict[str, Any]],
+    init: list[dict[str, Any]] | None = None,
+    *,
+    selector: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+    pod_resources: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "nodeSelector": {"kubevirt.io/cpumanager": "true"} if selector is None else selector,
+        "containers": [{"name": f"c{i}", "image": "busybox", **c} for i, c in enumerate(containers)],
+    }
+    if init is not None:
+        spec["initContainers"] = [{"name": f"init{i}", "image": "busybox", **c} for i, c in enumerate(init)]
+    if pod_resources is not None:
+        spec["resources"] = pod_resources
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "default", "annotations": annotations or {}},
+        "spec": spec,
+    }
+
+
+def run(obj: dict[str, Any], config: Config = DEFAULT, operation: str = "CREATE") -> Findings:
+    return cpu.validate_pod(obj, Context(config=config, kind="Pod", operation=operation))  # type: ignore[arg-type]
+
+
+def got(findings: Findings) -> list[tuple[str, str]]:
+    assert findings.bad_request is None, findings.bad_request
+    return [(c.field, c.type) for c in findings.causes]
+
+
+COMPUTE = {"resources": res("2", "4Gi")}
+
+
+def test_guaranteed_dedicated_pod_is_allowed_without_warnings() -> None:
+    p = pod([COMPUTE, {"resources": res("200m", "64M")}], [{"resources": res("10m", "40M"), "restartPolicy": "Always"}])
+    kubernetes_validate.validate(p, K8S_VERSION, strict=True)
+    findings = run(p)
+    assert got(findings) == [] and findings.warnings == []
+
+
+@pytest.mark.parametrize(
+    ("containers", "init", "causes"),
+    [
+        pytest.param(
+            [COMPUTE, {"resources": res("100m", "128Mi", lcpu="2", lmem="1Gi")}],
+            None,
+            [("spec.containers[1].resources.requests.cpu", INV), ("spec.containers[1].resources.requests.memory", INV)],
+            id="sidecar request below limit",
+        ),
+        pytest.param(
+            [COMPUTE, {"resources": {"requests": {"cpu": "100m", "memory": "64M"}}}],
+            None,
+            [("spec.containers[1].resources.limits.cpu", REQ), ("spec.containers[1].resources.limits.memory", REQ)],
+            id="request without limit is reported on the missing limit",
+        ),
+        pytest.param(
+            [COMPUTE, {}],
+            None,
+            [("spec.containers[1].resources.requests.cpu", REQ), ("spec.containers[1].resources.requests.memory", REQ)],
+            id="container without resources",
+        ),
+        pytest.param(
+            [COMPUTE],
+            [{"resources": res("10m", "40M", lmem="80M")}],
+            [("spec.initContainers[0].resources.requests.memory", INV)],
+            id="init container memory request below limit",
+        ),
+        pytest.param(
+            [COMPUTE],
+            [{"resources": {"limits": {"cpu": "15m", "memory": "60M"}}, "restartPolicy": "Always"}],
+            [
+                ("spec.initContainers[0].resources.requests.cpu", REQ),
+                ("spec.initContainers[0].resources.requests.memory", REQ),
+            ],
+            id="native sidecar with limits only (no API-server defaulting applied)",
+        ),
+        pytest.param(
+            [{"resources": res("2", "4Gi", lcpu="3")}],
+            None,
+            [("spec.containers[0].resources.requests.cpu", INV)],
+            id="compute cpu request below limit",
+        ),
+        pytest.param(
+            [COMPUTE, {"resources": res("0", "0")}],
+            None,
+            [("spec.containers[1].resources.requests.cpu", INV), ("spec.containers[1].resources.requests.memory", INV)],
+            id="zero request and limit",
+        ),
+    ],
+)
+def test_dedicated_pod_that_is_not_guaranteed_is_denied_on_each_value(
+    containers: list[dict[str, Any]], init: list[dict[str, Any]] | None, causes: list[tuple[str, str]]
+) -> None:
+    p = pod(containers, init)
+    kubernetes_validate.validate(p, K8S_VERSION, strict=True)
+    findings = run(p)
+    assert got(findings) == causes
+    assert all("Guaranteed" in c.message for c in findings.causes)
+
+
+def test_cause_message_names_the_container_and_the_values() -> None:
+    p = pod([COMPUTE, {"name": "istio-proxy", "resources": res("100m", "64M", lcpu="2")}])
+    (cause,) = run(p).causes
+    assert "container 'istio-proxy'" in cause.message and "'100m'" in cause.message and "'2'" in cause.message
+
+
+def test_pod_level_resources_alone_decide() -> None:
+    ok = pod([{"resources": {"requests": {"cpu": "3"}}}, {}], pod_resources=res("4", "8Gi"))
+    kubernetes_validate.validate(ok, K8S_VERSION, strict=True)
+    assert got(run(ok)) == []
+    bad = pod([{"resources": res("3", "1Gi")}], pod_resources=res("4", "8Gi", lcpu="6"))
+    assert got(run(bad)) == [("spec.resources.requests.cpu", INV)]
+    no_memory = pod([COMPUTE], pod_resources={"limits": {"cpu": "4"}, "requests": {"cpu": "4"}})
+    assert got(run(no_memory)) == [("spec.resources.requests.memory", REQ)]
+
+
+def test_warns_when_no_container_has_a_whole_cpu() -> None:
+    p = pod([{"resources": res("1500m", "1Gi")}, {"resources": res("200m", "64M")}])
+    findings = run(p)
+    assert got(findings) == []
+    assert len(findings.warnings) == 1 and "whole number of CPUs" in findings.warnings[0]
+    assert run(pod([{"resources": res("2000m", "1Gi")}])).warnings == []
+
+
+@pytest.mark.parametrize(
+    ("selector", "annotations", "checked"),
+    [
+        ({"kubevirt.io/cpumanager": "true"}, {}, True),
+        ({"cpumanager": "true"}, {}, True),
+        ({}, {"vm-admission.io/guaranteed-qos": "true"}, True),
+        ({"kubevirt.io/cpumanager": "true"}, {"vm-admission.io/guaranteed-qos": "false"}, False),
+        ({"kubevirt.io/cpumanager": "false"}, {}, False),
+        ({}, {}, False),
+    ],
+)
+def test_only_dedicated_cpu_pods_are_checked(
+    selector: dict[str, str], annotations: dict[str, str], checked: bool
+) -> None:
+    p = pod([COMPUTE, {}], selector=selector, annotations=annotations)
+    assert bool(run(p).causes) is checked
+
+
+def test_configured_node_selector_labels_replace_the_defaults() -> None:
+    cfg = parse_config({"cpuManager": {"nodeSelectorLabels": {"example.com/pinned": "yes"}}})
+    assert run(pod([COMPUTE, {}], selector={"example.com/pinned": "yes"}), cfg).causes
+    assert not run(pod([COMPUTE, {}]), cfg).causes
+
+
+def test_ephemeral_containers_do_not_count() -> None:
+    p = pod([COMPUTE])
+    p["spec"]["ephemeralContainers"] = [{"name": "debug", "image": "busybox"}]
+    assert got(run(p)) == []
+
+
+def test_cpu_manager_disabled_admits_dedicated_pods_with_a_warning() -> None:
+    off = parse_config({"cpuManager": {"enabled": False}})
+    findings = run(pod([COMPUTE, {}]), off)
+    assert got(findings) == []
+    assert len(findings.warnings) == 1
+    w = findings.warnings[0]
+    assert "cpuManager.enabled" in w and "CPUManager feature gate" in w
+
+
+def test_unparsable_quantity_is_a_cause_on_its_field() -> None:
+    p = pod(
+        [
+            COMPUTE,
+            {"resources": {"requests": {"cpu": "lots", "memory": "64M"}, "limits": {"cpu": "1", "memory": "64M"}}},
+        ]
+    )
+    findings = run(p)
+    assert got(findings) == [("spec.containers[1].resources.requests.cpu", INV)]
+    assert "'lots' is not a quantity" in findings.causes[0].message
+
+
+@pytest.mark.parametrize(
+    ("spec_patch", "field"),
+    [
+        ({"containers": "x"}, "spec.containers"),
+        ({"containers": [COMPUTE, 7]}, "spec.containers[1]"),
+        ({"containers": [{"name": "c", "resources": "x"}]}, "spec.containers[0].resources"),
+        (
+            {"initContainers": [{"name": "i", "resources": {"limits": ["cpu"]}}]},
+            "spec.initContainers[0].resources.limits",
+        ),
+        ({"resources": 5}, "spec.resources"),
+    ],
+)
+def test_wrong_shapes_are_a_bad_request_naming_the_field(spec_patch: dict[str, Any], field: str) -> None:
+    p = pod([COMPUTE])
+    p["spec"].update(copy.deepcopy(spec_patch))
+    findings = run(p)
+    assert findings.bad_request is not None and findings.bad_request.startswith(field + ":")
+
+
+# --- through the engine, as the API server chains the webhooks -----------------------------------------------
+
+
+def load(name: str) -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text(encoding="utf-8"))
+    return doc
+
+
+def test_launcher_pod_with_bare_sidecar_is_admitted_after_mutation() -> None:
+    p = pod([{"name": "compute", "resources": res("2", "4Gi")}, {"name": "hook-sidecar-0"}])
+    result = engine.chain(p, DEFAULT)
+    assert result.allowed, result.validation.message
+    assert got(run(result.admitted)) == []
+
+
+def test_unequal_sidecar_example_is_denied_with_422_and_both_fields() -> None:
+    obj = load("virt-launcher-unequal-sidecar")
+    result = engine.chain(obj, DEFAULT)
+    assert not result.validation.allowed and result.validation.code == 422
+    rev = make_review(result.admitted)
+    verdict = engine.handle(rev["request"], "validate", DEFAULT)
+    status = review.response(rev["apiVersion"], rev["request"]["uid"], verdict, allow_patch=False)["response"]["status"]
+    assert (status["code"], status["reason"]) == (422, "Invalid")
+    assert [c["field"] for c in status["details"]["causes"]] == [
+        "spec.containers[1].resources.requests.cpu",
+        "spec.containers[1].resources.requests.memory",
+    ]
+
+
+def test_warn_enforcement_admits_the_pod_with_would_deny_warnings() -> None:
+    rev = make_review(pod([COMPUTE, {"resources": res("100m", "64M", lcpu="1")}]))
+    verdict = engine.handle(rev["request"], "validate", parse_config({"enforcement": "warn"}))
+    assert verdict.allowed
+    assert verdict.warnings == [
+        f"would deny: spec.containers[1].resources.requests.cpu: {run(rev['request']['object']).causes[0].message}"
+    ]
+    assert "spec.containers[1].resources.requests.cpu" in verdict.audit["would-deny"]
+
+
+def test_pod_update_is_allowed_untouched() -> None:
+    bad = pod([COMPUTE, {"resources": res("100m", "64M", lcpu="1")}])
+    rev = make_review(bad, operation="UPDATE", old=bad)
+    verdict = engine.handle(rev["request"], "validate", DEFAULT)
+    assert verdict.allowed and not verdict.warnings
+    assert run(bad, operation="UPDATE") == Findings()
