@@ -489,13 +489,13 @@ def test_pod_conflicting_request_and_limit_are_denied_naming_both_values() -> No
         (
             "FieldValueInvalid",
             ANN_FIELD,
-            f"spec.containers[0].resources.requests.{T4} is '1' but 10de:1eb8 is declared 2 time(s): "
+            f"spec.containers[0].resources.requests.{T4} is '1' but the declaration asks for 2 of 10de:1eb8: "
             "make them equal or drop one of them",
         ),
         (
             "FieldValueInvalid",
             ANN_FIELD,
-            f"spec.containers[0].resources.limits.{T4} is '1' but 10de:1eb8 is declared 2 time(s): "
+            f"spec.containers[0].resources.limits.{T4} is '1' but the declaration asks for 2 of 10de:1eb8: "
             "make them equal or drop one of them",
         ),
     ]

@@ -313,8 +313,8 @@ def _check_pod(obj: dict[str, Any], plan: Plan) -> None:
                 found.causes.append(
                     Cause.at(
                         dev.declared_at,
-                        f"{field_path((*part_path, dev.resource))} is {existing!r} but {dev.selector} is declared "
-                        f"{dev.count} time(s): make them equal or drop one of them",
+                        f"{field_path((*part_path, dev.resource))} is {existing!r} but the declaration asks for "
+                        f"{dev.count} of {dev.selector}: make them equal or drop one of them",
                     )
                 )
 
@@ -422,11 +422,14 @@ def _mutate_vmi(obj: dict[str, Any], ctx: Context) -> Findings:
         for i in range(dev.count):
             if dev.host_device_name(i) not in existing:
                 ctx.patch.append(path, {"name": dev.host_device_name(i), "deviceName": dev.resource})
+        names = dev.host_device_name(0)
+        if dev.count > 1:
+            names += f" ... {dev.host_device_name(dev.count - 1)}"
         plan.findings.warnings.append(
-            f"{field_path(path)}: {dev.selector} is attached as {dev.resource} ({dev.host_device_name(0)}...); "
-            "KubeVirt needs its HostDevices feature gate and a permittedHostDevices.pciHostDevices entry "
-            f'{{pciVendorSelector: "{dev.selector.upper()}", resourceName: "{dev.resource}", '
-            "externalResourceProvider: true} for it"
+            f"{field_path(path)}: {dev.selector} is requested as {names} (deviceName {dev.resource}); KubeVirt "
+            "attaches it only with its HostDevices feature gate enabled and a permittedHostDevices.pciHostDevices "
+            f'entry {{pciVendorSelector: "{dev.selector.upper()}", resourceName: "{dev.resource}", '
+            "externalResourceProvider: true}"
         )
     return plan.findings
 
