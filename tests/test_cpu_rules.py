@@ -124,7 +124,7 @@ def hugepages(spec: dict[str, Any], size: str = "2Mi") -> dict[str, Any]:
     return spec
 
 
-NUMA = {"numa": {"guestMappingPassthrough": {}}}
+NUMA: dict[str, Any] = {"numa": {"guestMappingPassthrough": {}}}
 
 DENIED: list[Any] = [
     pytest.param(
