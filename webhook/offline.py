@@ -192,10 +192,10 @@ def _key(src: Source) -> tuple[str, str, str]:
 
 def find_old(new: Source, olds: Sequence[Source]) -> dict[str, Any] | None:
     """The old object for ``new``: same kind, namespace and name; else same kind and name; else the only one."""
-    for match in (lambda o: _key(o) == _key(new), lambda o: (o.kind, o.name) == (new.kind, new.name)):
-        found = [o for o in olds if match(o)]
-        if found:
-            return found[0].obj
+    exact = [o for o in olds if _key(o) == _key(new)]
+    named = [o for o in olds if (o.kind, o.name) == (new.kind, new.name)]
+    if exact or named:
+        return (exact or named)[0].obj
     return olds[0].obj if len(olds) == 1 else None
 
 
