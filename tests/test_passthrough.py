@@ -465,6 +465,51 @@ def test_pod_resource_name_comes_from_the_permitted_mapping_or_the_prefix() -> N
     kubernetes_validate.validate(a, K8S_VERSION, strict=True)
 
 
+SHARED_POOL = parse_config(
+    {
+        "passthrough": {
+            "permittedDevices": [
+                {"selector": "10de:1eb8", "resourceName": "nvidia.com/T4_POOL"},
+                {"selector": "10de:1eb9", "resourceName": "nvidia.com/T4_POOL"},
+            ]
+        }
+    }
+)
+
+
+def test_devices_mapped_to_one_resource_add_up_on_a_pod() -> None:
+    _, admitted = run(pod("10de:1eb8=2, 10de:1eb9"), config=SHARED_POOL)
+
+    assert container_resources(admitted, "main") == {
+        "requests": {"nvidia.com/T4_POOL": "3"},
+        "limits": {"nvidia.com/T4_POOL": "3"},
+    }
+    assert patch_ops(run(admitted, config=SHARED_POOL)[0]) == []
+    conflict, _ = run(
+        pod(
+            "10de:1eb8=2, 10de:1eb9",
+            containers=[{"name": "main", "image": "x", "resources": {"limits": {"nvidia.com/T4_POOL": "2"}}}],
+        ),
+        config=SHARED_POOL,
+    )
+    assert [m for _, _, m in causes(conflict)] == [
+        "spec.containers[0].resources.limits.nvidia.com/T4_POOL is '2' but the declaration asks for "
+        "2 of 10de:1eb8 + 1 of 10de:1eb9: make them equal or drop one of them"
+    ]
+
+
+def test_devices_mapped_to_one_resource_get_their_own_host_devices() -> None:
+    _, admitted = run(vmi("10de:1eb8, 10de:1eb9"), config=SHARED_POOL)
+
+    assert host_devices(admitted) == [
+        {"name": "pt-10de-1eb8-0", "deviceName": "nvidia.com/T4_POOL"},
+        {"name": "pt-10de-1eb9-0", "deviceName": "nvidia.com/T4_POOL"},
+    ]
+    again, _ = run(admitted, config=SHARED_POOL)
+    assert again["response"]["allowed"] is True
+    assert patch_ops(again) == []
+
+
 def test_pod_with_equal_existing_values_is_left_alone() -> None:
     containers = [{"name": "main", "image": "x", "resources": {"requests": {T4: "2"}, "limits": {T4: 2}}}]
 

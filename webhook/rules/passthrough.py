@@ -83,6 +83,13 @@ class Plan:
     def ok(self) -> bool:
         return not self.findings.causes and self.findings.bad_request is None
 
+    def by_resource(self) -> dict[str, list[Device]]:
+        """Devices grouped by resource name (permittedDevices may map several selectors to one resource)."""
+        groups: dict[str, list[Device]] = {}
+        for dev in self.devices:
+            groups.setdefault(dev.resource, []).append(dev)
+        return groups
+
 
 def _shown(value: str) -> str:
     return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "...")
@@ -307,14 +314,16 @@ def _check_pod(obj: dict[str, Any], plan: Plan) -> None:
         if values is not None and not isinstance(values, dict):
             found.bad_request = f"{field_path(part_path)}: must be a map of quantities, got {_type_name(values)}"
             continue
-        for dev in plan.devices:
-            existing = values.get(dev.resource) if values is not None else None
-            if existing is not None and quantity.try_parse(existing) != dev.count:
+        for resource, group in plan.by_resource().items():
+            existing = values.get(resource) if values is not None else None
+            total = sum(dev.count for dev in group)
+            if existing is not None and quantity.try_parse(existing) != total:
+                asked = " + ".join(f"{dev.count} of {dev.selector}" for dev in group)
                 found.causes.append(
                     Cause.at(
-                        dev.declared_at,
-                        f"{field_path((*part_path, dev.resource))} is {existing!r} but the declaration asks for "
-                        f"{dev.count} of {dev.selector}: make them equal or drop one of them",
+                        group[0].declared_at,
+                        f"{field_path((*part_path, resource))} is {existing!r} but the declaration asks for "
+                        f"{asked}: make them equal or drop one of them",
                     )
                 )
 
@@ -347,6 +356,7 @@ def _check_vmi(obj: dict[str, Any], cfg: Passthrough, plan: Plan) -> None:
                             "FieldValueNotSupported",
                         )
                     )
+    prefixes = tuple(f"pt-{dev.vendor}-{dev.device}-" for dev in plan.devices)
     for dev in plan.devices:
         ours = {dev.host_device_name(i) for i in range(dev.count)}
         prefix = f"pt-{dev.vendor}-{dev.device}-"
@@ -373,7 +383,9 @@ def _check_vmi(obj: dict[str, Any], cfg: Passthrough, plan: Plan) -> None:
                             "remove the entry or raise the count",
                         )
                     )
-                elif device_name == dev.resource:
+                elif device_name == dev.resource and not (
+                    name == "hostDevices" and isinstance(entry_name, str) and entry_name.startswith(prefixes)
+                ):
                     found.causes.append(
                         Cause.at(
                             dev.declared_at,
@@ -406,9 +418,9 @@ def _mutate_pod(obj: dict[str, Any], ctx: Context) -> Findings:
     resources = obj["spec"]["containers"][plan.container[-1]].get("resources") or {}
     for part in ("requests", "limits"):
         values = resources.get(part) or {}
-        for dev in plan.devices:
-            if dev.resource not in values:
-                ctx.patch.set((*plan.container, "resources", part, dev.resource), str(dev.count))
+        for resource, group in plan.by_resource().items():
+            if resource not in values:
+                ctx.patch.set((*plan.container, "resources", part, resource), str(sum(d.count for d in group)))
     return plan.findings
 
 
