@@ -382,7 +382,8 @@ def test_warns_when_cores_and_cpu_resources_agree_on_dedicated_cpus(kind: str) -
     assert got(findings) == []
     assert len(findings.warnings) == 1
     w = findings.warnings[0]
-    assert f"{prefix(kind)}domain.cpu" in w and f"{prefix(kind)}domain.resources.limits.cpu" in w and "only one" in w
+    assert w.startswith(f"{prefix(kind)}domain: ") and "requests.cpu and limits.cpu all give 2 CPUs" in w
+    assert "give only the topology" in w
 
 
 def test_no_duplicate_warning_without_dedicated_cpus_or_without_both() -> None:

@@ -546,10 +546,10 @@ def consistent_duplicate_warning(user: CpuSpec) -> str | None:
         return None
     if any(user.quantities[res] != n for res in given):
         return None
-    names = " and ".join(user.f("domain", "resources", *res) for res in given)
+    names = " and ".join(_name(res) for res in given)
     return (
-        f"{user.f('domain', 'cpu')} gives {n} dedicated CPUs and so does {names}: they agree, but the CPU manager "
-        "documentation advises giving only one: keep the CPU topology, KubeVirt derives the request and limit"
+        f"{user.f('domain')}: cpu topology and resources.{names} all give {n} CPUs; they agree, but give only the "
+        "topology, as the CPU manager docs advise"
     )
 
 
@@ -716,8 +716,9 @@ def validate_pod(obj: dict[str, Any], ctx: Context) -> Findings:
     if not ctx.config.cpuManager.enabled:
         return Findings(
             warnings=[
-                "dedicated-CPU pod admitted without checks: cpuManager.enabled is false in the vm-admission config, "
-                f"so no CPUs will be pinned; {ENABLE_CPU_MANAGER}"
+                "cpuManager.enabled is false in the vm-admission config: this dedicated-CPU pod is not checked for "
+                "Guaranteed QoS and gets no pinned CPUs (enable the CPUManager feature gate and the kubelet's "
+                "static policy, then set it to true)"
             ]
         )
     findings = Findings()
@@ -725,7 +726,7 @@ def validate_pod(obj: dict[str, Any], ctx: Context) -> Findings:
         findings.causes.extend(_gap_causes(obj, gap))
     if not _has_whole_cpu(obj):
         findings.warnings.append(
-            "no container of this dedicated-CPU pod requests a whole number of CPUs, so the CPU manager pins "
-            "none: give the workload container a whole CPU request and limit (e.g. 2)"
+            "no container requests a whole number of CPUs, so the CPU manager pins none: give the main "
+            "container a whole CPU request and an equal limit (e.g. 2)"
         )
     return findings
