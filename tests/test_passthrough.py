@@ -306,7 +306,7 @@ def test_both_forms_on_one_vmi_add_up() -> None:
         ({"vendor": "10de", "device": "1eb8", "count": 16}, ("FieldValueInvalid", "count 16 is out of range")),
         ({"vendor": "10de", "device": "1eb8", "count": "2"}, ("FieldValueInvalid", "count must be a whole number")),
         ({"vendor": "10de", "device": "1eb8", "count": True}, ("FieldValueInvalid", "count must be a whole number")),
-        ({"vendor": "10de", "device": "1eb8", "cuont": 2}, ("FieldValueInvalid", "unknown key(s) cuont")),
+        ({"vendor": "10de", "device": "1eb8", "cuont": 2}, ("FieldValueInvalid", "unknown key(s) 'cuont'")),
         ("10de:1eb8", ("FieldValueInvalid", "must be a map {type, vendor, device, count}, got a string")),
     ],
 )

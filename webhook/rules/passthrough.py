@@ -149,9 +149,9 @@ def parse_annotation(value: Any, at: Path, max_count: int) -> tuple[list[tuple[s
             continue
         vendor, device, raw_count = m["vendor"], m["device"], m["count"]
         problems = [
-            f"{where}: {part} {_shown(text)} is not 4 hex digits"
-            for part, text in (("vendor", vendor), ("device", device))
-            if not _HEX4.fullmatch(text)
+            f"{where}: {part} {_shown(hex_id)} is not 4 hex digits"
+            for part, hex_id in (("vendor", vendor), ("device", device))
+            if not _HEX4.fullmatch(hex_id)
         ]
         count: int | None = 1
         if raw_count is not None:
@@ -172,7 +172,7 @@ def parse_entry(entry: Any, at: Path, max_count: int) -> tuple[tuple[str, str, i
     if not isinstance(entry, dict):
         return None, [Cause.at(at, f"must be a map {{type, vendor, device, count}}, got {_type_name(entry)}")]
     causes: list[Cause] = []
-    unknown = sorted(str(k) for k in entry if k not in ENTRY_KEYS)
+    unknown = sorted(_shown(str(k)) for k in entry if k not in ENTRY_KEYS)
     if unknown:
         causes.append(Cause.at(at, f"unknown key(s) {', '.join(unknown)}: an entry has type, vendor, device, count"))
     kind = entry.get("type")
@@ -224,7 +224,9 @@ def _declarations(obj: dict[str, Any], kind: str, cfg: Passthrough, plan: Plan) 
         listed = devices.get("passthrough") if devices is not None else None
         list_at = (*spec_path, "domain", "devices", "passthrough")
         if listed is not None and not isinstance(listed, list):
-            found.causes.append(Cause.at(list_at, f"must be a list of {{type, vendor, device, count}}, got {listed!r}"))
+            found.causes.append(
+                Cause.at(list_at, f"must be a list of {{type, vendor, device, count}}, got {_type_name(listed)}")
+            )
         elif listed is not None:
             for i, item in enumerate(listed):
                 at = (*list_at, i)
