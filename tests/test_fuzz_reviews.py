@@ -9,6 +9,7 @@ patch applies with ``jsonpatch``, and the mutated object goes through validation
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any
 
 import jsonpatch
@@ -21,7 +22,12 @@ from tests.helpers import make_review
 from tests.test_hostile import POD_PATHS, VM_PATHS, VMI_PATHS, assert_well_formed, put, review_in_process
 from webhook.config import Config, parse_config
 
-FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# CI runs 120 examples per test; a longer run: VM_ADMISSION_FUZZ_EXAMPLES=20000 pytest tests/test_fuzz_reviews.py
+FUZZ = settings(
+    max_examples=int(os.environ.get("VM_ADMISSION_FUZZ_EXAMPLES", "120")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 # JSON as the API server can send it: no NaN/inf, no lone surrogates, integers within 64 bits.
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
