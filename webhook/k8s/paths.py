@@ -9,6 +9,7 @@ A path is a tuple of keys (str) and list indices (int). It renders two ways:
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, TypeAlias
 
 Segment: TypeAlias = str | int
@@ -17,6 +18,13 @@ Path: TypeAlias = tuple[Segment, ...]
 
 def field(path: Path) -> str:
     """Render ``path`` as a Kubernetes field path: keys joined by ``.``, indices as ``[i]``."""
+    try:
+        return _field_cached(path)  # rules render the same few paths on every review
+    except TypeError:  # an unhashable path (a list): render it directly
+        return _field(path)
+
+
+def _field(path: Path) -> str:
     out: list[str] = []
     for seg in path:
         if isinstance(seg, int):
@@ -26,6 +34,9 @@ def field(path: Path) -> str:
         else:
             out.append(seg)
     return "".join(out)
+
+
+_field_cached = lru_cache(maxsize=4096)(_field)
 
 
 def escape(segment: Segment) -> str:
