@@ -1,15 +1,574 @@
-"""Network interfaces (CONTRACT §6). Placeholder until issue 9 lands: no findings."""
+"""Network interfaces (CONTRACT §6; rule table REFERENCE.md Part A §5.2, hotplug mechanism §5.1).
+
+Two jobs, on VMI CREATE and VM CREATE/UPDATE (VM paths under ``spec.template.spec``):
+
+- **Consistency** (denials, KubeVirt's field paths and cause types): interfaces and networks match one to one
+  by name, names are unique, each interface has exactly one binding, ``state`` is "", ``up``, ``down`` or
+  ``absent``; ``absent`` only on bridge interfaces on secondary (Multus, non-default) networks; SR-IOV takes
+  no ``up``/``down``. A spec with neither interfaces nor networks is fine: KubeVirt adds its default.
+- **Hotplug guidance** (warnings, never denials) on UPDATE of a *running* VM: KubeVirt applies an edited
+  template to the running VMI only for a few changes (plugging a bridge or SR-IOV interface on a Multus
+  network, ``state: absent`` on a bridge interface, ``up``/``down``). Everything else is accepted and leaves
+  the VM with a ``RestartRequired`` condition few people read, so we say so, per interface, and what to do.
+
+Rules that depend on KubeVirt's cluster configuration, which a webhook cannot see, are left to KubeVirt:
+bridge binding on the pod network (N8) and the PasstBinding feature gate (N9's first half).
+
+Values of the wrong JSON type (``interfaces: {}``, an entry that is a string, ``bridge: true``) make the object
+unreadable: the rule returns ``Findings(bad_request=...)`` naming every such field (CONTRACT §7).
+"""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
-from webhook.rules.base import Context, Findings
+from webhook.k8s.paths import Path, get
+from webhook.k8s.paths import field as field_path
+from webhook.rules.base import Cause, Context, Findings
+
+VMI_ROOT: Path = ("spec",)
+VM_ROOT: Path = ("spec", "template", "spec")
+
+# Binding methods an interface may carry; the last three were discontinued in KubeVirt v1.3 but still count.
+BINDINGS = ("bridge", "masquerade", "sriov", "passtBinding", "binding", "slirp", "passt", "macvtap")
+DISCONTINUED = {"slirp": "slirp", "passt": "passt (the old field; use passtBinding)", "macvtap": "macvtap"}
+SOURCES = ("pod", "multus", "resourceClaim")
+STATES = ("", "up", "down", "absent")
+RESERVED_MAC = "02:00:00:00:00:00"  # KubeVirt's in-pod bridge for masquerade
+MODELS = ("e1000", "e1000e", "ne2k_pci", "pcnet", "rtl8139", "virtio")
+NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+# Go's net.ParseMAC: 6, 8 or 20 bytes as hex pairs split by ":" or "-", or hex quads split by ".".
+_MAC_RE = re.compile(
+    r"^(?:[0-9A-Fa-f]{2}(?P<sep>[:-]))(?:[0-9A-Fa-f]{2}(?P=sep)){4,18}[0-9A-Fa-f]{2}$"
+    r"|^(?:[0-9A-Fa-f]{4}\.){2,9}[0-9A-Fa-f]{4}$"
+)
+RUNNING_STRATEGIES = ("Always", "RerunOnFailure")
+HOTPLUG_BINDINGS = ("bridge", "sriov")
+MAX_WARNING = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Iface:
+    """One ``domain.devices.interfaces[i]`` entry, read."""
+
+    index: int
+    raw: dict[str, Any]
+    name: str
+    state: str  # "" when unset; may be any string (N1 checks it)
+    bindings: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Net:
+    """One ``networks[i]`` entry, read."""
+
+    index: int
+    raw: dict[str, Any]
+    name: str
+    sources: tuple[str, ...]
+
+    @property
+    def multus(self) -> dict[str, Any]:
+        m = self.raw.get("multus")
+        return m if isinstance(m, dict) else {}
+
+    @property
+    def is_default(self) -> bool:
+        """The pod network or a Multus default network: the VM's primary interface (eth0)."""
+        return self.sources == ("pod",) or (self.sources == ("multus",) and self.multus.get("default") is True)
+
+    @property
+    def is_secondary_multus(self) -> bool:
+        return self.sources == ("multus",) and self.multus.get("default") is not True
+
+    def describe(self) -> str:
+        if self.sources == ("pod",):
+            return "the pod network"
+        if self.sources == ("multus",):
+            return "the Multus default network" if self.is_default else "a secondary Multus network"
+        if self.sources == ("resourceClaim",):
+            return "a resourceClaim (DRA) network"
+        return "a network without one type"
+
+
+@dataclass(slots=True)
+class Spec:
+    """The network part of one VMI spec: where it lives, its entries, and what could not be read."""
+
+    root: Path
+    ifaces: list[Iface] = field(default_factory=list)
+    nets: list[Net] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def iface_path(self, i: int, *rest: str) -> Path:
+        return (*self.root, "domain", "devices", "interfaces", i, *rest)
+
+    def net_path(self, i: int, *rest: str) -> Path:
+        return (*self.root, "networks", i, *rest)
+
+    def nets_by_name(self) -> dict[str, Net]:
+        out: dict[str, Net] = {}
+        for n in self.nets:
+            out.setdefault(n.name, n)
+        return out
+
+    def ifaces_by_name(self) -> dict[str, Iface]:
+        out: dict[str, Iface] = {}
+        for i in self.ifaces:
+            out.setdefault(i.name, i)
+        return out
+
+    @property
+    def empty(self) -> bool:
+        return not self.ifaces and not self.nets
+
+
+def _type_name(v: Any) -> str:
+    return {dict: "object", list: "list", str: "string", bool: "boolean"}.get(type(v), type(v).__name__)
+
+
+def _present(entry: dict[str, Any], key: str) -> bool:
+    """A Go pointer field is set when the key is there and not null (``bridge: {}`` is a bridge binding)."""
+    return entry.get(key) is not None
+
+
+def read_spec(spec: Any, root: Path) -> Spec:
+    """Read the interfaces and networks of the VMI spec at ``root``; type errors go to ``problems``."""
+    out = Spec(root)
+    if spec is None:
+        return out
+    if not isinstance(spec, dict):
+        out.problems.append(f"{field_path(root)}: must be an object, got {_type_name(spec)}")
+        return out
+    ifaces_path: Path = (*root, "domain", "devices", "interfaces")
+    items: Any = spec
+    for depth, key in enumerate(("domain", "devices", "interfaces")):
+        items = items.get(key)
+        if items is None:
+            break
+        want_list = key == "interfaces"
+        if not isinstance(items, list if want_list else dict):
+            kind = "a list" if want_list else "an object"
+            out.problems.append(
+                f"{field_path(ifaces_path[: len(root) + depth + 1])}: must be {kind}, got {_type_name(items)}"
+            )
+            items = None
+            break
+    for i, raw in enumerate(items if isinstance(items, list) else []):
+        iface = _read_iface(i, raw, out)
+        if iface is not None:
+            out.ifaces.append(iface)
+    nets = spec.get("networks")
+    if nets is not None and not isinstance(nets, list):
+        out.problems.append(f"{field_path((*root, 'networks'))}: must be a list, got {_type_name(nets)}")
+        nets = None
+    for i, raw in enumerate(nets or []):
+        net = _read_net(i, raw, out)
+        if net is not None:
+            out.nets.append(net)
+    return out
+
+
+def _string_field(entry: dict[str, Any], key: str, path: Path, out: Spec) -> str:
+    value = entry.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        out.problems.append(f"{field_path((*path, key))}: must be a string, got {_type_name(value)}")
+        return ""
+    return value
+
+
+def _read_iface(i: int, raw: Any, out: Spec) -> Iface | None:
+    path = out.iface_path(i)
+    if not isinstance(raw, dict):
+        out.problems.append(f"{field_path(path)}: must be an object, got {_type_name(raw)}")
+        return None
+    name = _string_field(raw, "name", path, out)
+    state = _string_field(raw, "state", path, out)
+    for key in ("macAddress", "model"):
+        _string_field(raw, key, path, out)
+    bindings = []
+    for key in BINDINGS:
+        if _present(raw, key):
+            if not isinstance(raw[key], dict):
+                out.problems.append(f"{field_path((*path, key))}: must be an object, got {_type_name(raw[key])}")
+            bindings.append(key)
+    return Iface(i, raw, name, state, tuple(bindings))
+
+
+def _read_net(i: int, raw: Any, out: Spec) -> Net | None:
+    path = out.net_path(i)
+    if not isinstance(raw, dict):
+        out.problems.append(f"{field_path(path)}: must be an object, got {_type_name(raw)}")
+        return None
+    name = _string_field(raw, "name", path, out)
+    sources = []
+    for key in SOURCES:
+        if _present(raw, key):
+            if not isinstance(raw[key], dict):
+                out.problems.append(f"{field_path((*path, key))}: must be an object, got {_type_name(raw[key])}")
+            sources.append(key)
+    multus = raw.get("multus")
+    if isinstance(multus, dict):
+        _string_field(multus, "networkName", (*path, "multus"), out)
+        default = multus.get("default")
+        if default is not None and not isinstance(default, bool):
+            out.problems.append(
+                f"{field_path((*path, 'multus', 'default'))}: must be a boolean, got {_type_name(default)}"
+            )
+    return Net(i, raw, name, tuple(sources))
+
+
+# --- consistency (N1-N19) ------------------------------------------------------------------------------------
+
+
+def check(spec: Spec, *, create: bool) -> list[Cause]:
+    """Every consistency problem of ``spec`` (read without problems), in KubeVirt's order of checks."""
+    if spec.empty:
+        return []
+    causes: list[Cause] = []
+    causes += _check_sources(spec)
+    causes += _check_states(spec)
+    causes += _check_bindings(spec)
+    if create:
+        causes += _check_discontinued(spec)
+    causes += _check_names(spec)
+    causes += _check_fields(spec)
+    return causes
+
+
+def _check_sources(spec: Spec) -> list[Cause]:
+    causes: list[Cause] = []
+    ifaces_field = field_path((*spec.root, "interfaces"))  # KubeVirt's (odd) path for N14
+    pods = [n for n in spec.nets if "pod" in n.sources]
+    if len(pods) > 1:  # N14
+        names = ", ".join(f'"{n.name}"' for n in pods)
+        causes.append(
+            Cause(
+                ifaces_field,
+                f"only one network may be the pod network, found {len(pods)}: {names}",
+                "FieldValueDuplicate",
+            )
+        )
+    defaults = [n for n in spec.nets if isinstance(n.raw.get("multus"), dict) and n.multus.get("default") is True]
+    nets_field = field_path((*spec.root, "networks"))
+    if len(defaults) > 1:  # N15
+        names = ", ".join(f'"{n.name}"' for n in defaults)
+        causes.append(
+            Cause(nets_field, f"only one Multus network may set default: true, found {len(defaults)}: {names}")
+        )
+    if pods and defaults:
+        causes.append(
+            Cause(
+                nets_field,
+                f'the pod network "{pods[0].name}" and the Multus default network "{defaults[0].name}" cannot be used '
+                "together: both would be the primary interface; keep one",
+            )
+        )
+    for n in spec.nets:  # N16
+        if not n.sources:
+            msg = f'network "{n.name}" has no type: set one of pod, multus or resourceClaim'
+            causes.append(Cause.at(spec.net_path(n.index), msg, "FieldValueRequired"))
+        elif len(n.sources) > 1:
+            msg = f'network "{n.name}" has {len(n.sources)} types ({", ".join(n.sources)}): keep exactly one'
+            causes.append(Cause.at(spec.net_path(n.index), msg, "FieldValueRequired"))
+    for n in spec.nets:  # N17, first only (as KubeVirt)
+        if isinstance(n.raw.get("multus"), dict) and not n.multus.get("networkName"):
+            msg = (
+                f'network "{n.name}": multus needs a networkName, the NetworkAttachmentDefinition to use '
+                "(name or namespace/name)"
+            )
+            causes.append(Cause.at(spec.net_path(n.index), msg, "FieldValueRequired"))
+            break
+    return causes
+
+
+def _binding_word(iface: Iface) -> str:
+    return iface.bindings[0] if len(iface.bindings) == 1 else "no single binding"
+
+
+def _check_states(spec: Spec) -> list[Cause]:
+    causes: list[Cause] = []
+    nets = spec.nets_by_name()
+    for iface in spec.ifaces:
+        at = spec.iface_path(iface.index, "state")
+        name, state = iface.name, iface.state
+        if state not in STATES:  # N1
+            causes.append(
+                Cause.at(
+                    at,
+                    f'interface "{name}": state "{state}" is not supported; use "up", "down" or "absent" (or omit it)',
+                )
+            )
+        if state in ("up", "down") and "sriov" in iface.bindings:  # N2
+            causes.append(
+                Cause.at(at, f'interface "{name}": SR-IOV interfaces cannot be set "{state}"; remove the state field')
+            )
+        if state == "absent" and "bridge" not in iface.bindings:  # N3
+            causes.append(
+                Cause.at(
+                    at,
+                    f'interface "{name}": state "absent" (hot-unplug) works only with bridge binding, not '
+                    f"{_binding_word(iface)}; remove the interface and its network, then restart the VM",
+                )
+            )
+        net = nets.get(name)
+        if state == "absent" and net is not None and net.is_default:  # N4
+            causes.append(
+                Cause.at(
+                    at,
+                    f'interface "{name}": state "absent" is not supported on {net.describe()} (the primary '
+                    "interface); only interfaces on secondary Multus networks can be unplugged",
+                )
+            )
+    return causes
+
+
+def _check_bindings(spec: Spec) -> list[Cause]:
+    causes: list[Cause] = []
+    nets = spec.nets_by_name()
+    for iface in spec.ifaces:
+        name, n = iface.name, len(iface.bindings)
+        if n == 0:  # N5
+            msg = (
+                f'interface "{name}" has no binding: set exactly one of bridge, masquerade, sriov, passtBinding '
+                "or binding (a plugin)"
+            )
+            causes.append(Cause.at(spec.iface_path(iface.index), msg))
+        elif n > 1:
+            msg = f'interface "{name}" has {n} bindings ({", ".join(iface.bindings)}): keep exactly one'
+            causes.append(Cause.at(spec.iface_path(iface.index), msg))
+        net = nets.get(name)
+        for binding in ("masquerade", "passtBinding"):  # N6, N9 (second half)
+            if binding in iface.bindings and net is not None and "pod" not in net.sources:
+                msg = f'interface "{name}": {binding} works only on the pod network, not on {net.describe()}'
+                causes.append(Cause.at(spec.iface_path(iface.index, "name"), msg))
+        mac = iface.raw.get("macAddress")
+        if "masquerade" in iface.bindings and isinstance(mac, str) and mac.lower().replace("-", ":") == RESERVED_MAC:
+            msg = f'interface "{name}": MAC address {mac} is reserved for KubeVirt\'s in-pod bridge; choose another'
+            causes.append(Cause.at(spec.iface_path(iface.index, "macAddress"), msg))  # N7
+    return causes
+
+
+def _check_discontinued(spec: Spec) -> list[Cause]:
+    causes: list[Cause] = []
+    for iface in spec.ifaces:  # N19 (create only)
+        for key, what in DISCONTINUED.items():
+            if key in iface.bindings:
+                msg = (
+                    f'interface "{iface.name}": the {what} binding was discontinued in KubeVirt v1.3; '
+                    "use masquerade, bridge or passtBinding"
+                )
+                causes.append(Cause.at(spec.iface_path(iface.index, key), msg))
+    return causes
+
+
+def _check_names(spec: Spec) -> list[Cause]:
+    causes: list[Cause] = []
+    iface_names = {i.name for i in spec.ifaces}
+    net_names = {n.name for n in spec.nets}
+    seen: set[str] = set()
+    for n in spec.nets:  # N12
+        if n.name in seen:
+            msg = f'network name "{n.name}" is used more than once; every network needs a unique name'
+            causes.append(Cause.at(spec.net_path(n.index, "name"), msg, "FieldValueDuplicate"))
+        seen.add(n.name)
+    ifaces_field = field_path((*spec.root, "domain", "devices", "interfaces"))
+    for n in spec.nets:  # N10
+        if n.name not in iface_names:
+            msg = (
+                f'network "{n.name}" has no interface: add one named "{n.name}" to {ifaces_field} or remove the network'
+            )
+            causes.append(Cause.at(spec.net_path(n.index, "name"), msg, "FieldValueRequired"))
+    seen = set()
+    for i in spec.ifaces:  # N13
+        if i.name in seen:
+            msg = f'interface name "{i.name}" is used more than once; each network takes exactly one interface'
+            causes.append(Cause.at(spec.iface_path(i.index, "name"), msg, "FieldValueDuplicate"))
+        seen.add(i.name)
+    nets_field = field_path((*spec.root, "networks"))
+    for i in spec.ifaces:  # N11
+        if i.name not in net_names:
+            msg = (
+                f'interface "{i.name}" has no network: add one named "{i.name}" to {nets_field} or remove the interface'
+            )
+            causes.append(Cause.at(spec.iface_path(i.index, "name"), msg))
+    return causes
+
+
+def _check_fields(spec: Spec) -> list[Cause]:
+    causes: list[Cause] = []
+    for i in spec.ifaces:  # N18 (name, model, MAC; PCI addresses and ports are left to KubeVirt)
+        if not NAME_RE.match(i.name):
+            msg = f'interface name "{i.name}" may contain only letters, digits, "-" and "_"'
+            causes.append(Cause.at(spec.iface_path(i.index, "name"), msg))
+        model = i.raw.get("model")
+        if isinstance(model, str) and model and model not in MODELS:
+            msg = f'interface "{i.name}": model "{model}" is not supported; use one of {", ".join(MODELS)}'
+            causes.append(Cause.at(spec.iface_path(i.index, "model"), msg, "FieldValueNotSupported"))
+        mac = i.raw.get("macAddress")
+        if isinstance(mac, str) and mac:
+            if not _MAC_RE.match(mac):
+                msg = f'interface "{i.name}": MAC address "{mac}" is malformed; write it as 02:00:00:aa:bb:cc'
+                causes.append(Cause.at(spec.iface_path(i.index, "macAddress"), msg))
+            elif len(re.sub(r"[^0-9A-Fa-f]", "", mac)) > 12:
+                msg = f'interface "{i.name}": MAC address "{mac}" is longer than 6 bytes'
+                causes.append(Cause.at(spec.iface_path(i.index, "macAddress"), msg))
+    return causes
+
+
+# --- hotplug guidance on running VMs (§5.1) ---------------------------------------------------------------
+
+
+def is_running(vm: dict[str, Any]) -> bool:
+    """True when the VM is meant to run: ``spec.running: true`` or runStrategy Always / RerunOnFailure."""
+    spec = vm.get("spec")
+    if not isinstance(spec, dict):
+        return False
+    return spec.get("running") is True or spec.get("runStrategy") in RUNNING_STRATEGIES
+
+
+def _without(d: dict[str, Any], drop: str) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k != drop and v is not None}
+
+
+def _changed_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    keys = set(old) | set(new)
+    return sorted(k for k in keys if old.get(k) != new.get(k))
+
+
+def _short(msg: str) -> str:
+    return msg if len(msg) <= MAX_WARNING else msg[: MAX_WARNING - 1] + "…"
+
+
+def _implicit_default(spec: Any) -> bool:
+    """KubeVirt gives a VMI without interfaces and networks one on the pod network, unless told not to."""
+    return get(spec, ("domain", "devices", "autoattachPodInterface")) is not False
+
+
+def hotplug_warnings(old: Spec, new: Spec, old_spec: Any, vm_name: str) -> list[str]:
+    """Per interface, the template changes a running VM cannot take live, and what to do instead."""
+    if old.empty and new.empty:
+        return []
+    restart = f"virtctl restart {vm_name}" if vm_name else "virtctl restart <vm>"
+    warnings: list[str] = []
+    old_ifaces, old_nets = old.ifaces_by_name(), old.nets_by_name()
+    new_ifaces, new_nets = new.ifaces_by_name(), new.nets_by_name()
+    implicit = old.empty and _implicit_default(old_spec)
+
+    def warn(name: str, text: str) -> None:
+        warnings.append(_short(f'interface "{name}": {text}'))
+
+    for iface in new.ifaces:
+        if new_ifaces.get(iface.name) is not iface:
+            continue  # a duplicate name: denied by N13
+        net = new_nets.get(iface.name)
+        before = old_ifaces.get(iface.name)
+        if before is None or before.state == "absent":  # a plug
+            if iface.state == "absent" or net is None:
+                continue  # nothing to plug, or denied by N11
+            if implicit and iface.name == "default" and net.sources == ("pod",):
+                continue  # spells out the pod interface KubeVirt already gave the VM
+            if len(iface.bindings) == 1 and iface.bindings[0] in HOTPLUG_BINDINGS and net.is_secondary_multus:
+                continue
+            if net.is_secondary_multus:
+                why = f"only bridge and SR-IOV interfaces hot-plug, not {_binding_word(iface)}"
+            else:
+                why = f"it is on {net.describe()}; only secondary Multus networks hot-plug"
+            warn(iface.name, f"added, but {why}; the running VM needs a restart ({restart})")
+            continue
+        if iface.state == "absent":
+            continue  # hot-unplug (non-bridge interfaces and default networks are denied by N3/N4)
+        changed = _changed_keys(_without(before.raw, "state"), _without(iface.raw, "state"))
+        if changed:
+            swap = ""
+            if "bridge" in iface.bindings and net is not None and net.is_secondary_multus:
+                swap = "; to swap it live, set state: absent and add a new interface"
+            warn(iface.name, f"changing {', '.join(changed)} needs a restart ({restart}); only state is live{swap}")
+        old_net = old_nets.get(iface.name)
+        if net is not None and old_net is not None and net.raw != old_net.raw:
+            net_changed = _changed_keys(old_net.raw, net.raw)
+            if net_changed == ["multus"] and _changed_keys(old_net.multus, net.multus) == ["networkName"]:
+                warn(
+                    iface.name,
+                    "new multus.networkName reaches the running VM only by live migration (if KubeVirt's NAD "
+                    f"live update is on), else restart ({restart})",
+                )
+            else:
+                warn(iface.name, f"its network changed ({', '.join(net_changed)}); needs a restart ({restart})")
+    if implicit and new_ifaces and "default" not in new_ifaces:
+        warn(
+            "default",
+            f"KubeVirt's default pod interface, which the VM runs with, is not in the template; removing it needs a "
+            f"restart ({restart}); declare it to keep it",
+        )
+    for before in old.ifaces:
+        if old_ifaces.get(before.name) is not before or before.name in new_ifaces or before.state == "absent":
+            continue  # removing an interface already unplugged is how KubeVirt cleans up
+        old_net = old_nets.get(before.name)
+        if "bridge" in before.bindings and old_net is not None and old_net.is_secondary_multus:
+            instead = "keep it with state: absent to unplug it live"
+        else:
+            instead = "only bridge interfaces on secondary Multus networks unplug live"
+        warn(before.name, f"removed; that needs a restart ({restart}); {instead}")
+    return warnings
+
+
+# --- entry points ------------------------------------------------------------------------------------------
+
+
+def _findings(spec: Spec, *, create: bool) -> Findings:
+    if spec.problems:
+        return Findings(bad_request="; ".join(spec.problems))
+    return Findings(causes=check(spec, create=create))
 
 
 def validate_vmi(obj: dict[str, Any], ctx: Context) -> Findings:
-    return Findings()
+    """VMI CREATE: the consistency rules on ``spec`` (VMI updates are KubeVirt's own; never sent here)."""
+    if ctx.operation != "CREATE":
+        return Findings()
+    return _findings(read_spec(obj.get("spec"), VMI_ROOT), create=True)
+
+
+def _template_spec(vm: Any) -> tuple[Any, str | None]:
+    """``spec.template.spec`` of a VM, or the problem that stops us reading it."""
+    if not isinstance(vm, dict):
+        return None, None
+    spec = vm.get("spec")
+    if spec is None:
+        return None, None
+    if not isinstance(spec, dict):
+        return None, f"spec: must be an object, got {_type_name(spec)}"
+    template = spec.get("template")
+    if template is None:
+        return None, None
+    if not isinstance(template, dict):
+        return None, f"spec.template: must be an object, got {_type_name(template)}"
+    return template.get("spec"), None
 
 
 def validate_vm(obj: dict[str, Any], ctx: Context) -> Findings:
-    return Findings()
+    """VM CREATE and UPDATE: the same rules on ``spec.template.spec``; on UPDATE of a running VM, hotplug warnings."""
+    if ctx.operation not in ("CREATE", "UPDATE"):
+        return Findings()
+    meta = obj.get("metadata")
+    if isinstance(meta, dict) and meta.get("deletionTimestamp"):
+        return Findings()  # KubeVirt lets a VM that is being deleted through
+    tpl, problem = _template_spec(obj)
+    if problem:
+        return Findings(bad_request=problem)
+    spec = read_spec(tpl, VM_ROOT)
+    findings = _findings(spec, create=ctx.operation == "CREATE")
+    old = ctx.old_object
+    if ctx.operation != "UPDATE" or old is None or spec.problems or not is_running(old):
+        return findings
+    old_tpl, old_problem = _template_spec(old)
+    old_spec = read_spec(old_tpl, VM_ROOT)
+    if old_problem or old_spec.problems:
+        return findings  # an unreadable old object gives no basis for comparison
+    name = meta.get("name") if isinstance(meta, dict) else None
+    findings.warnings.extend(hotplug_warnings(old_spec, spec, old_tpl, name if isinstance(name, str) else ""))
+    return findings
