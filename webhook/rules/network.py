@@ -286,8 +286,14 @@ def _check_sources(spec: Spec) -> list[Cause]:
     return causes
 
 
+BINDING_WORDS = {"binding": "a binding plugin", "passtBinding": "passt", "sriov": "SR-IOV"}
+
+
 def _binding_word(iface: Iface) -> str:
-    return iface.bindings[0] if len(iface.bindings) == 1 else "no single binding"
+    """The interface's binding in words ("masquerade", "a binding plugin"), for messages."""
+    if len(iface.bindings) != 1:
+        return "no single binding"
+    return BINDING_WORDS.get(iface.bindings[0], iface.bindings[0])
 
 
 def _check_states(spec: Spec) -> list[Cause]:
