@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import kubernetes_validate
 import pytest
@@ -21,6 +21,9 @@ from webhook.config import Config, parse_config
 from webhook.k8s import qos
 from webhook.k8s.defaults import default_pod_requests
 from webhook.review import response
+
+if TYPE_CHECKING:
+    from tests.conftest import ServerProcess
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "pods"
 # Pod-level spec.resources exists in the schema from 1.32 (PodLevelResources, beta in 1.34).
@@ -346,4 +349,27 @@ def test_validator_denies_what_the_mutator_must_leave_unequal() -> None:
     assert [c.field for c in result.validation.causes] == [
         "spec.containers[1].resources.requests.cpu",
         "spec.containers[1].resources.requests.memory",
+    ]
+
+
+def test_launcher_pod_is_completed_over_https(https_server: ServerProcess) -> None:
+    """As kube-apiserver calls it: HTTPS verified with the generated CA, v1 AdmissionReview in and out."""
+    pod = load("virt-launcher-istio")
+    review = make_review(pod)
+
+    reply = https_server.post("/mutate", review)
+
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["apiVersion"] == "admission.k8s.io/v1" and body["kind"] == "AdmissionReview"
+    assert body["response"]["uid"] == review["request"]["uid"]
+    assert body["response"]["allowed"] is True
+    admitted = apply_response(pod, body)
+    default_pod_requests(admitted)
+    assert qos.qos_class(admitted) == "Guaranteed"
+    assert [w.split(" (")[0] for w in body["response"]["warnings"]] == [
+        'init container "guest-console-log"',
+        'init container "istio-validation"',
+        'container "hook-sidecar-0"',
+        'container "istio-proxy"',
     ]
