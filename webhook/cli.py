@@ -24,6 +24,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--dns-name", action="append", default=[], help="extra SAN for a generated serving cert")
     serve.add_argument("--client-ca", default=None, help="require client certificates signed by this CA")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--reload-interval", type=float, default=5.0, help="seconds between checks of the cert and config files"
+    )
+    serve.add_argument(
+        "--shutdown-delay",
+        type=float,
+        default=5.0,
+        help="seconds /readyz fails before the listener closes on SIGTERM (default 5)",
+    )
 
     review = sub.add_parser("review", help="run mutate -> validate offline on manifest files")
     review.add_argument("files", nargs="+", metavar="FILE", help="YAML/JSON manifests, or - for stdin")

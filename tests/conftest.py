@@ -1,0 +1,182 @@
+"""Shared fixtures: a real vm-admission server over HTTPS, verified with its generated CA like kube-apiserver.
+
+``https_server`` (session) runs ``python -m webhook.cli serve`` in a subprocess on a free port; tests that need
+a server of their own (rotation, reload, client CA, shutdown) use ``start_server``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+STARTUP_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def ca_context(ca: str | Path, cert: tuple[str, str] | None = None) -> ssl.SSLContext:
+    """A client context that trusts only ``ca`` (and presents ``cert``=(crt, key) when given)."""
+    ctx = ssl.create_default_context(cafile=str(ca))
+    if cert is not None:
+        ctx.load_cert_chain(*cert)
+    return ctx
+
+
+class ServerProcess:
+    """A ``vm-admission serve`` subprocess and an httpx client that verifies its certificate with ``ca``."""
+
+    def __init__(self, cert_dir: Path, args: list[str], client_cert: tuple[str, str] | None = None) -> None:
+        self.cert_dir = cert_dir
+        self.port = free_port()
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.log_path = cert_dir.parent / f"server-{self.port}.log"
+        cmd = [sys.executable, "-m", "webhook.cli", "serve", "--port", str(self.port), "--cert-dir", str(cert_dir)]
+        self._log = open(self.log_path, "wb")  # noqa: SIM115  (closed in stop())
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen([*cmd, *args], cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        self._client_cert = client_cert
+        self._client: httpx.Client | None = None
+
+    @property
+    def ca(self) -> Path:
+        return self.cert_dir / "ca.crt"
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(base_url=self.url, verify=ca_context(self.ca, self._client_cert), timeout=30)
+        return self._client
+
+    def wait_ready(self, timeout: float = STARTUP_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log}")
+            if self.ca.exists():
+                try:
+                    if self.get("/readyz").status_code == 200:
+                        return
+                except (httpx.TransportError, ssl.SSLError, OSError):
+                    self._client = None
+            time.sleep(0.1)
+        raise RuntimeError(f"server not ready after {timeout}s:\n{self.log}")
+
+    def post(
+        self, path: str, body: dict[str, Any] | list[Any] | bytes | str, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """POST JSON (a dict/list is encoded; bytes/str go as they are) with content type application/json."""
+        content = body.encode() if isinstance(body, str) else body if isinstance(body, bytes) else orjson.dumps(body)
+        hdrs = {"content-type": "application/json", **(headers or {})}
+        return self.client.post(path, content=content, headers=hdrs)
+
+    def get(self, path: str) -> httpx.Response:
+        return self.client.get(path)
+
+    def metric(self, name: str, **labels: str) -> float:
+        """The value of one sample on /metrics (0.0 when absent)."""
+        want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        key = f"{name}{{{want}}}" if want else name
+        for line in self.get("/metrics").text.splitlines():
+            if line.startswith("#"):
+                continue
+            sample, _, value = line.rpartition(" ")
+            if _normalize(sample) == key:
+                return float(value)
+        return 0.0
+
+    def terminate(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
+    def stop(self) -> int:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+def _normalize(sample: str) -> str:
+    """``name{b="2",a="1"}`` -> ``name{a="1",b="2"}`` so label order does not matter."""
+    if "{" not in sample:
+        return sample
+    name, _, rest = sample.partition("{")
+    labels = sorted(p for p in rest.rstrip("}").split(",") if p)
+    return f"{name}{{{','.join(labels)}}}"
+
+
+StartServer = Callable[..., ServerProcess]
+
+
+@pytest.fixture(scope="session")
+def https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The shared server: generated certs, default config; ``.url``, ``.ca``, ``.cert_dir``, ``.post()``."""
+    base = tmp_path_factory.mktemp("https_server")
+    server = ServerProcess(base / "certs", ["--shutdown-delay", "0"])
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[StartServer]:
+    """Start servers of a test's own: ``start_server(*args, cert_dir=None, client_cert=None, ready=True)``."""
+    servers: list[ServerProcess] = []
+
+    def start(
+        *args: str, cert_dir: Path | None = None, client_cert: tuple[str, str] | None = None, ready: bool = True
+    ) -> ServerProcess:
+        server = ServerProcess(cert_dir or tmp_path / "certs", list(args), client_cert)
+        servers.append(server)
+        if ready:
+            server.wait_ready()
+        return server
+
+    yield start
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Callable[[str], Path]:
+    """Write YAML text to a config file in ``tmp_path`` and return its path (call again to rewrite it)."""
+    path = tmp_path / "config.yaml"
+
+    def write(text: str) -> Path:
+        tmp = path.with_name(".config.yaml.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+        return path
+
+    return write

@@ -1,0 +1,76 @@
+"""Prometheus collectors (served on ``GET /metrics``), in a registry of their own per app instance.
+
+Names and labels are part of the operations documentation (docs/operations.md); label values are bounded
+(kinds we know or ``other``, the four operations or ``other``, a fixed set of verdicts and error reasons).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+KINDS = frozenset({"Pod", "VirtualMachineInstance", "VirtualMachine"})
+OPERATIONS = frozenset({"CREATE", "UPDATE", "DELETE", "CONNECT"})
+
+
+class Metrics:
+    """All collectors of one server; ``render()`` gives the exposition text and its content type."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        review = ["webhook", "kind", "operation", "verdict"]
+        self.requests = Counter(
+            "vm_admission_requests", "AdmissionReviews answered, by webhook, kind, operation and verdict.", review,
+            registry=r,
+        )  # fmt: skip
+        self.duration = Histogram(
+            "vm_admission_request_duration_seconds",
+            "Time from the first body byte read to the response built, by webhook, kind, operation and verdict.",
+            review,
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "vm_admission_requests_in_flight", "AdmissionReviews being handled now.", ["webhook"], registry=r
+        )
+        self.errors = Counter(
+            "vm_admission_errors",
+            "Requests refused at the edge (bad_json, not_admission_review, content_type, too_large) and "
+            "reviews that failed inside the rules (internal).",
+            ["reason"],
+            registry=r,
+        )
+        self.cert_reloads = Counter(
+            "vm_admission_cert_reloads", "Serving certificate reload attempts, by result.", ["result"], registry=r
+        )
+        self.cert_last_reload = Gauge(
+            "vm_admission_cert_last_reload_success_timestamp_seconds",
+            "Unix time the serving certificate was last loaded successfully.",
+            registry=r,
+        )
+        self.cert_expiry = Gauge(
+            "vm_admission_cert_expiry_seconds",
+            "Seconds until the serving certificate in use expires (negative once expired).",
+            registry=r,
+        )
+        self.config_reloads = Counter(
+            "vm_admission_config_reloads", "Config file reload attempts, by result.", ["result"], registry=r
+        )
+        self.config_last_reload = Gauge(
+            "vm_admission_config_last_reload_success_timestamp_seconds",
+            "Unix time the config was last loaded successfully.",
+            registry=r,
+        )
+        for result in ("success", "failure"):
+            self.cert_reloads.labels(result)
+            self.config_reloads.labels(result)
+
+    def observe(self, webhook: str, kind: str, operation: str, verdict: str, seconds: float) -> None:
+        """Count one answered review and its duration; unknown kinds/operations become ``other``."""
+        k = kind if kind in KINDS else "other"
+        op = operation if operation in OPERATIONS else "other"
+        self.requests.labels(webhook, k, op, verdict).inc()
+        self.duration.labels(webhook, k, op, verdict).observe(seconds)
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,412 @@
+"""The HTTPS service (CONTRACT §7): FastAPI routes, edge limits, reloads, and the uvicorn runner.
+
+The hot path is: read the body (bounded) -> ``review.parse_review`` -> ``engine.handle`` -> ``review.response``
+-> ``orjson.dumps``. Nothing on it touches the disk: the config is swapped by reference when the file
+changes, and the certificate is reloaded into the live TLS context by a background poll.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import orjson
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from webhook import certs, engine, review
+from webhook.config import Config, ConfigError, load_config
+from webhook.metrics import Metrics
+
+log = logging.getLogger("vm_admission.server")
+review_log = logging.getLogger("vm_admission.review")
+
+MAX_BODY = 7 * 1024 * 1024  # kube-apiserver's own request limit is 3 MiB; objects fit well within 7 MiB
+DRAIN_CAP = 2 * MAX_BODY  # read (and drop) this much of an oversized body so the client sees the 413
+JSON = "application/json"
+
+
+# --------------------------------------------------------------------------------------------- logging
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and the record's ``fields`` extra."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            doc.update(fields)
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(doc, default=str).decode()
+
+
+def setup_logging(level: str = "info") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = JsonFormatter()
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        lg = logging.getLogger(name)
+        lg.handlers[:] = []
+        lg.propagate = True
+
+
+# ----------------------------------------------------------------------------------------------- state
+
+
+class ConfigWatcher:
+    """Reloads the config file when its content changes; a bad file keeps the last good config."""
+
+    def __init__(self, path: str | Path, apply: Callable[[Config], None], on_reload: Callable[[bool], None]) -> None:
+        self.path = Path(path)
+        self._apply, self._on_reload = apply, on_reload
+        self._seen = self._fingerprint()
+        self._failed: str | None = None
+
+    def _fingerprint(self) -> str:
+        try:
+            return hashlib.sha256(self.path.read_bytes()).hexdigest()
+        except OSError as exc:
+            return f"unreadable: {exc}"
+
+    def check(self) -> bool | None:
+        """True reloaded, False rejected (last good kept), None unchanged."""
+        fp = self._fingerprint()
+        if fp == self._seen:
+            self._failed = None
+            return None
+        try:
+            config = load_config(self.path)
+        except ConfigError as exc:
+            if fp != self._failed:
+                self._failed = fp
+                log.error("config reload failed; keeping the last good config", extra={"fields": {"error": str(exc)}})
+                self._on_reload(False)
+            return False
+        self._seen, self._failed = fp, None
+        self._apply(config)
+        log.info("config reloaded", extra={"fields": {"config": str(self.path)}})
+        self._on_reload(True)
+        return True
+
+
+@dataclass
+class AppState:
+    """What the routes read. ``config`` is replaced whole on reload (a reference swap, no locking needed)."""
+
+    config: Config = field(default_factory=Config)
+    metrics: Metrics = field(default_factory=Metrics)
+    certs: certs.CertReloader | None = None
+    config_watcher: ConfigWatcher | None = None
+    certs_loaded: bool = False
+    shutting_down: bool = False
+    reload_interval: float = 5.0
+
+    @property
+    def ready(self) -> bool:
+        return self.certs_loaded and not self.shutting_down
+
+    def poll_once(self) -> None:
+        """One round of reload checks (certificate and config); never raises."""
+        for check in (
+            self.certs.check if self.certs else None,
+            self.config_watcher.check if self.config_watcher else None,
+        ):
+            if check is None:
+                continue
+            try:
+                check()
+            except Exception:
+                log.exception("reload check failed")
+
+    async def poll_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.reload_interval)
+            self.poll_once()
+
+    def set_config(self, config: Config) -> None:
+        self.config = config
+
+    def config_reloaded(self, ok: bool) -> None:
+        self.metrics.config_reloads.labels("success" if ok else "failure").inc()
+        if ok:
+            self.metrics.config_last_reload.set(time.time())
+
+    def cert_reloaded(self, ok: bool) -> None:
+        self.metrics.cert_reloads.labels("success" if ok else "failure").inc()
+        if ok:
+            self.metrics.cert_last_reload.set(time.time())
+
+
+# ---------------------------------------------------------------------------------------------- routes
+
+
+class BodyError(Exception):
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.reason = status, reason
+
+
+def _error(status: int, message: str) -> Response:
+    return Response(orjson.dumps({"error": message}), status_code=status, media_type=JSON)
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body, at most :data:`MAX_BODY` bytes (Content-Length checked first, streamed bytes counted too)."""
+    ctype = request.headers.get("content-type", "")
+    if ctype.split(";", 1)[0].strip().lower() != JSON:
+        raise BodyError(415, "content_type", f"content type must be {JSON}, got {ctype or 'none'!r}")
+    declared = request.headers.get("content-length")
+    too_large = f"body larger than {MAX_BODY} bytes"
+    if declared is not None:
+        try:
+            length = int(declared)
+        except ValueError:
+            raise BodyError(400, "bad_json", "invalid Content-Length") from None
+        if length > MAX_BODY:
+            await _drain(request)
+            raise BodyError(413, "too_large", too_large)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            await _drain(request, size)
+            raise BodyError(413, "too_large", too_large)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _drain(request: Request, seen: int = 0) -> None:
+    """Discard the rest of an oversized body (up to a cap), so an ordinary client reads the 413 cleanly."""
+    with contextlib.suppress(Exception):
+        async for chunk in request.stream():
+            seen += len(chunk)
+            if seen > DRAIN_CAP:
+                return
+
+
+def _text(value: Any, limit: int = 253) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+async def _admit(request: Request, state: AppState, webhook: engine.Webhook) -> Response:
+    metrics = state.metrics
+    gauge = metrics.in_flight.labels(webhook)
+    gauge.inc()
+    started = time.perf_counter()
+    try:
+        try:
+            body = await _read_body(request)
+            doc = review.parse_review(body)
+        except BodyError as exc:
+            metrics.errors.labels(exc.reason).inc()
+            return _error(exc.status, str(exc))
+        except review.EnvelopeError as exc:
+            reason = "bad_json" if str(exc).startswith("body is not valid JSON") else "not_admission_review"
+            metrics.errors.labels(reason).inc()
+            return _error(400, str(exc))
+        api_version, req = doc["apiVersion"], doc["request"]
+        uid: str = req["uid"]
+        kind = engine.object_kind(req) or "other"
+        operation = _text(req.get("operation")) or "other"
+        patch_ops = 0
+        try:
+            verdict = engine.handle(req, webhook, state.config)
+            out = review.response(api_version, uid, verdict, allow_patch=webhook == "mutate")
+            patch_ops = len(verdict.patch) if "patch" in out["response"] else 0
+            label = "patched" if patch_ops else ("allowed" if verdict.allowed else "denied")
+            if label == "allowed" and verdict.warnings:
+                label = "warned"
+        except Exception as exc:
+            log.exception("review failed inside the rules", extra={"fields": {"uid": uid, "webhook": webhook}})
+            metrics.errors.labels("internal").inc()
+            out = review.errored(api_version, uid, 500, f"internal error while reviewing: {type(exc).__name__}")
+            label = "error"
+        payload = orjson.dumps(out)
+        seconds = time.perf_counter() - started
+        metrics.observe(webhook, kind, operation, label, seconds)
+        if review_log.isEnabledFor(logging.INFO):
+            req_kind = req.get("kind")
+            review_log.info(
+                "review",
+                extra={
+                    "fields": {
+                        "uid": uid,
+                        "webhook": webhook,
+                        "kind": _text(req_kind.get("kind")) if isinstance(req_kind, dict) else "",
+                        "namespace": _text(req.get("namespace")),
+                        "name": _text(req.get("name")),
+                        "operation": operation,
+                        "dryRun": req.get("dryRun") is True,
+                        "verdict": label,
+                        "patchOps": patch_ops,
+                        "durationMs": round(seconds * 1000, 3),
+                    }
+                },
+            )
+        return Response(payload, media_type=JSON)
+    except Exception:  # a bug in this function: still never a 500 page
+        log.exception("unexpected error at the edge")
+        metrics.errors.labels("internal").inc()
+        return _error(400, "the request could not be processed")
+    finally:
+        gauge.dec()
+
+
+def create_app(state: AppState) -> FastAPI:
+    """The ASGI app over ``state``; reload polling runs in its lifespan when ``state`` has watchers."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = None
+        if state.certs is not None or state.config_watcher is not None:
+            task = asyncio.create_task(state.poll_forever())
+        try:
+            yield
+        finally:
+            state.shutting_down = True
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app = FastAPI(title="vm-admission", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.webhook = state
+
+    @app.post("/mutate")
+    async def mutate(request: Request) -> Response:
+        return await _admit(request, state, "mutate")
+
+    @app.post("/validate")
+    async def validate(request: Request) -> Response:
+        return await _admit(request, state, "validate")
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return Response(b'{"status":"ok"}', media_type=JSON)
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        if state.ready:
+            return Response(b'{"status":"ready"}', media_type=JSON)
+        why = "shutting down" if state.shutting_down else "certificates not loaded"
+        return Response(orjson.dumps({"status": "not ready", "reason": why}), status_code=503, media_type=JSON)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        if state.certs is not None:
+            state.metrics.cert_expiry.set(state.certs.seconds_left())
+        body, ctype = state.metrics.render()
+        return Response(body, media_type=ctype)
+
+    return app
+
+
+# ---------------------------------------------------------------------------------------------- runner
+
+
+class WebhookServer(uvicorn.Server):
+    """uvicorn's server with a readiness drain: on SIGTERM/SIGINT ``/readyz`` fails for ``drain_seconds``
+    while requests are still served (so endpoints are updated first), then uvicorn's graceful shutdown runs
+    (listeners closed, in-flight requests completed). A second signal exits at once.
+    """
+
+    def __init__(self, config: uvicorn.Config, state: AppState, drain_seconds: float) -> None:
+        super().__init__(config)
+        self.state = state
+        self.drain_seconds = drain_seconds
+        self._drain_until: float | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # Not recorded in _captured_signals: uvicorn would re-raise it after shutdown and we exit 0 instead.
+        if self._drain_until is not None:
+            self.should_exit = True
+            if sig == signal.SIGINT:
+                self.force_exit = True
+            return
+        self.state.shutting_down = True
+        self._drain_until = time.monotonic() + self.drain_seconds
+        log.info("shutdown requested; readiness off, draining", extra={"fields": {"drainSeconds": self.drain_seconds}})
+
+    async def on_tick(self, counter: int) -> bool:
+        if self._drain_until is not None and time.monotonic() >= self._drain_until:
+            return True
+        return await super().on_tick(counter)
+
+
+def build_state(args: argparse.Namespace) -> AppState:
+    """Load certs and config for ``serve``; raises ConfigError / OSError / ssl.SSLError with a clear message."""
+    state = AppState(reload_interval=float(getattr(args, "reload_interval", 5.0)))
+    if args.config:
+        state.config = load_config(args.config)
+        state.config_watcher = ConfigWatcher(args.config, state.set_config, state.config_reloaded)
+    else:
+        state.config = load_config(None)
+    state.metrics.config_last_reload.set(time.time())
+    certs.ensure_certs(args.cert_dir, args.dns_name)
+    state.certs = certs.CertReloader(args.cert_dir, args.client_ca, state.cert_reloaded)
+    state.metrics.cert_last_reload.set(time.time())
+    state.certs_loaded = True
+    return state
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """``vm-admission serve``: exit 0 after a graceful shutdown, 2 on bad config or certificates."""
+    setup_logging(args.log_level)
+    try:
+        state = build_state(args)
+    except ConfigError as exc:
+        print(f"vm-admission serve: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # unreadable cert dir, a broken pair, a bad client CA
+        print(f"vm-admission serve: cannot load certificates from {args.cert_dir}: {exc}", file=sys.stderr)
+        return 2
+    assert state.certs is not None
+    config = uvicorn.Config(
+        create_app(state),
+        host=args.host,
+        port=args.port,
+        http="h11",
+        loop="auto",
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        limit_concurrency=int(getattr(args, "limit_concurrency", 1000)),
+        timeout_keep_alive=int(getattr(args, "keep_alive", 30)),
+        timeout_graceful_shutdown=int(getattr(args, "graceful_timeout", 20)),
+    )
+    config.load()
+    config.ssl = state.certs.context  # our context (TLS policy, reloadable), not one built from file names
+    server = WebhookServer(config, state, float(getattr(args, "shutdown_delay", 5.0)))
+    log.info(
+        "serving",
+        extra={"fields": {"url": f"https://{args.host}:{args.port}", "certDir": args.cert_dir, "config": args.config}},
+    )
+    server.run()
+    log.info("stopped")
+    return 0
