@@ -372,3 +372,27 @@ def test_config_is_applied(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     (result,) = json.loads(out)
     assert result["verdict"] == "admitted"
     assert any("spec.domain.resources.requests.cpu" in w for w in result["warnings"])
+
+
+def test_an_object_the_rules_cannot_read_is_denied_with_code_400(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    vmi = yaml.safe_load(FRACTIONAL_VMI)
+    vmi["spec"]["domain"]["resources"] = "x"
+    path = tmp_path / "odd.yaml"
+    path.write_text(yaml.safe_dump(vmi), encoding="utf-8")
+    code, out, _ = review(capsys, str(path))
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0] == "VirtualMachineInstance default/half: DENIED"
+    assert lines[1].startswith("  ✗ spec.domain.resources") and lines[1].endswith("(code 400)")
+    code, out, _ = review(capsys, str(path), "-o", "json")
+    (result,) = json.loads(out)
+    assert (result["verdict"], result["code"], result["causes"]) == ("denied", 400, [])
+    assert result["message"].startswith("spec.domain.resources")
+
+
+def test_stdin_can_be_read_once(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = review(capsys, "-", "-")
+    assert (code, out) == (2, "")
+    assert "standard input" in err
