@@ -16,6 +16,7 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.conftest import ServerProcess
 from tests.helpers import make_review
 from webhook import engine, review
 from webhook.config import Config, parse_config
@@ -589,3 +590,42 @@ def test_allowed_dedicated_vmi_passes_schema_and_engine() -> None:
     assert_schema_valid(obj)
     verdict = engine.handle(make_review(obj)["request"], "validate", DEFAULT)
     assert verdict.allowed and verdict.code == 200 and not verdict.warnings
+
+
+# --- over HTTPS, as kube-apiserver calls the validating webhook -------------------------------------------------
+
+
+def test_https_denial_carries_422_invalid_with_every_cause(https_server: ServerProcess) -> None:
+    rev = make_review(many_problems(), api_version="admission.k8s.io/v1beta1")
+    reply = https_server.post("/validate", rev)
+    assert reply.status_code == 200
+    body = reply.json()
+    assert (body["apiVersion"], body["kind"]) == ("admission.k8s.io/v1beta1", "AdmissionReview")
+    r = body["response"]
+    assert r["uid"] == rev["request"]["uid"] and r["allowed"] is False
+    assert "patch" not in r and "patchType" not in r
+    status = r["status"]
+    assert (status["code"], status["reason"]) == (422, "Invalid")
+    causes = status["details"]["causes"]
+    assert len(causes) == 10 and status["message"].endswith(", and 2 more")
+    assert causes[0] == {
+        "type": INV,
+        "field": "spec.domain.resources.requests.memory",
+        "message": "must be at least 1M (got '512k'): a VM needs at least 1M of memory",
+    }
+    assert status["message"].startswith(f"{causes[0]['field']}: {causes[0]['message']}, {causes[1]['field']}: ")
+    assert {c["field"] for c in causes} >= {"spec.architecture", "spec.domain.cpu.dedicatedCpuPlacement"}
+
+
+def test_https_vm_template_paths_and_consistent_spec_warning(https_server: ServerProcess) -> None:
+    bad = vm(dedicated({"cores": 2}, {**MEM, "limits": {"memory": "1Gi", "cpu": "4"}}))
+    r = https_server.post("/validate", make_review(bad)).json()["response"]
+    assert r["allowed"] is False
+    assert [c["field"] for c in r["status"]["details"]["causes"]] == [
+        "spec.template.spec.domain.cpu.dedicatedCpuPlacement"
+    ]
+    good = vm(dedicated({"cores": 2}, {**MEM, "limits": {"memory": "1Gi", "cpu": "2"}}))
+    assert_schema_valid(good)
+    r = https_server.post("/validate", make_review(good)).json()["response"]
+    assert r["allowed"] is True and "status" not in r
+    assert [w for w in r["warnings"] if w.startswith("spec.template.spec.domain: cpu topology")]
