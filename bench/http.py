@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -75,17 +76,21 @@ class Server:
 
 
 @contextlib.contextmanager
-def server(core: int | None = 0, extra_args: list[str] | None = None) -> Iterator[Server]:
-    """Start the bench server pinned to ``core``; stop it (SIGTERM, then SIGKILL) when done."""
+def server(core: int | None = 0, log_level: str = "info", extra_args: list[str] | None = None) -> Iterator[Server]:
+    """Start the bench server pinned to ``core``; stop it (SIGTERM, then SIGKILL) when done.
+
+    ``log_level`` defaults to ``serve``'s own default (one JSON log line per review), written to a file.
+    """
     with tempfile.TemporaryDirectory(prefix="vm-admission-bench-") as tmp:
         cert_dir = Path(tmp) / "certs"
         port = free_port()
         cmd = [sys.executable, "-m", "bench.bare_server", "--host", HOST, "--port", str(port)]
-        cmd += ["--cert-dir", str(cert_dir), "--log-level", "warning", *(extra_args or [])]
+        cmd += ["--cert-dir", str(cert_dir), "--log-level", log_level, *(extra_args or [])]
         if core is not None:
             cmd = ["taskset", "-c", str(core), *cmd]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+        log = (Path(tmp) / "server.log").open("wb")
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log)
         srv = Server(proc, port, cert_dir)
         try:
             deadline = time.monotonic() + 30
@@ -100,12 +105,15 @@ def server(core: int | None = 0, extra_args: list[str] | None = None) -> Iterato
                 time.sleep(0.2)
             yield srv
         finally:
-            proc.terminate()
+            proc.send_signal(signal.SIGINT)  # SIGTERM drains readiness for seconds; two SIGINTs exit at once
+            time.sleep(0.2)
+            proc.send_signal(signal.SIGINT)
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            log.close()
 
 
 @dataclass(frozen=True, slots=True)
