@@ -396,3 +396,22 @@ def test_stdin_can_be_read_once(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = review(capsys, "-", "-")
     assert (code, out) == (2, "")
     assert "standard input" in err
+
+
+def test_vm_update_against_the_running_vm_warns_only_for_changes_that_need_a_restart(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    network = EXAMPLES / "network"
+    if not (network / "vm-multus-bridge.yaml").is_file():
+        pytest.skip("the network examples are not in this tree")
+    old = str(network / "vm-multus-bridge.yaml")
+    code, out, _ = review(capsys, "--operation", "UPDATE", "--old", old, str(network / "vm-hotplug.yaml"))
+    assert code == 0
+    assert not [line for line in out.splitlines() if line.startswith("  ! ")]
+    code, out, _ = review(capsys, "--operation", "UPDATE", "--old", old, str(network / "vm-needs-restart.yaml"))
+    assert code == 0
+    warnings = [line for line in out.splitlines() if line.startswith("  ! ")]
+    assert len(warnings) == 3 and all("restart" in w for w in warnings)
+    # created from scratch, the same VM has no running predecessor: nothing to warn about
+    code, out, _ = review(capsys, str(network / "vm-needs-restart.yaml"))
+    assert code == 0 and "  ! " not in out
