@@ -1,0 +1,494 @@
+"""Network interfaces (CONTRACT §6, REFERENCE.md Part A §5): consistency rules and hotplug warnings.
+
+Every rule row N1-N19 is checked on a VMI (paths under ``spec``) and a VM (paths under ``spec.template.spec``)
+through the engine, as the API server's request would reach it; allowed objects are checked against KubeVirt's
+own CRD schemas; hotplug guidance is checked on VM UPDATEs of running and stopped VMs.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from tests.conftest import ServerProcess
+from tests.helpers import make_review
+from webhook import engine
+from webhook.config import Config
+from webhook.engine import Verdict
+from webhook.rules import network
+from webhook.rules.base import Context
+
+CRDS = Path("/work/shared/kubevirt/crds.yaml")
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "network"
+CONFIG = Config()
+ROOTS = {"VirtualMachineInstance": "spec", "VirtualMachine": "spec.template.spec"}
+
+# Building blocks: interfaces and networks as users write them.
+POD = {"name": "default", "pod": {}}
+MASQ = {"name": "default", "masquerade": {}}
+
+
+def multus(name: str, nad: str = "", default: bool | None = None) -> dict[str, Any]:
+    m: dict[str, Any] = {"networkName": nad or f"ns/{name}"}
+    if default is not None:
+        m["default"] = default
+    return {"name": name, "multus": m}
+
+
+def iface(name: str, binding: str = "bridge", **extra: Any) -> dict[str, Any]:
+    value: dict[str, Any] = {"name": "managedtap"} if binding == "binding" else {}
+    return {"name": name, binding: value, **extra}
+
+
+@cache
+def _schemas() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for doc in yaml.safe_load_all(CRDS.read_text(encoding="utf-8")):
+        if doc and doc.get("kind") == "CustomResourceDefinition":
+            out[doc["spec"]["names"]["kind"]] = doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return out
+
+
+def assert_schema_valid(obj: dict[str, Any]) -> None:
+    """A cluster with KubeVirt's CRDs accepts the object (openAPIV3Schema, via jsonschema)."""
+    jsonschema.validate(obj, _schemas()[obj["kind"]])
+
+
+def vmi_spec(interfaces: list[Any] | None, networks: list[Any] | None) -> dict[str, Any]:
+    devices: dict[str, Any] = {}
+    if interfaces is not None:
+        devices["interfaces"] = copy.deepcopy(interfaces)
+    spec: dict[str, Any] = {"domain": {"resources": {"requests": {"memory": "1Gi"}}, "devices": devices}}
+    if networks is not None:
+        spec["networks"] = copy.deepcopy(networks)
+    return spec
+
+
+def make(kind: str, interfaces: list[Any] | None, networks: list[Any] | None, **vm_spec: Any) -> dict[str, Any]:
+    spec = vmi_spec(interfaces, networks)
+    meta = {"name": "vm1", "namespace": "apps"}
+    if kind == "VirtualMachineInstance":
+        return {"apiVersion": "kubevirt.io/v1", "kind": kind, "metadata": meta, "spec": spec}
+    return {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachine",
+        "metadata": meta,
+        "spec": {**vm_spec, "template": {"spec": spec}},
+    }
+
+
+def validate(obj: dict[str, Any], operation: str = "CREATE", old: dict[str, Any] | None = None) -> Verdict:
+    return engine.handle(make_review(obj, operation=operation, old=old)["request"], "validate", CONFIG)
+
+
+def causes(verdict: Verdict) -> set[tuple[str, str]]:
+    return {(c.field, c.type) for c in verdict.causes}
+
+
+# --- consistency rules: deny side ---------------------------------------------------------------------------
+
+# (rule, interfaces, networks, field relative to the root, cause type, a word the message must contain)
+DENIED = [
+    ("N1 unknown state", [MASQ, iface("a", state="sleeping")], [POD, multus("a")],
+     "domain.devices.interfaces[1].state", "FieldValueInvalid", "sleeping"),
+    ("N2 SR-IOV down", [MASQ, iface("a", "sriov", state="down")], [POD, multus("a")],
+     "domain.devices.interfaces[1].state", "FieldValueInvalid", "SR-IOV"),
+    ("N2 SR-IOV up", [MASQ, iface("a", "sriov", state="up")], [POD, multus("a")],
+     "domain.devices.interfaces[1].state", "FieldValueInvalid", "SR-IOV"),
+    ("N3 absent on SR-IOV", [MASQ, iface("a", "sriov", state="absent")], [POD, multus("a")],
+     "domain.devices.interfaces[1].state", "FieldValueInvalid", "bridge"),
+    ("N3 absent on masquerade", [{**MASQ, "state": "absent"}], [POD],
+     "domain.devices.interfaces[0].state", "FieldValueInvalid", "bridge"),
+    ("N3 absent on a plugin", [MASQ, iface("a", "binding", state="absent")], [POD, multus("a")],
+     "domain.devices.interfaces[1].state", "FieldValueInvalid", "binding plugin"),
+    ("N4 absent on the pod network", [iface("default", state="absent")], [POD],
+     "domain.devices.interfaces[0].state", "FieldValueInvalid", "pod network"),
+    ("N4 absent on the Multus default", [iface("a", state="absent")], [multus("a", default=True)],
+     "domain.devices.interfaces[0].state", "FieldValueInvalid", "Multus default"),
+    ("N5 no binding", [MASQ, {"name": "a"}], [POD, multus("a")],
+     "domain.devices.interfaces[1]", "FieldValueInvalid", "no binding"),
+    ("N5 two bindings", [{"name": "default", "masquerade": {}, "bridge": {}}], [POD],
+     "domain.devices.interfaces[0]", "FieldValueInvalid", "2 bindings"),
+    ("N5 method and plugin", [MASQ, {**iface("a"), "binding": {"name": "x"}}], [POD, multus("a")],
+     "domain.devices.interfaces[1]", "FieldValueInvalid", "bridge, binding"),
+    ("N6 masquerade on Multus", [MASQ, iface("a", "masquerade")], [POD, multus("a")],
+     "domain.devices.interfaces[1].name", "FieldValueInvalid", "masquerade"),
+    ("N7 reserved MAC", [{**MASQ, "macAddress": "02:00:00:00:00:00"}], [POD],
+     "domain.devices.interfaces[0].macAddress", "FieldValueInvalid", "reserved"),
+    ("N9 passtBinding on Multus", [MASQ, iface("a", "passtBinding")], [POD, multus("a")],
+     "domain.devices.interfaces[1].name", "FieldValueInvalid", "passtBinding"),
+    ("N10 network without interface", [MASQ], [POD, multus("a")],
+     "networks[1].name", "FieldValueRequired", '"a"'),
+    ("N11 interface without network", [MASQ, iface("a")], [POD],
+     "domain.devices.interfaces[1].name", "FieldValueInvalid", '"a"'),
+    ("N12 duplicate network", [MASQ, iface("a")], [POD, multus("a"), multus("a")],
+     "networks[2].name", "FieldValueDuplicate", '"a"'),
+    ("N13 duplicate interface", [MASQ, iface("a"), iface("a")], [POD, multus("a")],
+     "domain.devices.interfaces[2].name", "FieldValueDuplicate", '"a"'),
+    ("N14 two pod networks", [MASQ, {"name": "p2", "masquerade": {}}], [POD, {"name": "p2", "pod": {}}],
+     "interfaces", "FieldValueDuplicate", "pod network"),
+    ("N15 two Multus defaults", [iface("a"), iface("b")], [multus("a", default=True), multus("b", default=True)],
+     "networks", "FieldValueInvalid", "default"),
+    ("N15 pod and Multus default", [MASQ, iface("a")], [POD, multus("a", default=True)],
+     "networks", "FieldValueInvalid", "Multus default"),
+    ("N16 no network type", [MASQ, iface("a")], [POD, {"name": "a"}],
+     "networks[1]", "FieldValueRequired", "no type"),
+    ("N16 two network types", [MASQ], [{"name": "default", "pod": {}, "multus": {"networkName": "x"}}],
+     "networks[0]", "FieldValueRequired", "pod, multus"),
+    ("N17 Multus without networkName", [MASQ, iface("a")], [POD, {"name": "a", "multus": {"networkName": ""}}],
+     "networks[1]", "FieldValueRequired", "networkName"),
+    ("N18 bad interface name", [MASQ, iface("a.b")], [POD, multus("a.b")],
+     "domain.devices.interfaces[1].name", "FieldValueInvalid", "letters"),
+    ("N18 unknown model", [{**MASQ, "model": "ne2000"}], [POD],
+     "domain.devices.interfaces[0].model", "FieldValueNotSupported", "ne2000"),
+    ("N18 malformed MAC", [MASQ, iface("a", macAddress="02:00:zz:00:00:01")], [POD, multus("a")],
+     "domain.devices.interfaces[1].macAddress", "FieldValueInvalid", "malformed"),
+    ("N19 slirp", [{"name": "default", "slirp": {}}], [POD],
+     "domain.devices.interfaces[0].slirp", "FieldValueInvalid", "discontinued"),
+    ("N19 old passt", [{"name": "default", "passt": {}}], [POD],
+     "domain.devices.interfaces[0].passt", "FieldValueInvalid", "discontinued"),
+    ("N19 macvtap", [MASQ, iface("a", "macvtap")], [POD, multus("a")],
+     "domain.devices.interfaces[1].macvtap", "FieldValueInvalid", "discontinued"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ROOTS)
+@pytest.mark.parametrize(("rule", "ifaces", "nets", "where", "ctype", "word"), DENIED, ids=[d[0] for d in DENIED])
+def test_rule_denies_with_kubevirts_field_and_type(
+    kind: str, rule: str, ifaces: list[Any], nets: list[Any], where: str, ctype: str, word: str
+) -> None:
+    verdict = validate(make(kind, ifaces, nets))
+
+    assert not verdict.allowed and verdict.code == 422 and verdict.reason == "Invalid"
+    assert (f"{ROOTS[kind]}.{where}", ctype) in causes(verdict), verdict.causes
+    messages = [c.message for c in verdict.causes if c.field == f"{ROOTS[kind]}.{where}"]
+    assert any(word in m for m in messages), messages
+
+
+def test_n17_reports_only_the_first_multus_network_without_a_name() -> None:
+    nets = [POD, {"name": "a", "multus": {"networkName": ""}}, {"name": "b", "multus": {"networkName": ""}}]
+    verdict = validate(make("VirtualMachineInstance", [MASQ, iface("a"), iface("b")], nets))
+    assert causes(verdict) == {("spec.networks[1]", "FieldValueRequired")}
+
+
+def test_every_problem_is_reported_at_once_in_one_response() -> None:
+    ifaces = [{"name": "default", "masquerade": {}, "bridge": {}}, iface("a", "sriov", state="up"), iface("orphan")]
+    verdict = validate(make("VirtualMachineInstance", ifaces, [POD, multus("a"), multus("lonely")]))
+    assert causes(verdict) == {
+        ("spec.domain.devices.interfaces[0]", "FieldValueInvalid"),
+        ("spec.domain.devices.interfaces[1].state", "FieldValueInvalid"),
+        ("spec.domain.devices.interfaces[2].name", "FieldValueInvalid"),
+        ("spec.networks[2].name", "FieldValueRequired"),
+    }
+    assert '"orphan"' in verdict.message and '"lonely"' in verdict.message
+
+
+def test_network_causes_travel_with_cpu_causes() -> None:
+    vmi = make("VirtualMachineInstance", [MASQ, iface("a")], [POD])
+    vmi["spec"]["domain"]["cpu"] = {"dedicatedCpuPlacement": True}
+    vmi["spec"]["domain"]["resources"] = {"requests": {"cpu": "1500m", "memory": "1Gi"}}
+    fields = {c.field for c in validate(vmi).causes}
+    assert "spec.domain.devices.interfaces[1].name" in fields
+    assert "spec.domain.resources.requests.cpu" in fields
+
+
+def test_discontinued_bindings_are_checked_on_create_only() -> None:
+    vm = make("VirtualMachine", [{"name": "default", "slirp": {}}], [POD])
+    assert not validate(vm).allowed
+    update = validate(vm, "UPDATE", old=vm)
+    assert update.allowed and not update.causes  # KubeVirt runs this check on VM CREATE only
+
+
+def test_warn_enforcement_turns_network_denials_into_warnings() -> None:
+    request = make_review(make("VirtualMachineInstance", [MASQ, iface("a")], [POD]))["request"]
+    verdict = engine.handle(request, "validate", Config(enforcement="warn"))
+    assert verdict.allowed
+    assert any("spec.domain.devices.interfaces[1].name" in w for w in verdict.warnings)
+
+
+# --- consistency rules: allow side --------------------------------------------------------------------------
+
+ALLOWED = [
+    ("pod network with masquerade", [MASQ], [POD]),
+    ("pod network with passtBinding", [{"name": "default", "passtBinding": {}}], [POD]),
+    ("pod network with a binding plugin", [iface("default", "binding")], [POD]),
+    ("Multus bridge and SR-IOV next to the pod network", [MASQ, iface("a"), iface("b", "sriov")],
+     [POD, multus("a"), multus("b")]),
+    ("absent bridge on a secondary Multus network", [MASQ, iface("a", state="absent")], [POD, multus("a")]),
+    ("explicit default: false is secondary", [MASQ, iface("a", state="absent")], [POD, multus("a", default=False)]),
+    ("up and down on bridge and masquerade", [{**MASQ, "state": "down"}, iface("a", state="up")],
+     [POD, multus("a")]),
+    ("Multus default network alone", [iface("a"), iface("b")], [multus("a", default=True), multus("b")]),
+    ("no interfaces and no networks (KubeVirt adds a default)", None, None),
+    ("empty lists", [], []),
+    ("a valid MAC on a bridge", [MASQ, iface("a", macAddress="02:5e:00:00:10:01", model="virtio")],
+     [POD, multus("a")]),
+    ("another MAC on masquerade", [{**MASQ, "macAddress": "02:00:00:00:00:01"}], [POD]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ROOTS)
+@pytest.mark.parametrize(("case", "ifaces", "nets"), ALLOWED, ids=[a[0] for a in ALLOWED])
+def test_consistent_networks_are_allowed_and_schema_valid(
+    kind: str, case: str, ifaces: list[Any] | None, nets: list[Any] | None
+) -> None:
+    obj = make(kind, ifaces, nets, runStrategy="Always")
+    verdict = validate(obj)
+    assert verdict.allowed and not verdict.causes, verdict.message
+    assert verdict.warnings == []
+    assert_schema_valid(obj)
+
+
+def test_a_vm_being_deleted_is_let_through() -> None:
+    vm = make("VirtualMachine", [MASQ, iface("a")], [POD])
+    vm["metadata"]["deletionTimestamp"] = "2026-11-23T10:00:00Z"
+    assert validate(vm, "UPDATE", old=vm).allowed
+
+
+# --- objects the rules cannot read --------------------------------------------------------------------------
+
+BAD_SHAPES = [
+    ("interfaces not a list", {"domain": {"devices": {"interfaces": {"name": "x"}}}},
+     "domain.devices.interfaces: must be a list"),
+    ("devices not an object", {"domain": {"devices": ["x"]}}, "domain.devices: must be an object"),
+    ("an interface that is a string", {"domain": {"devices": {"interfaces": ["default"]}}, "networks": [POD]},
+     "domain.devices.interfaces[0]: must be an object"),
+    ("a binding that is not an object", {"domain": {"devices": {"interfaces": [{"name": "d", "bridge": True}]}}},
+     "domain.devices.interfaces[0].bridge: must be an object"),
+    ("a numeric name", {"domain": {"devices": {"interfaces": [{"name": 7, "masquerade": {}}]}}},
+     "domain.devices.interfaces[0].name: must be a string"),
+    ("networks not a list", {"domain": {}, "networks": "pod"}, "networks: must be a list"),
+    ("a network that is a number", {"domain": {}, "networks": [3]}, "networks[0]: must be an object"),
+    ("multus.default not a boolean", {"domain": {}, "networks": [{"name": "a", "multus": {"networkName": "x",
+     "default": "yes"}}]}, "networks[0].multus.default: must be a boolean"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ROOTS)
+@pytest.mark.parametrize(("case", "spec", "text"), BAD_SHAPES, ids=[b[0] for b in BAD_SHAPES])
+def test_unreadable_network_fields_are_a_400_naming_the_field(
+    kind: str, case: str, spec: dict[str, Any], text: str
+) -> None:
+    obj = make(kind, None, None)
+    if kind == "VirtualMachine":
+        obj["spec"]["template"]["spec"] = copy.deepcopy(spec)
+    else:
+        obj["spec"] = copy.deepcopy(spec)
+
+    verdict = validate(obj)
+
+    assert not verdict.allowed and verdict.code == 400
+    assert f"{ROOTS[kind]}.{text}" in verdict.message
+
+
+def test_rules_read_odd_objects_without_raising() -> None:
+    ctx = Context(config=CONFIG, kind="VirtualMachine", operation="UPDATE", old_object={"spec": "x"})
+    for obj in ({}, {"spec": None}, {"spec": {"template": None}}, {"spec": {"template": {"spec": 3}}}):
+        network.validate_vm(obj, ctx)  # no exception
+    assert network.validate_vm({"spec": 1}, ctx).bad_request == "spec: must be an object, got int"
+
+
+# --- hotplug guidance on VM UPDATE --------------------------------------------------------------------------
+
+BASE_IFACES = [MASQ, iface("storage")]
+BASE_NETS = [POD, multus("storage")]
+
+
+def vm(ifaces: list[Any] | None = None, nets: list[Any] | None = None, **run: Any) -> dict[str, Any]:
+    run = run or {"runStrategy": "Always"}
+    return make("VirtualMachine", BASE_IFACES if ifaces is None else ifaces, BASE_NETS if nets is None else nets, **run)
+
+
+def update(old: dict[str, Any], new: dict[str, Any]) -> Verdict:
+    verdict = validate(new, "UPDATE", old=old)
+    assert all(len(w) <= 200 for w in verdict.warnings), verdict.warnings
+    return verdict
+
+
+LIVE = [
+    ("plug a bridge on a Multus network", [*BASE_IFACES, iface("backup")], [*BASE_NETS, multus("backup")]),
+    ("plug an SR-IOV interface", [*BASE_IFACES, iface("fast", "sriov")], [*BASE_NETS, multus("fast")]),
+    ("unplug a bridge with state: absent", [MASQ, iface("storage", state="absent")], BASE_NETS),
+    ("link down on a bridge", [MASQ, iface("storage", state="down")], BASE_NETS),
+    ("link down on masquerade", [{**MASQ, "state": "down"}, iface("storage")], BASE_NETS),
+    ("add an interface already absent", [*BASE_IFACES, iface("later", state="absent")],
+     [*BASE_NETS, multus("later")]),
+    ("no change", BASE_IFACES, BASE_NETS),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "ifaces", "nets"), LIVE, ids=[x[0] for x in LIVE])
+def test_live_changes_to_a_running_vm_pass_without_warning(case: str, ifaces: list[Any], nets: list[Any]) -> None:
+    new = vm(ifaces, nets)
+    verdict = update(vm(), new)
+    assert verdict.allowed and verdict.warnings == [], verdict.warnings
+    assert_schema_valid(new)
+
+
+def test_state_up_on_an_interface_marked_absent_plugs_it_back() -> None:
+    old = vm([MASQ, iface("storage", state="absent")])
+    assert update(old, vm()).warnings == []
+
+
+def test_removing_an_interface_kubevirt_already_unplugged_is_quiet() -> None:
+    old = vm([MASQ, iface("storage", state="absent")])
+    assert update(old, vm([MASQ], [POD])).warnings == []
+
+
+RESTART = [
+    ("plug a binding plugin", [*BASE_IFACES, iface("tap", "binding")], [*BASE_NETS, multus("tap")],
+     '"tap"', "bridge and SR-IOV"),
+    ("remove a bridge instead of state: absent", [MASQ], [POD], '"storage"', "state: absent"),
+    ("remove the masquerade interface", [iface("storage")], [multus("storage")], '"default"',
+     "only bridge interfaces"),
+    ("change the model of an interface", [MASQ, iface("storage", model="e1000e")], BASE_NETS, '"storage"',
+     "model"),
+    ("change a MAC address", [{**MASQ, "macAddress": "02:11:22:33:44:55"}, iface("storage")], BASE_NETS,
+     '"default"', "macAddress"),
+    ("move an interface to another NAD", BASE_IFACES, [POD, multus("storage", "ns/other")], '"storage"',
+     "migration"),
+    ("turn a Multus network into the default", BASE_IFACES, [POD, multus("storage", default=True)],
+     '"storage"', "multus"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "ifaces", "nets", "name", "advice"), RESTART, ids=[r[0] for r in RESTART])
+def test_changes_that_need_a_restart_are_allowed_with_a_warning_naming_the_interface(
+    case: str, ifaces: list[Any], nets: list[Any], name: str, advice: str
+) -> None:
+    verdict = update(vm(), vm(ifaces, nets))
+    assert len(verdict.warnings) == 1, verdict.warnings
+    (warning,) = verdict.warnings
+    assert name in warning and advice in warning
+    assert "restart" in warning and "virtctl restart vm1" in warning
+
+
+@pytest.mark.parametrize(
+    ("added", "net", "words"),
+    [
+        ({"name": "p", "passtBinding": {}}, {"name": "p", "pod": {}}, "the pod network"),
+        (iface("p"), multus("p", default=True), "the Multus default network"),
+    ],
+)
+def test_adding_a_primary_network_to_a_running_vm_needs_a_restart(
+    added: dict[str, Any], net: dict[str, Any], words: str
+) -> None:
+    old = vm([iface("storage")], [multus("storage")])
+    (warning,) = update(old, vm([iface("storage"), added], [multus("storage"), net])).warnings
+    assert warning.startswith('interface "p": added') and words in warning and "virtctl restart vm1" in warning
+
+
+def test_restart_warnings_are_given_per_interface() -> None:
+    new = vm([iface("storage", model="e1000"), iface("tap", "binding")], [multus("storage"), multus("tap")])
+    warnings = update(vm(), new).warnings
+    assert sorted(w.split(":")[0] for w in warnings) == [
+        'interface "default"',
+        'interface "storage"',
+        'interface "tap"',
+    ]
+
+
+@pytest.mark.parametrize("run", [{"runStrategy": "RerunOnFailure"}, {"running": True}])
+def test_other_running_vms_get_the_warnings_too(run: dict[str, Any]) -> None:
+    assert update(vm(**run), vm([MASQ], [POD], **run)).warnings != []
+
+
+@pytest.mark.parametrize(
+    "run", [{"runStrategy": "Halted"}, {"runStrategy": "Manual"}, {"running": False}, {"runStrategy": "Once"}]
+)
+def test_stopped_vms_get_no_hotplug_warnings(run: dict[str, Any]) -> None:
+    new = vm([iface("storage", model="e1000"), iface("tap", "binding")], [multus("storage"), multus("tap")], **run)
+    verdict = update(vm(**run), new)
+    assert verdict.allowed and verdict.warnings == []
+
+
+def test_the_old_run_strategy_decides_not_the_new_one() -> None:
+    verdict = update(vm(), vm([MASQ], [POD], runStrategy="Halted"))
+    assert [w.split(":")[0] for w in verdict.warnings] == ['interface "storage"']
+
+
+def test_create_of_a_running_vm_gets_no_hotplug_warnings() -> None:
+    assert validate(vm([iface("tap", "binding")], [multus("tap")])).warnings == []
+
+
+def test_implicit_default_interface_spelled_out_is_no_change() -> None:
+    old = vm(None, None) | {}
+    old["spec"]["template"]["spec"]["domain"]["devices"] = {}
+    old["spec"]["template"]["spec"].pop("networks")
+    verdict = update(old, vm([MASQ, iface("storage")], BASE_NETS))
+    assert verdict.warnings == []
+
+
+def test_dropping_the_implicit_default_interface_is_warned() -> None:
+    old = vm()
+    old["spec"]["template"]["spec"]["domain"]["devices"] = {}
+    old["spec"]["template"]["spec"].pop("networks")
+    verdict = update(old, vm([iface("storage")], [multus("storage")]))
+    assert len(verdict.warnings) == 1 and 'interface "default"' in verdict.warnings[0]
+
+
+def test_an_unreadable_old_object_gives_no_warnings_and_no_error() -> None:
+    old = vm()
+    old["spec"]["template"]["spec"]["networks"] = "broken"
+    verdict = update(old, vm([MASQ], [POD]))
+    assert verdict.allowed and verdict.warnings == []
+
+
+def test_denied_updates_still_say_what_needs_a_restart() -> None:
+    verdict = update(vm(), vm([MASQ], BASE_NETS))  # the network stays: N10
+    assert not verdict.allowed
+    assert causes(verdict) == {("spec.template.spec.networks[1].name", "FieldValueRequired")}
+    assert any('"storage"' in w for w in verdict.warnings)
+
+
+# --- examples, CLI and HTTPS --------------------------------------------------------------------------------
+
+
+def load(name: str) -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text(encoding="utf-8"))
+    return doc
+
+
+@pytest.mark.parametrize("name", ["vm-multus-bridge", "vm-hotplug", "vm-needs-restart"])
+def test_vm_examples_are_schema_valid(name: str) -> None:
+    assert_schema_valid(load(name))
+
+
+def test_example_updates_through_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    from webhook.cli import main
+
+    old = str(EXAMPLES / "vm-multus-bridge.yaml")
+    assert main(["review", "--operation", "UPDATE", "--old", old, str(EXAMPLES / "vm-hotplug.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "ADMITTED" in out and "!" not in out
+
+    assert main(["review", "--operation", "UPDATE", "--old", old, str(EXAMPLES / "vm-needs-restart.yaml")]) == 0
+    out = capsys.readouterr().out
+    warned = sorted(line.split('"')[1] for line in out.splitlines() if line.strip().startswith("!"))
+    assert warned == ["default", "metrics", "storage"]
+
+
+def test_hotplug_update_over_https(https_server: ServerProcess) -> None:
+    """As kube-apiserver calls /validate on a VM UPDATE: verified TLS, v1 review, warnings in the response."""
+    old, new = load("vm-multus-bridge"), load("vm-needs-restart")
+    review = make_review(new, operation="UPDATE", old=old)
+
+    reply = https_server.post("/validate", review)
+
+    assert reply.status_code == 200
+    response = reply.json()["response"]
+    assert response["uid"] == review["request"]["uid"]
+    assert response["allowed"] is True and "patch" not in response
+    assert sorted(w.split('"')[1] for w in response["warnings"]) == ["default", "metrics", "storage"]
+
+    bad = make_review(load("vmi-bad-networks"))
+    denied = https_server.post("/validate", bad).json()["response"]
+    assert denied["allowed"] is False and denied["status"]["code"] == 422
+    fields = {c["field"] for c in denied["status"]["details"]["causes"]}
+    assert "spec.networks[3].name" in fields and "spec.domain.devices.interfaces[2].state" in fields
