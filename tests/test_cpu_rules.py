@@ -40,9 +40,17 @@ def _schemas() -> dict[str, Any]:
     return out
 
 
+@cache
+def _validator(kind: str) -> Any:
+    schema = _schemas()[kind]
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
 def assert_schema_valid(obj: dict[str, Any]) -> None:
     """The object is one a cluster with KubeVirt's CRDs accepts (openAPIV3Schema, via jsonschema)."""
-    jsonschema.validate(obj, _schemas()[obj["kind"]])
+    _validator(obj["kind"]).validate(obj)
 
 
 def vmi(spec: dict[str, Any]) -> dict[str, Any]:
@@ -283,6 +291,11 @@ ALLOWED: list[Any] = [
     ),
     pytest.param({"architecture": "arm64", **dedicated({"cores": 2, "threads": 1})}, id="R8 one thread on arm64"),
     pytest.param({"architecture": "amd64", **dedicated({"cores": 1, "threads": 2})}, id="R8 two threads on amd64"),
+    pytest.param(
+        {"architecture": "arm64", **shared({"cores": 1, "threads": 2})},
+        id="R8 two threads on arm64 without dedicated cpus",
+    ),
+    pytest.param(shared({"cores": 1, "threads": 4}), id="R9 four threads without dedicated cpus"),
     pytest.param(dedicated({"cores": 1, "threads": 2}), id="R9 two threads per core"),
     pytest.param(
         dedicated({"cores": 2, "isolateEmulatorThread": True}), id="R10 isolateEmulatorThread with dedicated cpus"
