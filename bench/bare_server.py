@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         add_bare_route(app)
         return app
 
-    server.create_app = create_app_with_bare  # type: ignore[assignment]
+    server.create_app = create_app_with_bare  # serve_command looks create_app up at call time
     return server.serve_command(args)
 
 

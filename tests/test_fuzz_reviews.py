@@ -30,7 +30,7 @@ FUZZ = settings(
 )
 
 # JSON as the API server can send it: no NaN/inf, no lone surrogates, integers within 64 bits.
-text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+text = st.text(st.characters(codec="utf-8"), max_size=12)
 scalars = (
     st.none()
     | st.booleans()
@@ -65,7 +65,7 @@ passthrough_values = (
     )
     | text
 )
-annotations = st.dictionaries(
+annotation_maps = st.dictionaries(
     st.sampled_from(
         [
             "vm-admission.io/passthrough",
@@ -93,13 +93,13 @@ def pods(draw: st.DrawFn) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": "fuzz", "annotations": draw(annotations | json_values)},
+        "metadata": {"name": "fuzz", "annotations": draw(annotation_maps | json_values)},
         "spec": spec,
     }
 
 
 cpu_values = st.integers(-2, 300) | json_values
-domain_cpu = (
+domain_cpu: st.SearchStrategy[Any] = (
     st.fixed_dictionaries(
         {},
         optional={
@@ -190,7 +190,7 @@ def vmis(draw: st.DrawFn) -> dict[str, Any]:
     return {
         "apiVersion": "kubevirt.io/v1",
         "kind": "VirtualMachineInstance",
-        "metadata": {"name": "fuzz", "annotations": draw(annotations | json_values)},
+        "metadata": {"name": "fuzz", "annotations": draw(annotation_maps | json_values)},
         "spec": draw(vmi_specs()),
     }
 
@@ -204,7 +204,7 @@ def vms(draw: st.DrawFn) -> dict[str, Any]:
         "spec": {
             "runStrategy": draw(st.sampled_from(["Always", "Halted", "RerunOnFailure"]) | json_values),
             "running": draw(st.booleans() | json_values),
-            "template": {"metadata": {"annotations": draw(annotations | json_values)}, "spec": draw(vmi_specs())},
+            "template": {"metadata": {"annotations": draw(annotation_maps | json_values)}, "spec": draw(vmi_specs())},
         },
     }
 

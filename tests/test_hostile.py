@@ -12,8 +12,11 @@ from __future__ import annotations
 import base64
 import copy
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
+import anyio
+import httpx
 import jsonpatch
 import orjson
 import pytest
@@ -393,6 +396,111 @@ def test_hostile_body_through_the_envelope_is_a_4xx_or_a_well_formed_answer(
             continue
         assert expected != "4xx", f"{name} should have been refused"
         request = parsed["request"]
-        verdict = engine.handle(request, webhook, Config())  # type: ignore[arg-type]
+        verdict = engine.handle(request, webhook, Config())
         out = review.response(parsed["apiVersion"], request["uid"], verdict, allow_patch=webhook == "mutate")
         check_http_answer(200, orjson.dumps(out), body, expected, webhook)
+
+
+# --- through the ASGI app and over real HTTPS -------------------------------------------------------------------
+
+JSON_HEADERS = {"content-type": "application/json"}
+OVERSIZED = b'{"kind":"AdmissionReview","pad":"' + b"x" * (7 * 1024 * 1024 + 16) + b'"}'
+
+
+class AsgiClient:
+    """A synchronous face on ``httpx.ASGITransport``: the app in process, exceptions become 500s as in uvicorn."""
+
+    def __init__(self, app: Any) -> None:
+        self.transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        async def go() -> httpx.Response:
+            async with httpx.AsyncClient(transport=self.transport, base_url="http://asgi") as client:
+                return await client.request(method, path, **kwargs)
+
+        return anyio.run(go)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", path, **kwargs)
+
+    def get(self, path: str) -> httpx.Response:
+        return self.request("GET", path)
+
+
+@pytest.fixture(scope="module")
+def asgi() -> Iterator[AsgiClient]:
+    from webhook.server import AppState, create_app
+
+    yield AsgiClient(create_app(AppState()))
+
+
+@pytest.mark.parametrize(("name", "body", "expected"), BODIES, ids=[b[0] for b in BODIES])
+def test_hostile_body_through_the_app_is_a_4xx_or_a_well_formed_answer_and_the_app_keeps_serving(
+    asgi: AsgiClient, name: str, body: bytes, expected: str
+) -> None:
+    for webhook in ("mutate", "validate"):
+        r = asgi.post(f"/{webhook}", content=body, headers=JSON_HEADERS)
+        check_http_answer(r.status_code, r.content, body, expected, webhook)
+        assert asgi.get("/healthz").status_code == 200
+
+
+def test_a_body_over_7_mib_is_refused_with_413_through_the_app(asgi: AsgiClient) -> None:
+    r = asgi.post("/mutate", content=OVERSIZED, headers=JSON_HEADERS)
+    assert r.status_code == 413
+    assert "error" in r.json()
+    assert asgi.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("ctype", ["text/plain", "application/x-www-form-urlencoded", ""])
+def test_a_wrong_content_type_is_refused_with_415_through_the_app(asgi: AsgiClient, ctype: str) -> None:
+    r = asgi.post("/validate", content=orjson.dumps(make_review(launcher_pod())), headers={"content-type": ctype})
+    assert r.status_code == 415
+    assert asgi.get("/healthz").status_code == 200
+
+
+HTTPS_SUBSET = {
+    "truncated",
+    "invalid-utf8",
+    "deep-nesting-10k",
+    "deep-nesting-in-object",
+    "missing-uid",
+    "request-null",
+    "containers-map",
+    "2-to-the-70",
+    "duplicate-keys",
+    "v1beta1",
+    "object-null-on-create",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "expected"),
+    [b for b in BODIES if b[0] in HTTPS_SUBSET],
+    ids=[b[0] for b in BODIES if b[0] in HTTPS_SUBSET],
+)
+def test_hostile_body_over_https_is_a_4xx_or_a_well_formed_answer_and_the_server_keeps_serving(
+    https_server: Any, name: str, body: bytes, expected: str
+) -> None:
+    for webhook in ("mutate", "validate"):
+        r = https_server.post(f"/{webhook}", body)
+        check_http_answer(r.status_code, r.content, body, expected, webhook)
+        assert https_server.get("/healthz").status_code == 200
+
+
+def test_an_oversized_body_and_thousands_of_containers_over_https(https_server: Any) -> None:
+    r = https_server.post("/mutate", OVERSIZED)
+    assert r.status_code == 413
+    assert https_server.get("/healthz").status_code == 200
+    pod = launcher_pod()
+    pod["spec"]["containers"] += [{"name": f"s-{i}", "image": "busybox"} for i in range(3000)]
+    body = orjson.dumps(make_review(pod))
+    r = https_server.post("/mutate", body)
+    check_http_answer(r.status_code, r.content, body, "admission.k8s.io/v1", "mutate")
+    assert len(patch_ops_of(r.json())) >= 3000  # every sidecar got its limits
+    assert https_server.get("/healthz").status_code == 200
+
+
+def patch_ops_of(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    resp = doc["response"]
+    ops: list[dict[str, Any]] = orjson.loads(base64.b64decode(resp["patch"])) if "patch" in resp else []
+    return ops
