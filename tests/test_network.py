@@ -15,6 +15,8 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import ServerProcess
 from tests.helpers import make_review
@@ -492,3 +494,29 @@ def test_hotplug_update_over_https(https_server: ServerProcess) -> None:
     assert denied["allowed"] is False and denied["status"]["code"] == 422
     fields = {c["field"] for c in denied["status"]["details"]["causes"]}
     assert "spec.networks[3].name" in fields and "spec.domain.devices.interfaces[2].state" in fields
+
+
+# --- property: any shape is read without raising ------------------------------------------------------------
+
+_scalar = st.one_of(st.none(), st.booleans(), st.integers(), st.sampled_from(["", "a", "default", "absent", "up"]))
+KEYS = ["name", "state", "bridge", "masquerade", "sriov", "binding", "pod", "multus", "networkName", "default"]
+_json = st.recursive(
+    _scalar, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(KEYS), inner, max_size=4)
+)
+_iface = st.fixed_dictionaries({"name": st.sampled_from(["a", "b", "default"])}, optional={
+    k: st.one_of(st.just({}), _json) for k in ("bridge", "masquerade", "sriov", "state", "model", "macAddress")
+})  # fmt: skip
+_net = st.fixed_dictionaries({"name": st.sampled_from(["a", "b", "default"])}, optional={
+    "pod": st.one_of(st.just({}), _json), "multus": st.one_of(st.just({"networkName": "x"}), _json)
+})  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    old=st.tuples(st.one_of(st.lists(_iface, max_size=3), _json), st.one_of(st.lists(_net, max_size=3), _json)),
+    new=st.tuples(st.one_of(st.lists(_iface, max_size=3), _json), st.one_of(st.lists(_net, max_size=3), _json)),
+)
+def test_any_shape_gets_a_verdict_never_an_exception(old: tuple[Any, Any], new: tuple[Any, Any]) -> None:
+    verdict = update(vm(*old), vm(*new))
+    assert verdict.code in (200, 400, 422)
+    assert verdict.allowed == (verdict.code == 200)
