@@ -106,14 +106,18 @@ class ServerProcess:
                 return float(value)
         return 0.0
 
+    def close_client(self) -> None:
+        """Drop the kept-alive connection (an idle client that never reads delays a graceful TLS close)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
     def terminate(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
 
     def stop(self) -> int:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self.close_client()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -157,7 +161,8 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
     def start(
         *args: str, cert_dir: Path | None = None, client_cert: tuple[str, str] | None = None, ready: bool = True
     ) -> ServerProcess:
-        server = ServerProcess(cert_dir or tmp_path / "certs", list(args), client_cert)
+        # --shutdown-delay 0 unless the test gives its own (argparse keeps the last one)
+        server = ServerProcess(cert_dir or tmp_path / "certs", ["--shutdown-delay", "0", *args], client_cert)
         servers.append(server)
         if ready:
             server.wait_ready()

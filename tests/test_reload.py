@@ -239,6 +239,7 @@ def test_sigterm_fails_readiness_first_completes_in_flight_reviews_and_exits_0(s
     server.terminate()
     eventually(lambda: server.get("/readyz").status_code == 503, what="readiness to fail")
     assert server.get("/healthz").status_code == 200  # still serving while draining
+    server.close_client()
     sender.join(30)
     assert server.proc.wait(30) == 0
     [result] = results
