@@ -194,10 +194,14 @@ def _conditions(docs: list[dict[str, Any]], kind: str, phase: str) -> list[dict[
     return conditions
 
 
-def called(conditions: list[dict[str, str]], obj: dict[str, Any]) -> bool:
+def called(conditions: list[dict[str, str]], obj: dict[str, Any], old: dict[str, Any] | None = None) -> bool:
     """Evaluate the conditions as the API server does: all true -> call; an error is a failure of the test."""
     env = celpy.Environment()
-    activation = {"object": celpy.json_to_cel(obj)}
+    activation = {
+        "object": celpy.json_to_cel(obj),
+        "oldObject": celpy.json_to_cel(old),
+        "request": celpy.json_to_cel({"operation": "CREATE" if old is None else "UPDATE"}),
+    }
     results = []
     for cond in conditions:
         result = env.program(env.compile(cond["expression"])).evaluate(activation)
@@ -316,3 +320,29 @@ def test_every_selected_field_is_guarded_by_has(default_docs: list[dict[str, Any
                     assert f"has({parent})" in expr[: m.start()], (cond["name"], m.group(1))
             for m in re.finditer(r"(object(?:\.\w+)+)\[('[^']*')\]", expr):
                 assert f"{m.group(2)} in {m.group(1)}" in expr[: m.start()], (cond["name"], m.group(0))
+
+
+def test_vm_updates_are_sent_only_when_the_spec_changes(default_docs: list[dict[str, Any]]) -> None:
+    vm = yaml.safe_load((EXAMPLES / "cpu" / "vm-dedicated-arm64-threads.yaml").read_text())
+    assert not chain(vm, Config(), "UPDATE", vm).allowed  # our rules deny this VM, on UPDATE too
+    relabelled = {**vm, "metadata": {**vm["metadata"], "labels": {"team": "ci"}, "finalizers": ["x/y"]}}
+    deleting = {**vm, "metadata": {**vm["metadata"], "deletionTimestamp": "2026-01-01T00:00:00Z"}}
+    edited = {**vm, "spec": {**vm["spec"], "runStrategy": "Always"}}
+    validate = _conditions(default_docs, "VirtualMachine", "validate")
+    assert called(validate, vm)  # CREATE
+    assert called(validate, edited, vm)
+    assert not called(validate, relabelled, vm)  # label/finalizer updates of an existing VM are never blocked
+    assert not called(validate, deleting, vm)
+    mutate = _conditions(default_docs, "VirtualMachine", "mutate")
+    declared = {
+        **edited,
+        "spec": {
+            **edited["spec"],
+            "template": {
+                **edited["spec"]["template"],
+                "metadata": {"annotations": {"vm-admission.io/passthrough": "10de:1eb8"}},
+            },
+        },
+    }
+    assert called(mutate, declared, vm)
+    assert not called(mutate, declared, declared)

@@ -5,7 +5,8 @@ One webhook per resource type (pods, VMIs, VMs) and per phase, so each registrat
 objects no rule concerns (most pods in a cluster): a pod is sent only when it is not a mirror pod and it
 carries the guaranteed-QoS or passthrough annotation or a CPU-manager node selector; a VMI or VM is sent to
 the mutating webhook only when it declares passthrough devices. Every VMI and VM goes to validation (the
-general CPU/memory and network rules apply to all of them).
+general CPU/memory and network rules apply to all of them), VM updates only when they change the spec of a
+VM that is not being deleted.
 
 CEL notes: webhook ``matchConditions`` see ``object`` untyped, and selecting a missing field is an error (which
 ``failurePolicy: Fail`` turns into a rejected request), so every optional level is guarded with ``has()`` and
@@ -157,6 +158,20 @@ def pod_conditions(config: Config) -> list[dict[str, str]]:
     ]
 
 
+def vm_conditions() -> list[dict[str, str]]:
+    """VM updates only when the spec changes and the VM is not being deleted, as KubeVirt's own VM admitter
+    allows deleting VMs: label, annotation and finalizer updates of an existing VM are never held up (a VM
+    admitted before a config change could otherwise not even be deleted)."""
+    return [
+        {
+            "name": "spec-changed-on-update",
+            "expression": "request.operation != 'UPDATE' || !has(oldObject.spec) || !has(object.spec)"
+            " || object.spec != oldObject.spec",
+        },
+        {"name": "not-being-deleted", "expression": "!has(object.metadata.deletionTimestamp)"},
+    ]
+
+
 def vmi_mutate_conditions() -> list[dict[str, str]]:
     """VMIs are mutated only for passthrough declarations (annotation or spec form)."""
     expr = f"{_any_annotation(('metadata',), (PASSTHROUGH_ANNOTATION,))} || {_spec_passthrough(('spec',))}"
@@ -170,7 +185,7 @@ def vm_mutate_conditions() -> list[dict[str, str]]:
         f"{_any_annotation((*template, 'metadata'), (PASSTHROUGH_ANNOTATION,))}"
         f" || {_spec_passthrough((*template, 'spec'))}"
     )
-    return [{"name": "template-declares-passthrough", "expression": expr}]
+    return [*vm_conditions(), {"name": "template-declares-passthrough", "expression": expr}]
 
 
 # --- configurations ------------------------------------------------------------------------------------
@@ -266,7 +281,7 @@ def build_configurations(
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",
         "metadata": {"name": NAME, "labels": dict(LABELS)},
-        "webhooks": hooks("validate", {"pods": pods}),
+        "webhooks": hooks("validate", {"pods": pods, VMS.short: vm_conditions()}),
     }
     return [mutating, validating]
 
