@@ -137,8 +137,12 @@ class HttpReport:
     memory_errors: int
 
 
-def run(duration_s: float = 5.0, memory_reviews: int = 100_000) -> HttpReport:
-    """The whole HTTPS part; raises if wrk is missing (callers check :func:`wrk.available` first)."""
+def run(duration_s: float = 5.0, memory_reviews: int = 100_000, rounds: int = 3) -> HttpReport:
+    """The whole HTTPS part; raises if wrk is missing (callers check :func:`wrk.available` first).
+
+    Webhook and bare runs alternate ``rounds`` times and the best run of each counts: on a shared machine
+    noise only ever slows a run down, and alternating gives both sides the same chances.
+    """
     cases = payloads()
     pod = next(p for p in cases if p.name == "launcher-pod" and p.webhook == "mutate")
     mix = [(f"/{p.webhook}", p.body) for p in cases]
@@ -149,16 +153,10 @@ def run(duration_s: float = 5.0, memory_reviews: int = 100_000) -> HttpReport:
         _post_check(srv, "/mutate", pod.body, len(expected))
         _post_check(srv, "/bare", pod.body, len(expected))
         for c in (1, 8, 32):
-            hook = wrk.run(srv.url, [("/mutate", pod.body)], connections=c, duration_s=duration_s)
-            bare = wrk.run(srv.url, [("/bare", pod.body)], connections=c, duration_s=duration_s)
+            hook, bare = _best_of(srv, [("/mutate", pod.body)], [("/bare", pod.body)], c, duration_s, rounds)
             pairs.append(Pair("keep-alive", c, hook, bare))
-        cold_hook = wrk.run(
-            srv.url, [("/mutate", pod.body)], connections=1, duration_s=duration_s, close_connections=True
-        )
-        cold_bare = wrk.run(
-            srv.url, [("/bare", pod.body)], connections=1, duration_s=duration_s, close_connections=True
-        )
-        pairs.append(Pair("new TLS connection per request", 1, cold_hook, cold_bare))
+        hook, bare = _best_of(srv, [("/mutate", pod.body)], [("/bare", pod.body)], 1, duration_s, rounds, close=True)
+        pairs.append(Pair("new TLS connection per request", 1, hook, bare))
     with server() as srv:
         first = wrk.run(srv.url, mix, connections=8, duration_s=10, stop_after=1000)
         rss_1k = rss_kib(srv.pid)
@@ -171,6 +169,28 @@ def run(duration_s: float = 5.0, memory_reviews: int = 100_000) -> HttpReport:
         if srv.get("/healthz") != 200:
             raise RuntimeError("server unhealthy after the memory run")
     return HttpReport(pairs, rss_1k, rss_100k, done, errors)
+
+
+def _best_of(
+    srv: Server,
+    hook_reqs: list[tuple[str, bytes]],
+    bare_reqs: list[tuple[str, bytes]],
+    connections: int,
+    duration_s: float,
+    rounds: int,
+    close: bool = False,
+) -> tuple[wrk.WrkResult, wrk.WrkResult]:
+    hooks, bares = [], []
+    for _ in range(rounds):
+        hooks.append(
+            wrk.run(srv.url, hook_reqs, connections=connections, duration_s=duration_s, close_connections=close)
+        )
+        bares.append(
+            wrk.run(srv.url, bare_reqs, connections=connections, duration_s=duration_s, close_connections=close)
+        )
+    if any(r.errors for r in hooks + bares):
+        raise RuntimeError(f"errors during the HTTPS runs: {hooks + bares}")
+    return max(hooks, key=lambda r: r.rps), max(bares, key=lambda r: r.rps)
 
 
 def _post_check(srv: Server, path: str, body: bytes, size: int) -> None:

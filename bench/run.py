@@ -21,7 +21,8 @@ from bench import inprocess, wrk
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description="vm-admission benchmarks")
     parser.add_argument("--iterations", type=int, default=20_000, help="in-process timed calls per case")
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (default 5)")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per wrk run (default 3)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating webhook/bare runs; best counts")
     parser.add_argument("--memory-reviews", type=int, default=100_000, help="reviews before the second RSS read")
     parser.add_argument("--skip-http", action="store_true", help="in-process part only")
     args = parser.parse_args(argv)
@@ -44,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print("## Over HTTPS on loopback (uvicorn worker on core 0, wrk on core 1, launcher-pod mutate)")
     print()
-    report = http.run(duration_s=args.duration, memory_reviews=args.memory_reviews)
+    report = http.run(duration_s=args.duration, memory_reviews=args.memory_reviews, rounds=args.rounds)
     print(http.table(report))
     print()
     print("\n".join(http.verdicts(report)))
