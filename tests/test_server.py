@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -250,3 +251,30 @@ def test_readyz_fails_without_certificates_or_when_shutting_down() -> None:
     assert asyncio.run(status(AppState(certs_loaded=False))) == 503
     assert asyncio.run(status(AppState(certs_loaded=True))) == 200
     assert asyncio.run(status(AppState(certs_loaded=True, shutting_down=True))) == 503
+
+
+def test_one_json_log_line_per_review_without_the_object(https_server: ServerProcess) -> None:
+    pod = {**PLAIN_POD, "metadata": {"name": "logged", "namespace": "team-a", "labels": {"secret": "hunter2-xyz"}}}
+    review = make_review(pod, dry_run=True)
+    uid = review["request"]["uid"]
+    assert https_server.post("/validate", review).status_code == 200
+
+    def lines() -> list[dict[str, Any]]:
+        return [orjson.loads(line) for line in https_server.log.splitlines() if uid in line]
+
+    deadline = time.monotonic() + 10
+    while not lines() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [entry] = lines()
+    assert entry["msg"] == "review"
+    assert {k: entry[k] for k in ("webhook", "kind", "namespace", "name", "operation", "dryRun", "verdict")} == {
+        "webhook": "validate",
+        "kind": "Pod",
+        "namespace": "team-a",
+        "name": "logged",
+        "operation": "CREATE",
+        "dryRun": True,
+        "verdict": "allowed",
+    }
+    assert entry["patchOps"] == 0 and entry["durationMs"] >= 0
+    assert "hunter2-xyz" not in https_server.log
