@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import uuid
+from pathlib import Path
 from typing import Any
 
 import jsonpatch
+import jsonschema
 import orjson
+import yaml
 
 GVK = {
     "Pod": {"group": "", "version": "v1", "kind": "Pod"},
@@ -67,3 +71,22 @@ def patch_ops(response: dict[str, Any]) -> list[dict[str, Any]]:
 def apply_response(obj: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
     """Apply a response's patch to a copy of ``obj`` with jsonpatch (RFC 6902), as the API server does."""
     return jsonpatch.JsonPatch(patch_ops(response)).apply(copy.deepcopy(obj))  # type: ignore[no-any-return]
+
+
+CRDS = Path(__file__).resolve().parent / "data" / "kubevirt-crds.yaml"  # KubeVirt's VMI and VM CRDs
+
+
+@functools.cache
+def _crd_validator(kind: str) -> Any:
+    for doc in yaml.safe_load_all(CRDS.read_text(encoding="utf-8")):
+        if doc and doc.get("kind") == "CustomResourceDefinition" and doc["spec"]["names"]["kind"] == kind:
+            schema = doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+            cls = jsonschema.validators.validator_for(schema)
+            cls.check_schema(schema)
+            return cls(schema)
+    raise LookupError(f"no CRD for kind {kind}")
+
+
+def assert_crd_valid(obj: dict[str, Any]) -> None:
+    """The VMI/VM is one a cluster with KubeVirt's CRDs accepts (openAPIV3Schema, via jsonschema)."""
+    _crd_validator(obj["kind"]).validate(obj)

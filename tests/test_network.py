@@ -8,25 +8,22 @@ own CRD schemas; hotplug guidance is checked on VM UPDATEs of running and stoppe
 from __future__ import annotations
 
 import copy
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ServerProcess
-from tests.helpers import make_review
+from tests.helpers import assert_crd_valid, make_review
 from webhook import engine
 from webhook.config import Config
 from webhook.engine import Verdict
 from webhook.rules import network
 from webhook.rules.base import Context
 
-CRDS = Path("/work/shared/kubevirt/crds.yaml")
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "network"
 CONFIG = Config()
 ROOTS = {"VirtualMachineInstance": "spec", "VirtualMachine": "spec.template.spec"}
@@ -46,20 +43,6 @@ def multus(name: str, nad: str = "", default: bool | None = None) -> dict[str, A
 def iface(name: str, binding: str = "bridge", **extra: Any) -> dict[str, Any]:
     value: dict[str, Any] = {"name": "managedtap"} if binding == "binding" else {}
     return {"name": name, binding: value, **extra}
-
-
-@cache
-def _schemas() -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for doc in yaml.safe_load_all(CRDS.read_text(encoding="utf-8")):
-        if doc and doc.get("kind") == "CustomResourceDefinition":
-            out[doc["spec"]["names"]["kind"]] = doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    return out
-
-
-def assert_schema_valid(obj: dict[str, Any]) -> None:
-    """A cluster with KubeVirt's CRDs accepts the object (openAPIV3Schema, via jsonschema)."""
-    jsonschema.validate(obj, _schemas()[obj["kind"]])
 
 
 def vmi_spec(interfaces: list[Any] | None, networks: list[Any] | None) -> dict[str, Any]:
@@ -244,7 +227,7 @@ def test_consistent_networks_are_allowed_and_schema_valid(
     verdict = validate(obj)
     assert verdict.allowed and not verdict.causes, verdict.message
     assert verdict.warnings == []
-    assert_schema_valid(obj)
+    assert_crd_valid(obj)
 
 
 def test_a_vm_being_deleted_is_let_through() -> None:
@@ -330,7 +313,7 @@ def test_live_changes_to_a_running_vm_pass_without_warning(case: str, ifaces: li
     new = vm(ifaces, nets)
     verdict = update(vm(), new)
     assert verdict.allowed and verdict.warnings == [], verdict.warnings
-    assert_schema_valid(new)
+    assert_crd_valid(new)
 
 
 def test_state_up_on_an_interface_marked_absent_plugs_it_back() -> None:
@@ -459,7 +442,7 @@ def load(name: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("name", ["vm-multus-bridge", "vm-hotplug", "vm-needs-restart"])
 def test_vm_examples_are_schema_valid(name: str) -> None:
-    assert_schema_valid(load(name))
+    assert_crd_valid(load(name))
 
 
 def test_example_updates_through_the_cli(capsys: pytest.CaptureFixture[str]) -> None:

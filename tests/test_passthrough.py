@@ -2,25 +2,23 @@
 
 Objects go through ``engine.handle`` inside real AdmissionReviews; returned patches are applied with
 ``jsonpatch`` and the results checked against the Kubernetes schema (Pods, ``kubernetes-validate``) or
-KubeVirt's own CRD schemas (VMIs and VMs, ``../shared/kubevirt/crds.yaml``).
+KubeVirt's own CRD schemas (VMIs and VMs, ``tests/data/kubevirt-crds.yaml``).
 """
 
 from __future__ import annotations
 
 import copy
-import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import apply_response, make_review, patch_ops
+from tests.helpers import apply_response, assert_crd_valid, make_review, patch_ops
 from webhook import engine
 from webhook.config import Config, parse_config
 from webhook.k8s import qos
@@ -29,7 +27,6 @@ from webhook.review import response
 from webhook.rules import passthrough
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "passthrough"
-CRDS = Path("/work/shared/kubevirt/crds.yaml")
 K8S_VERSION = "1.34"
 ANN = "vm-admission.io/passthrough"
 ANN_FIELD = "metadata.annotations.vm-admission.io/passthrough"
@@ -116,19 +113,6 @@ MAKERS: dict[str, Callable[[str], dict[str, Any]]] = {
     "VirtualMachineInstance": lambda a: vmi(a),
     "VirtualMachine": lambda a: vm(a),
 }
-
-
-@functools.cache
-def crd_schema(kind: str) -> dict[str, Any]:
-    for doc in yaml.safe_load_all(CRDS.read_text(encoding="utf-8")):
-        if doc and doc["spec"]["names"]["kind"] == kind:
-            schema: dict[str, Any] = doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-            return schema
-    raise LookupError(kind)
-
-
-def assert_crd_valid(obj: dict[str, Any]) -> None:
-    jsonschema.validate(obj, crd_schema(obj["kind"]))
 
 
 def host_devices(obj: dict[str, Any]) -> list[dict[str, Any]]:
