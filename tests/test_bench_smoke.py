@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from http.client import HTTPSConnection
+from typing import Any
+
 import orjson
 
-from bench import inprocess
+from bench import inprocess, wrk
 from bench.payloads import payloads
 
 
@@ -29,3 +32,32 @@ def test_in_process_bench_runs_and_prints_a_table() -> None:
     assert out.count("\n") == len(rows) + 1
     assert "launcher-pod" in out and "unrelated-pod" in out
     assert all(line.startswith(("PASS", "FAIL")) for line in inprocess.verdicts(rows))
+
+
+def test_bench_server_answers_the_webhook_and_a_bare_endpoint_of_the_same_size() -> None:
+    from bench import http
+
+    pod = next(p for p in payloads() if p.name == "launcher-pod" and p.webhook == "mutate")
+    with http.server(core=None, log_level="warning") as srv:
+        sizes = [len(_post(srv, path, pod.body)) for path in ("/mutate", "/bare")]
+        assert abs(sizes[0] - sizes[1]) <= 64, sizes
+        assert http.rss_kib(srv.pid) > 0
+        if wrk.available():
+            result = wrk.run(
+                srv.url, [("/mutate", pod.body), ("/bare", pod.body)], connections=2, duration_s=1, core=None
+            )
+            assert result.requests > 0
+            assert result.errors == 0
+
+
+def _post(srv: Any, path: str, body: bytes) -> bytes:
+    conn = HTTPSConnection("127.0.0.1", srv.port, context=srv.ssl_context(), timeout=10)
+    try:
+        conn.request("POST", path, body, {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        data = resp.read()
+    finally:
+        conn.close()
+    assert resp.status == 200, data[:200]
+    assert orjson.loads(data)["kind"] == "AdmissionReview"
+    return data
