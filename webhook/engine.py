@@ -69,12 +69,13 @@ def _concerned(kind: str, webhook: Webhook, operation: str, obj: Any) -> bool:
         return False
     if operation == "UPDATE" and kind in ("Pod", "VirtualMachineInstance"):
         return False  # container resources are immutable; KubeVirt's own accounts update running VMIs
-    if kind == "Pod":
-        meta = obj.get("metadata")
-        annotations = meta.get("annotations") if isinstance(meta, dict) else None
-        if isinstance(annotations, dict) and MIRROR_ANNOTATION in annotations:
-            return False
-    return True
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        return True
+    if kind == "VirtualMachine" and meta.get("deletionTimestamp"):
+        return False  # KubeVirt lets a VM that is being deleted through (finalizer updates must not stick)
+    annotations = meta.get("annotations")
+    return not (kind == "Pod" and isinstance(annotations, dict) and MIRROR_ANNOTATION in annotations)
 
 
 def handle(request: Mapping[str, Any], webhook: Webhook, config: Config) -> Verdict:

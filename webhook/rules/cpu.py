@@ -583,9 +583,6 @@ def validate_vm(obj: dict[str, Any], ctx: Context) -> Findings:
     """VM CREATE and UPDATE: the same rules on ``spec.template.spec`` (all but G11, as KubeVirt's VM admitter)."""
     if ctx.operation not in ("CREATE", "UPDATE"):
         return Findings()
-    meta = obj.get("metadata")
-    if isinstance(meta, dict) and meta.get("deletionTimestamp"):
-        return Findings()  # KubeVirt lets a VM that is being deleted through
     spec = obj.get("spec")
     if spec is not None and not isinstance(spec, dict):
         return Findings(bad_request=f"spec: must be an object, got {type(spec).__name__}")

@@ -560,9 +560,6 @@ def validate_vm(obj: dict[str, Any], ctx: Context) -> Findings:
     """VM CREATE and UPDATE: the same rules on ``spec.template.spec``; on UPDATE of a running VM, hotplug warnings."""
     if ctx.operation not in ("CREATE", "UPDATE"):
         return Findings()
-    meta = obj.get("metadata")
-    if isinstance(meta, dict) and meta.get("deletionTimestamp"):
-        return Findings()  # KubeVirt lets a VM that is being deleted through
     tpl, problem = _template_spec(obj)
     if problem:
         return Findings(bad_request=problem)
@@ -575,6 +572,7 @@ def validate_vm(obj: dict[str, Any], ctx: Context) -> Findings:
     old_spec = read_spec(old_tpl, VM_ROOT)
     if old_problem or old_spec.problems:
         return findings  # an unreadable old object gives no basis for comparison
+    meta = obj.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
     findings.warnings.extend(hotplug_warnings(old_spec, spec, old_tpl, name if isinstance(name, str) else ""))
     return findings
