@@ -443,10 +443,10 @@ def test_missing_spec_or_template_reads_as_empty_and_wrong_types_are_a_bad_reque
     assert got(run({"kind": "VirtualMachine", "spec": {"runStrategy": "Always"}})) == []
     assert run({"kind": "VirtualMachineInstance", "spec": []}).bad_request == "spec: must be an object, got list"
     assert run({"kind": "VirtualMachine", "spec": {"template": "x"}}).bad_request == (
-        "spec.template: must be an object, got str"
+        "spec.template: must be an object, got string"
     )
     assert run({"kind": "VirtualMachine", "spec": {"template": {"spec": 3}}}).bad_request == (
-        "spec.template.spec: must be an object, got int"
+        "spec.template.spec: must be an object, got number"
     )
 
 

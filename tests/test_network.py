@@ -276,7 +276,7 @@ def test_rules_read_odd_objects_without_raising() -> None:
     ctx = Context(config=CONFIG, kind="VirtualMachine", operation="UPDATE", old_object={"spec": "x"})
     for obj in ({}, {"spec": None}, {"spec": {"template": None}}, {"spec": {"template": {"spec": 3}}}):
         network.validate_vm(obj, ctx)  # no exception
-    assert network.validate_vm({"spec": 1}, ctx).bad_request == "spec: must be an object, got int"
+    assert network.validate_vm({"spec": 1}, ctx).bad_request == "spec: must be an object, got number"
 
 
 # --- hotplug guidance on VM UPDATE --------------------------------------------------------------------------

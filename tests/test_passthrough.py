@@ -194,7 +194,7 @@ def test_annotation_that_is_not_a_string_is_a_cause_not_a_crash() -> None:
     resp, _ = run(obj)
 
     assert causes(resp) == [
-        ("FieldValueInvalid", ANN_FIELD, 'must be a string such as "10de:1eb8, 8086:10c9=2", got int')
+        ("FieldValueInvalid", ANN_FIELD, 'must be a string such as "10de:1eb8, 8086:10c9=2", got number')
     ]
 
 
@@ -291,7 +291,7 @@ def test_both_forms_on_one_vmi_add_up() -> None:
         ({"vendor": "10de", "device": "1eb8", "count": "2"}, ("FieldValueInvalid", "count must be a whole number")),
         ({"vendor": "10de", "device": "1eb8", "count": True}, ("FieldValueInvalid", "count must be a whole number")),
         ({"vendor": "10de", "device": "1eb8", "cuont": 2}, ("FieldValueInvalid", "unknown key(s) 'cuont'")),
-        ("10de:1eb8", ("FieldValueInvalid", "must be a map {type, vendor, device, count}, got a string")),
+        ("10de:1eb8", ("FieldValueInvalid", "must be a map {type, vendor, device, count}, got string")),
     ],
 )
 def test_bad_spec_entry_is_denied_on_the_entry(entry: Any, expected: tuple[str, str]) -> None:

@@ -71,3 +71,15 @@ class Context:
     dry_run: bool = False
     patch: PatchBuilder | None = None  # set for mutation; rules must not edit without it
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of ``value``'s type, for messages about a value of the wrong type."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    names: dict[type, str] = {dict: "object", list: "list", str: "string"}
+    return names.get(type(value), type(value).__name__)

@@ -26,7 +26,7 @@ from typing import Any
 from webhook.k8s import qos, quantity
 from webhook.k8s.paths import Path
 from webhook.k8s.paths import field as field_path
-from webhook.rules.base import Cause, Context, Findings
+from webhook.rules.base import Cause, Context, Findings, json_type
 from webhook.rules.dedicated import is_dedicated_pod
 
 VMI_ROOT: Path = ("spec",)
@@ -118,7 +118,7 @@ class _Reader:
         if v is None:
             return None
         if not isinstance(v, dict):
-            self.problems.append(f"{field_path(path)}: must be an object, got {type(v).__name__}")
+            self.problems.append(f"{field_path(path)}: must be an object, got {json_type(v)}")
             return None
         return v
 
@@ -127,7 +127,7 @@ class _Reader:
         if v is None:
             return False
         if not isinstance(v, bool):
-            self.problems.append(f"{field_path(path)}: must be true or false, got {type(v).__name__}")
+            self.problems.append(f"{field_path(path)}: must be true or false, got {json_type(v)}")
             return False
         return v
 
@@ -136,7 +136,7 @@ class _Reader:
         if v is None:
             return 0
         if isinstance(v, bool) or not isinstance(v, int):
-            self.problems.append(f"{field_path(path)}: must be an integer, got {type(v).__name__}")
+            self.problems.append(f"{field_path(path)}: must be an integer, got {json_type(v)}")
             return 0
         if v < 0:
             self.causes.append(Cause.at(path, f"must not be negative (got {v})"))
@@ -160,7 +160,7 @@ def read_spec(spec: dict[str, Any], root: Path) -> tuple[CpuSpec, Findings]:
     if isinstance(arch, str):
         out.architecture = arch
     elif arch is not None:
-        r.problems.append(f"{field_path((*root, 'architecture'))}: must be a string, got {type(arch).__name__}")
+        r.problems.append(f"{field_path((*root, 'architecture'))}: must be a string, got {json_type(arch)}")
     domain = r.mapping(spec, "domain", (*root, "domain")) or {}
     d = (*root, "domain")
 
@@ -558,7 +558,7 @@ def validate_spec(spec: Any, root: Path, ctx: Context, *, vmi_create: bool) -> F
     if spec is None:  # KubeVirt's CRDs require it; read as empty so the memory rules say what is missing
         spec = {}
     if not isinstance(spec, dict):
-        return Findings(bad_request=f"{field_path(root)}: must be an object, got {type(spec).__name__}")
+        return Findings(bad_request=f"{field_path(root)}: must be an object, got {json_type(spec)}")
     user, findings = read_spec(spec, root)
     if findings.bad_request is not None:
         return findings
@@ -585,12 +585,12 @@ def validate_vm(obj: dict[str, Any], ctx: Context) -> Findings:
         return Findings()
     spec = obj.get("spec")
     if spec is not None and not isinstance(spec, dict):
-        return Findings(bad_request=f"spec: must be an object, got {type(spec).__name__}")
+        return Findings(bad_request=f"spec: must be an object, got {json_type(spec)}")
     template = (spec or {}).get("template")
     if template is None:  # KubeVirt's CRD requires it; read as empty
         template = {}
     if not isinstance(template, dict):
-        return Findings(bad_request=f"spec.template: must be an object, got {type(template).__name__}")
+        return Findings(bad_request=f"spec.template: must be an object, got {json_type(template)}")
     return validate_spec(template.get("spec"), VM_ROOT, ctx, vmi_create=False)
 
 
@@ -607,12 +607,12 @@ def _pod_shape_problems(pod: dict[str, Any]) -> list[str]:
         if res is None:
             return
         if not isinstance(res, dict):
-            problems.append(f"{field_path(where)}: must be an object, got {type(res).__name__}")
+            problems.append(f"{field_path(where)}: must be an object, got {json_type(res)}")
             return
         for section in ("requests", "limits"):
             v = res.get(section)
             if v is not None and not isinstance(v, dict):
-                problems.append(f"{field_path((*where, section))}: must be an object, got {type(v).__name__}")
+                problems.append(f"{field_path((*where, section))}: must be an object, got {json_type(v)}")
 
     check_block(spec.get("resources"), ("spec", "resources"))
     for key in ("initContainers", "containers"):
@@ -620,11 +620,11 @@ def _pod_shape_problems(pod: dict[str, Any]) -> list[str]:
         if items is None:
             continue
         if not isinstance(items, list):
-            problems.append(f"spec.{key}: must be a list, got {type(items).__name__}")
+            problems.append(f"spec.{key}: must be a list, got {json_type(items)}")
             continue
         for i, c in enumerate(items):
             if not isinstance(c, dict):
-                problems.append(f"spec.{key}[{i}]: must be an object, got {type(c).__name__}")
+                problems.append(f"spec.{key}[{i}]: must be an object, got {json_type(c)}")
             else:
                 check_block(c.get("resources"), ("spec", key, i, "resources"))
     return problems

@@ -26,7 +26,7 @@ from typing import Any
 
 from webhook.k8s.paths import Path, get
 from webhook.k8s.paths import field as field_path
-from webhook.rules.base import Cause, Context, Findings
+from webhook.rules.base import Cause, Context, Findings, json_type
 
 VMI_ROOT: Path = ("spec",)
 VM_ROOT: Path = ("spec", "template", "spec")
@@ -125,10 +125,6 @@ class Spec:
         return not self.ifaces and not self.nets
 
 
-def _type_name(v: Any) -> str:
-    return {dict: "object", list: "list", str: "string", bool: "boolean"}.get(type(v), type(v).__name__)
-
-
 def _present(entry: dict[str, Any], key: str) -> bool:
     """A Go pointer field is set when the key is there and not null (``bridge: {}`` is a bridge binding)."""
     return entry.get(key) is not None
@@ -140,7 +136,7 @@ def read_spec(spec: Any, root: Path) -> Spec:
     if spec is None:
         return out
     if not isinstance(spec, dict):
-        out.problems.append(f"{field_path(root)}: must be an object, got {_type_name(spec)}")
+        out.problems.append(f"{field_path(root)}: must be an object, got {json_type(spec)}")
         return out
     ifaces_path: Path = (*root, "domain", "devices", "interfaces")
     items: Any = spec
@@ -152,7 +148,7 @@ def read_spec(spec: Any, root: Path) -> Spec:
         if not isinstance(items, list if want_list else dict):
             kind = "a list" if want_list else "an object"
             out.problems.append(
-                f"{field_path(ifaces_path[: len(root) + depth + 1])}: must be {kind}, got {_type_name(items)}"
+                f"{field_path(ifaces_path[: len(root) + depth + 1])}: must be {kind}, got {json_type(items)}"
             )
             items = None
             break
@@ -162,7 +158,7 @@ def read_spec(spec: Any, root: Path) -> Spec:
             out.ifaces.append(iface)
     nets = spec.get("networks")
     if nets is not None and not isinstance(nets, list):
-        out.problems.append(f"{field_path((*root, 'networks'))}: must be a list, got {_type_name(nets)}")
+        out.problems.append(f"{field_path((*root, 'networks'))}: must be a list, got {json_type(nets)}")
         nets = None
     for i, raw in enumerate(nets or []):
         net = _read_net(i, raw, out)
@@ -176,7 +172,7 @@ def _string_field(entry: dict[str, Any], key: str, path: Path, out: Spec) -> str
     if value is None:
         return ""
     if not isinstance(value, str):
-        out.problems.append(f"{field_path((*path, key))}: must be a string, got {_type_name(value)}")
+        out.problems.append(f"{field_path((*path, key))}: must be a string, got {json_type(value)}")
         return ""
     return value
 
@@ -184,7 +180,7 @@ def _string_field(entry: dict[str, Any], key: str, path: Path, out: Spec) -> str
 def _read_iface(i: int, raw: Any, out: Spec) -> Iface | None:
     path = out.iface_path(i)
     if not isinstance(raw, dict):
-        out.problems.append(f"{field_path(path)}: must be an object, got {_type_name(raw)}")
+        out.problems.append(f"{field_path(path)}: must be an object, got {json_type(raw)}")
         return None
     name = _string_field(raw, "name", path, out)
     state = _string_field(raw, "state", path, out)
@@ -194,7 +190,7 @@ def _read_iface(i: int, raw: Any, out: Spec) -> Iface | None:
     for key in BINDINGS:
         if _present(raw, key):
             if not isinstance(raw[key], dict):
-                out.problems.append(f"{field_path((*path, key))}: must be an object, got {_type_name(raw[key])}")
+                out.problems.append(f"{field_path((*path, key))}: must be an object, got {json_type(raw[key])}")
             bindings.append(key)
     return Iface(i, raw, name, state, tuple(bindings))
 
@@ -202,14 +198,14 @@ def _read_iface(i: int, raw: Any, out: Spec) -> Iface | None:
 def _read_net(i: int, raw: Any, out: Spec) -> Net | None:
     path = out.net_path(i)
     if not isinstance(raw, dict):
-        out.problems.append(f"{field_path(path)}: must be an object, got {_type_name(raw)}")
+        out.problems.append(f"{field_path(path)}: must be an object, got {json_type(raw)}")
         return None
     name = _string_field(raw, "name", path, out)
     sources = []
     for key in SOURCES:
         if _present(raw, key):
             if not isinstance(raw[key], dict):
-                out.problems.append(f"{field_path((*path, key))}: must be an object, got {_type_name(raw[key])}")
+                out.problems.append(f"{field_path((*path, key))}: must be an object, got {json_type(raw[key])}")
             sources.append(key)
     multus = raw.get("multus")
     if isinstance(multus, dict):
@@ -217,7 +213,7 @@ def _read_net(i: int, raw: Any, out: Spec) -> Net | None:
         default = multus.get("default")
         if default is not None and not isinstance(default, bool):
             out.problems.append(
-                f"{field_path((*path, 'multus', 'default'))}: must be a boolean, got {_type_name(default)}"
+                f"{field_path((*path, 'multus', 'default'))}: must be a boolean, got {json_type(default)}"
             )
     return Net(i, raw, name, tuple(sources))
 
@@ -547,12 +543,12 @@ def _template_spec(vm: Any) -> tuple[Any, str | None]:
     if spec is None:
         return None, None
     if not isinstance(spec, dict):
-        return None, f"spec: must be an object, got {_type_name(spec)}"
+        return None, f"spec: must be an object, got {json_type(spec)}"
     template = spec.get("template")
     if template is None:
         return None, None
     if not isinstance(template, dict):
-        return None, f"spec.template: must be an object, got {_type_name(template)}"
+        return None, f"spec.template: must be an object, got {json_type(template)}"
     return template.get("spec"), None
 
 

@@ -28,7 +28,7 @@ from webhook.config import Passthrough
 from webhook.k8s import quantity
 from webhook.k8s.paths import Path
 from webhook.k8s.paths import field as field_path
-from webhook.rules.base import Cause, Context, Findings
+from webhook.rules.base import Cause, Context, Findings, json_type
 
 ANNOTATION = "vm-admission.io/passthrough"
 CONTAINER_ANNOTATION = "vm-admission.io/passthrough-container"
@@ -95,10 +95,6 @@ def _shown(value: str) -> str:
     return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "...")
 
 
-def _type_name(value: Any) -> str:
-    return {dict: "a map", list: "a list", str: "a string", bool: "a boolean"}.get(type(value), type(value).__name__)
-
-
 def _map_at(obj: dict[str, Any], path: Path, findings: Findings) -> dict[str, Any] | None:
     """The map at ``path`` (None when absent); a non-map on the way is a bad request naming the field."""
     cur: Any = obj
@@ -108,7 +104,7 @@ def _map_at(obj: dict[str, Any], path: Path, findings: Findings) -> dict[str, An
             return None
         if not isinstance(cur, dict):
             if findings.bad_request is None:
-                findings.bad_request = f"{field_path(path[: depth + 1])}: must be an object, got {_type_name(cur)}"
+                findings.bad_request = f"{field_path(path[: depth + 1])}: must be an object, got {json_type(cur)}"
             return None
     found_map: dict[str, Any] = cur
     return found_map
@@ -132,7 +128,7 @@ def _range_problem(count: int, where: str, max_count: int) -> str | None:
 def parse_annotation(value: Any, at: Path, max_count: int) -> tuple[list[tuple[str, str, int]], list[Cause]]:
     """Parse ``"10de:1eb8, 8086:10c9=2"``: whitespace ignored, ``=N`` a count (default 1), "" declares nothing."""
     if not isinstance(value, str):
-        return [], [Cause.at(at, f'must be a string such as "10de:1eb8, 8086:10c9=2", got {_type_name(value)}')]
+        return [], [Cause.at(at, f'must be a string such as "10de:1eb8, 8086:10c9=2", got {json_type(value)}')]
     text = _WHITESPACE.sub("", value)
     if not text:
         return [], []
@@ -170,7 +166,7 @@ def parse_annotation(value: Any, at: Path, max_count: int) -> tuple[list[tuple[s
 def parse_entry(entry: Any, at: Path, max_count: int) -> tuple[tuple[str, str, int] | None, list[Cause]]:
     """Parse one ``spec.domain.devices.passthrough[i]`` entry: ``{type: pci, vendor, device, count}``."""
     if not isinstance(entry, dict):
-        return None, [Cause.at(at, f"must be a map {{type, vendor, device, count}}, got {_type_name(entry)}")]
+        return None, [Cause.at(at, f"must be a map {{type, vendor, device, count}}, got {json_type(entry)}")]
     causes: list[Cause] = []
     unknown = sorted(_shown(str(k)) for k in entry if k not in ENTRY_KEYS)
     if unknown:
@@ -225,7 +221,7 @@ def _declarations(obj: dict[str, Any], kind: str, cfg: Passthrough, plan: Plan) 
         list_at = (*spec_path, "domain", "devices", "passthrough")
         if listed is not None and not isinstance(listed, list):
             found.causes.append(
-                Cause.at(list_at, f"must be a list of {{type, vendor, device, count}}, got {_type_name(listed)}")
+                Cause.at(list_at, f"must be a list of {{type, vendor, device, count}}, got {json_type(listed)}")
             )
         elif listed is not None:
             for i, item in enumerate(listed):
@@ -272,7 +268,7 @@ def _check_pod(obj: dict[str, Any], plan: Plan) -> None:
     spec = _map_at(obj, ("spec",), found)
     containers = spec.get("containers") if spec is not None else None
     if containers is not None and not isinstance(containers, list):
-        found.bad_request = f"spec.containers: must be a list, got {_type_name(containers)}"
+        found.bad_request = f"spec.containers: must be a list, got {json_type(containers)}"
         return
     if found.bad_request is not None:
         return
@@ -302,19 +298,19 @@ def _check_pod(obj: dict[str, Any], plan: Plan) -> None:
     plan.container = ("spec", "containers", index)
     container = containers[index]
     if not isinstance(container, dict):
-        found.bad_request = f"{field_path(plan.container)}: must be an object, got {_type_name(container)}"
+        found.bad_request = f"{field_path(plan.container)}: must be an object, got {json_type(container)}"
         return
     resources = container.get("resources")
     if resources is not None and not isinstance(resources, dict):
         found.bad_request = (
-            f"{field_path((*plan.container, 'resources'))}: must be an object, got {_type_name(resources)}"
+            f"{field_path((*plan.container, 'resources'))}: must be an object, got {json_type(resources)}"
         )
         return
     for part in ("requests", "limits"):
         values = resources.get(part) if resources is not None else None
         part_path = (*plan.container, "resources", part)
         if values is not None and not isinstance(values, dict):
-            found.bad_request = f"{field_path(part_path)}: must be a map of quantities, got {_type_name(values)}"
+            found.bad_request = f"{field_path(part_path)}: must be a map of quantities, got {json_type(values)}"
             continue
         for resource, group in plan.by_resource().items():
             existing = values.get(resource) if values is not None else None
@@ -339,7 +335,7 @@ def _check_vmi(obj: dict[str, Any], cfg: Passthrough, plan: Plan) -> None:
         value = devices.get(name) if devices is not None else None
         if value is not None and not isinstance(value, list):
             at = field_path((*plan.spec, "domain", "devices", name))
-            found.bad_request = f"{at}: must be a list, got {_type_name(value)}"
+            found.bad_request = f"{at}: must be a list, got {json_type(value)}"
             return
         lists[name] = value or []
     plan.host_devices = lists["hostDevices"]
