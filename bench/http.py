@@ -193,16 +193,21 @@ def _best_of(
     return max(hooks, key=lambda r: r.rps), max(bares, key=lambda r: r.rps)
 
 
-def _post_check(srv: Server, path: str, body: bytes, size: int) -> None:
-    conn = http.client.HTTPSConnection(HOST, srv.port, context=srv.ssl_context(), timeout=5)
+def post(srv: Server, path: str, body: bytes, timeout: float = 5) -> tuple[int, bytes]:
+    """One POST over a fresh, CA-verified TLS connection: (status, body)."""
+    conn = http.client.HTTPSConnection(HOST, srv.port, context=srv.ssl_context(), timeout=timeout)
     try:
         conn.request("POST", path, body, {"Content-Type": "application/json"})
         resp = conn.getresponse()
-        data = resp.read()
+        return resp.status, resp.read()
     finally:
         conn.close()
-    if resp.status != 200 or b'"AdmissionReview"' not in data:
-        raise RuntimeError(f"POST {path}: {resp.status} {data[:200]!r}")
+
+
+def _post_check(srv: Server, path: str, body: bytes, size: int) -> None:
+    status, data = post(srv, path, body)
+    if status != 200 or b'"AdmissionReview"' not in data:
+        raise RuntimeError(f"POST {path}: {status} {data[:200]!r}")
     if abs(len(data) - size) > 64:
         raise RuntimeError(f"POST {path}: answer of {len(data)} bytes, expected about {size}")
 

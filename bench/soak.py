@@ -11,7 +11,6 @@ echoed, same bytes as in process). Exits 1 on any error, a failed check, or RSS 
 from __future__ import annotations
 
 import argparse
-import http.client
 import sys
 import time
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ from collections.abc import Sequence
 import orjson
 
 from bench import wrk
-from bench.http import HOST, Server, rss_kib, server
+from bench.http import Server, post, rss_kib, server
 from bench.inprocess import ours
 from bench.payloads import payloads
 from webhook.config import Config
@@ -27,14 +26,8 @@ from webhook.config import Config
 
 def verify(srv: Server, path: str, body: bytes, expected: bytes) -> bool:
     """One review over a fresh verified TLS connection; True when the answer equals the in-process one."""
-    conn = http.client.HTTPSConnection(HOST, srv.port, context=srv.ssl_context(), timeout=5)
-    try:
-        conn.request("POST", path, body, {"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        data = resp.read()
-    finally:
-        conn.close()
-    return resp.status == 200 and orjson.loads(data) == orjson.loads(expected)
+    status, data = post(srv, path, body)
+    return status == 200 and orjson.loads(data) == orjson.loads(expected)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

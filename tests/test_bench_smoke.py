@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from http.client import HTTPSConnection
 from typing import Any
 
 import orjson
 
 from bench import inprocess, wrk
+from bench.http import post
 from bench.payloads import payloads
 
 
@@ -51,13 +51,7 @@ def test_bench_server_answers_the_webhook_and_a_bare_endpoint_of_the_same_size()
 
 
 def _post(srv: Any, path: str, body: bytes) -> bytes:
-    conn = HTTPSConnection("127.0.0.1", srv.port, context=srv.ssl_context(), timeout=10)
-    try:
-        conn.request("POST", path, body, {"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        data = resp.read()
-    finally:
-        conn.close()
-    assert resp.status == 200, data[:200]
+    status, data = post(srv, path, body, timeout=10)
+    assert status == 200, data[:200]
     assert orjson.loads(data)["kind"] == "AdmissionReview"
     return data
