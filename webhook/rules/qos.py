@@ -36,9 +36,13 @@ def mutate_pod(obj: dict[str, Any], ctx: Context) -> Findings:
         return findings
     defaults = {"cpu": ctx.config.sidecars.cpu, "memory": ctx.config.sidecars.memory}
     summary: list[str] = []
-    for path, _ in list(resource_blocks(obj)):
+    for path, block in list(resource_blocks(obj)):
+        if block and _complete(block):
+            continue  # the common case: every cpu/memory request and limit is there, nothing to add
         pod_level = path == ("spec", "resources")
-        added = _fill_block(ctx.patch, obj, path, None if pod_level else defaults)
+        # resource_blocks yields a non-empty block as it is; an empty one may stand for null or a wrong shape.
+        raw = block if block else paths.get(obj, path)
+        added = _fill_block(ctx.patch, raw, path, None if pod_level else defaults)
         if not added:
             continue
         entry = f"{_describe(obj, path)}: added {', '.join(added)}"
@@ -49,11 +53,18 @@ def mutate_pod(obj: dict[str, Any], ctx: Context) -> Findings:
     return findings
 
 
-def _fill_block(
-    patch: PatchBuilder, pod: dict[str, Any], path: paths.Path, defaults: dict[str, str] | None
-) -> list[str]:
-    """Add what ``path``'s block lacks; return what was added, e.g. ``limits.cpu=2 (from its request)``."""
-    res = paths.get(pod, path)
+def _complete(block: dict[str, Any]) -> bool:
+    """Every QoS resource has both a request and a limit (so there is nothing to fill in)."""
+    requests = block.get("requests")
+    limits = block.get("limits")
+    if type(requests) is not dict or type(limits) is not dict:
+        return False
+    return all(requests.get(name) is not None and limits.get(name) is not None for name in QOS_RESOURCES)
+
+
+def _fill_block(patch: PatchBuilder, raw: Any, path: paths.Path, defaults: dict[str, str] | None) -> list[str]:
+    """Add what the block ``raw`` at ``path`` lacks; return what was added, e.g. ``limits.cpu=2 (from its request)``."""
+    res = raw
     if res is not None and not isinstance(res, dict):
         return []  # wrong shape: the validator reports it
     res = res or {}
@@ -78,7 +89,7 @@ def _fill_block(
             described.append(f"requests.{name}={lim} (from its limit)")
     if not any(additions.values()):
         return []
-    if paths.get(pod, path) is None:
+    if raw is None:
         # No resources block at all: one op adds it whole.
         patch.set(path, {s: dict(v) for s, v in additions.items() if v})
     else:
