@@ -6,6 +6,8 @@ Names and labels are part of the operations documentation (docs/operations.md); 
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -61,6 +63,9 @@ class Metrics:
             "Unix time the config was last loaded successfully.",
             registry=r,
         )
+        # Labelled children per (webhook, kind, operation, verdict): label values are bounded, and looking
+        # them up in prometheus_client (a lock and argument checks) costs more than the review itself.
+        self._children: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
         for result in ("success", "failure"):
             self.cert_reloads.labels(result)
             self.config_reloads.labels(result)
@@ -69,8 +74,12 @@ class Metrics:
         """Count one answered review and its duration; unknown kinds/operations become ``other``."""
         k = kind if kind in KINDS else "other"
         op = operation if operation in OPERATIONS else "other"
-        self.requests.labels(webhook, k, op, verdict).inc()
-        self.duration.labels(webhook, k, op, verdict).observe(seconds)
+        key = (webhook, k, op, verdict)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (self.requests.labels(*key), self.duration.labels(*key))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
