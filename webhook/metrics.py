@@ -66,9 +66,17 @@ class Metrics:
         # Labelled children per (webhook, kind, operation, verdict): label values are bounded, and looking
         # them up in prometheus_client (a lock and argument checks) costs more than the review itself.
         self._children: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
+        self._in_flight: dict[str, Any] = {}
         for result in ("success", "failure"):
             self.cert_reloads.labels(result)
             self.config_reloads.labels(result)
+
+    def in_flight_for(self, webhook: str) -> Any:
+        """The in-flight gauge child of ``webhook`` (cached, like the review children)."""
+        gauge = self._in_flight.get(webhook)
+        if gauge is None:
+            gauge = self._in_flight[webhook] = self.in_flight.labels(webhook)
+        return gauge
 
     def observe(self, webhook: str, kind: str, operation: str, verdict: str, seconds: float) -> None:
         """Count one answered review and its duration; unknown kinds/operations become ``other``."""

@@ -214,7 +214,7 @@ def _text(value: Any, limit: int = 253) -> str:
 
 async def _admit(request: Request, state: AppState, webhook: engine.Webhook) -> Response:
     metrics = state.metrics
-    gauge = metrics.in_flight.labels(webhook)
+    gauge = metrics.in_flight_for(webhook)
     gauge.inc()
     started = time.perf_counter()
     try:
