@@ -46,11 +46,21 @@ def escape(segment: Segment) -> str:
 
 def pointer(path: Path) -> str:
     """Render ``path`` as an RFC 6901 JSON pointer."""
+    try:
+        return _pointer_cached(path)  # mutation rules patch the same few paths on every review
+    except TypeError:  # an unhashable path (a list): render it directly
+        return _pointer(path)
+
+
+def _pointer(path: Path) -> str:
     out = []
     for seg in path:  # hot in mutation: escape only the tokens that need it
         text = seg if type(seg) is str else str(seg)
         out.append(escape(text) if "~" in text or "/" in text else text)
     return "/" + "/".join(out) if out else ""
+
+
+_pointer_cached = lru_cache(maxsize=4096)(_pointer)
 
 
 def get(obj: Any, path: Path, default: Any = None) -> Any:
