@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import datetime
 import re
 import shutil
 import subprocess
@@ -14,11 +13,8 @@ import celpy
 import kubernetes_validate
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from webhook.certs import make_ca
 from webhook.cli import main
 from webhook.config import Config, parse_config
 from webhook.engine import chain
@@ -32,22 +28,8 @@ K8S_VERSION = "1.30"  # matchConditions are GA (beta and on by default since 1.2
 
 @pytest.fixture(scope="module")
 def ca_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vm-admission test CA")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
     path = tmp_path_factory.mktemp("ca") / "ca.crt"
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    path.write_bytes(make_ca("vm-admission test CA").cert_pem())
     return path
 
 
