@@ -21,6 +21,7 @@ unreadable: the rule returns ``Findings(bad_request=...)`` naming every such fie
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,6 +178,15 @@ def _string_field(entry: dict[str, Any], key: str, path: Path, out: Spec) -> str
     return value
 
 
+def _present_objects(raw: dict[str, Any], keys: Iterable[str], path: Path, out: Spec) -> tuple[str, ...]:
+    """The ``keys`` present in ``raw`` (bindings or network sources), each of which must be an object."""
+    present = tuple(key for key in keys if _present(raw, key))
+    for key in present:
+        if not isinstance(raw[key], dict):
+            out.problems.append(f"{field_path((*path, key))}: must be an object, got {json_type(raw[key])}")
+    return present
+
+
 def _read_iface(i: int, raw: Any, out: Spec) -> Iface | None:
     path = out.iface_path(i)
     if not isinstance(raw, dict):
@@ -186,13 +196,7 @@ def _read_iface(i: int, raw: Any, out: Spec) -> Iface | None:
     state = _string_field(raw, "state", path, out)
     for key in ("macAddress", "model"):
         _string_field(raw, key, path, out)
-    bindings = []
-    for key in BINDINGS:
-        if _present(raw, key):
-            if not isinstance(raw[key], dict):
-                out.problems.append(f"{field_path((*path, key))}: must be an object, got {json_type(raw[key])}")
-            bindings.append(key)
-    return Iface(i, raw, name, state, tuple(bindings))
+    return Iface(i, raw, name, state, _present_objects(raw, BINDINGS, path, out))
 
 
 def _read_net(i: int, raw: Any, out: Spec) -> Net | None:
@@ -201,12 +205,7 @@ def _read_net(i: int, raw: Any, out: Spec) -> Net | None:
         out.problems.append(f"{field_path(path)}: must be an object, got {json_type(raw)}")
         return None
     name = _string_field(raw, "name", path, out)
-    sources = []
-    for key in SOURCES:
-        if _present(raw, key):
-            if not isinstance(raw[key], dict):
-                out.problems.append(f"{field_path((*path, key))}: must be an object, got {json_type(raw[key])}")
-            sources.append(key)
+    sources = _present_objects(raw, SOURCES, path, out)
     multus = raw.get("multus")
     if isinstance(multus, dict):
         _string_field(multus, "networkName", (*path, "multus"), out)
@@ -215,7 +214,7 @@ def _read_net(i: int, raw: Any, out: Spec) -> Net | None:
             out.problems.append(
                 f"{field_path((*path, 'multus', 'default'))}: must be a boolean, got {json_type(default)}"
             )
-    return Net(i, raw, name, tuple(sources))
+    return Net(i, raw, name, sources)
 
 
 # --- consistency (N1-N19) ------------------------------------------------------------------------------------
