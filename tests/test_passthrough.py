@@ -146,7 +146,7 @@ def container_resources(obj: dict[str, Any], name: str) -> dict[str, Any]:
 def test_annotation_entries_parse_with_counts_whitespace_and_any_case(
     value: str, expected: list[tuple[str, str, int]]
 ) -> None:
-    assert passthrough.parse_annotation(value, ("a",), 8) == (expected, [])
+    assert passthrough.parse_annotation(value, ("a",), 8) == (tuple(expected), ())
 
 
 @pytest.mark.parametrize(
@@ -834,3 +834,11 @@ def test_examples_are_admitted_or_denied_as_their_names_say(path: Path) -> None:
         assert result.mutation.causes and all(c.field for c in result.mutation.causes)
     else:
         assert result.validation.causes == []
+
+
+def test_long_annotation_values_parse_like_short_ones_and_stay_out_of_the_cache() -> None:
+    short = "10de:1eb8=2, 8086:10c9"
+    padded = short + " " * 300  # whitespace is ignored, so the same declaration, but too long to cache
+    before = passthrough._parse_annotation_cached.cache_info().currsize
+    assert passthrough.parse_annotation(padded, ("a",), 8) == passthrough.parse_annotation(short, ("a",), 8)
+    assert passthrough._parse_annotation_cached.cache_info().currsize <= before + 1  # only the short one

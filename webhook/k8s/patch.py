@@ -39,12 +39,17 @@ class PatchBuilder:
             # The common step (a key of a map) inline; _child checks and explains everything else.
             nxt = cur.get(seg) if type(cur) is dict and type(seg) is str else _child(cur, seg, path)
             if nxt is None:
-                self._add(path[: depth + 1], _nest(path[depth + 1 :], value), cur, seg)
+                self.put(cur, path[: depth + 1], _nest(path[depth + 1 :], value))
                 return
             cur = nxt
         if not isinstance(cur, dict):
             raise PatchError(f"{pointer(path[:-1])} is not a map")
-        self._add(path, value, cur, path[-1])
+        self.put(cur, path, value)
+
+    def put(self, parent: dict[str, Any], path: Path, value: Any) -> None:
+        """Set member ``path[-1]`` of ``parent``, the map the caller found at ``path[:-1]`` (no walk from the root)."""
+        self.ops.append({"op": "add", "path": pointer(path), "value": _copy(value)})
+        parent[path[-1]] = value  # type: ignore[index]  # a map member: path[-1] is a key
 
     def append(self, path: Path, value: Any) -> None:
         """Append ``value`` to the list at ``path`` (created with the value when missing or null)."""
@@ -65,17 +70,16 @@ class PatchBuilder:
                 return None
         return cur
 
-    def _add(self, path: Path, value: Any, parent: Any, key: str | int) -> None:
-        self.ops.append({"op": "add", "path": pointer(path), "value": _copy(value)})
-        parent[key] = value
-
 
 def _copy(value: Any) -> Any:
     """A deep copy of a JSON value; scalars are immutable and shared (much cheaper than ``copy.deepcopy``)."""
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
+    kind = type(value)
+    if kind is str:  # most patch values are quantities or names
+        return value
+    if kind is dict:
+        return {k: v if type(v) is str else _copy(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) is str else _copy(v) for v in value]
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     return copy.deepcopy(value)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from webhook.config import Passthrough
@@ -41,6 +42,7 @@ _ANNOTATION_ENTRY = re.compile(r"(?P<vendor>[^:=]*):(?P<device>[^:=]*)(?:=(?P<co
 _WHITESPACE = re.compile(r"\s+")
 _DIGITS = re.compile(r"[0-9]+")
 _MAX_COUNT_DIGITS = 6  # int() of a huge digit string is slow (and limited); any such count is out of range
+_CACHED_LENGTH = 256  # annotation values up to this length are parsed once (lru cache)
 _SHOWN = 40  # characters of a user's value quoted back in a message
 
 # Where the declaration lives, per kind: (metadata path, spec path).
@@ -125,13 +127,22 @@ def _range_problem(count: int, where: str, max_count: int) -> str | None:
     return f"{where}: count {count} is out of range: use 1 to {max_count} (passthrough.maxCount)"
 
 
-def parse_annotation(value: Any, at: Path, max_count: int) -> tuple[list[tuple[str, str, int]], list[Cause]]:
+Entries = tuple[tuple[str, str, int], ...]
+
+
+def parse_annotation(value: Any, at: Path, max_count: int) -> tuple[Entries, tuple[Cause, ...]]:
     """Parse ``"10de:1eb8, 8086:10c9=2"``: whitespace ignored, ``=N`` a count (default 1), "" declares nothing."""
     if not isinstance(value, str):
-        return [], [Cause.at(at, f'must be a string such as "10de:1eb8, 8086:10c9=2", got {json_type(value)}')]
+        return (), (Cause.at(at, f'must be a string such as "10de:1eb8, 8086:10c9=2", got {json_type(value)}'),)
+    if len(value) <= _CACHED_LENGTH:
+        return _parse_annotation_cached(value, at, max_count)
+    return _parse_annotation(value, at, max_count)
+
+
+def _parse_annotation(value: str, at: Path, max_count: int) -> tuple[Entries, tuple[Cause, ...]]:
     text = _WHITESPACE.sub("", value)
     if not text:
-        return [], []
+        return (), ()
     found: list[tuple[str, str, int]] = []
     causes: list[Cause] = []
     for n, entry in enumerate(text.split(","), start=1):
@@ -160,7 +171,12 @@ def parse_annotation(value: Any, at: Path, max_count: int) -> tuple[list[tuple[s
             causes.extend(Cause.at(at, p) for p in problems)
         elif count is not None:
             found.append((vendor.lower(), device.lower(), count))
-    return found, causes
+    return tuple(found), tuple(causes)
+
+
+# Every launcher pod of a VM carries the same short declaration: parse each distinct one once. Results are
+# immutable (tuples, frozen causes); long values are not cached, so the cache's memory stays small.
+_parse_annotation_cached = lru_cache(maxsize=1024)(_parse_annotation)
 
 
 def parse_entry(entry: Any, at: Path, max_count: int) -> tuple[tuple[str, str, int] | None, list[Cause]]:
@@ -226,8 +242,8 @@ def _declarations(obj: dict[str, Any], kind: str, cfg: Passthrough, plan: Plan) 
         elif listed is not None:
             for i, item in enumerate(listed):
                 at = (*list_at, i)
-                parsed, causes = parse_entry(item, at, cfg.maxCount)
-                found.causes.extend(causes)
+                parsed, entry_causes = parse_entry(item, at, cfg.maxCount)
+                found.causes.extend(entry_causes)
                 if parsed is not None:
                     declared.append((*parsed, at))
     merged: dict[tuple[str, str], Device] = {}
@@ -306,13 +322,14 @@ def _check_pod(obj: dict[str, Any], plan: Plan) -> None:
             f"{field_path((*plan.container, 'resources'))}: must be an object, got {json_type(resources)}"
         )
         return
+    groups = plan.by_resource()
     for part in ("requests", "limits"):
         values = resources.get(part) if resources is not None else None
         part_path = (*plan.container, "resources", part)
         if values is not None and not isinstance(values, dict):
             found.bad_request = f"{field_path(part_path)}: must be a map of quantities, got {json_type(values)}"
             continue
-        for resource, group in plan.by_resource().items():
+        for resource, group in groups.items():
             existing = values.get(resource) if values is not None else None
             total = sum(dev.count for dev in group)
             if existing is not None and quantity.try_parse(existing) != total:
@@ -414,11 +431,16 @@ def _mutate_pod(obj: dict[str, Any], ctx: Context) -> Findings:
     if not plan.ok or ctx.patch is None or plan.container is None:
         return plan.findings
     resources = obj["spec"]["containers"][plan.container[-1]].get("resources") or {}
+    groups = plan.by_resource()
     for part in ("requests", "limits"):
-        values = resources.get(part) or {}
-        for resource, group in plan.by_resource().items():
-            if resource not in values:
-                ctx.patch.set((*plan.container, "resources", part, resource), str(sum(d.count for d in group)))
+        values = resources.get(part)
+        for resource, group in groups.items():
+            path = (*plan.container, "resources", part, resource)
+            total = str(sum(d.count for d in group))
+            if values is None:
+                ctx.patch.set(path, total)  # creates resources/part as needed
+            elif resource not in values:
+                ctx.patch.put(values, path, total)
     return plan.findings
 
 

@@ -26,7 +26,6 @@ from webhook.rules.base import Context, Findings
 from webhook.rules.dedicated import is_dedicated_pod
 
 AUDIT_KEY = "sidecar-resources"
-_SECTIONS = ("limits", "requests")
 
 
 def mutate_pod(obj: dict[str, Any], ctx: Context) -> Findings:
@@ -59,54 +58,55 @@ def _complete(block: dict[str, Any]) -> bool:
     limits = block.get("limits")
     if type(requests) is not dict or type(limits) is not dict:
         return False
-    return all(requests.get(name) is not None and limits.get(name) is not None for name in QOS_RESOURCES)
+    cpu, memory = QOS_RESOURCES  # unrolled: this check runs for every container of every dedicated pod
+    return not (
+        requests.get(cpu) is None
+        or limits.get(cpu) is None
+        or requests.get(memory) is None
+        or limits.get(memory) is None
+    )
 
 
 def _fill_block(patch: PatchBuilder, raw: Any, path: paths.Path, defaults: dict[str, str] | None) -> list[str]:
     """Add what the block ``raw`` at ``path`` lacks; return what was added, e.g. ``limits.cpu=2 (from its request)``."""
-    res = raw
-    if res is not None and not isinstance(res, dict):
+    if raw is not None and not isinstance(raw, dict):
         return []  # wrong shape: the validator reports it
-    res = res or {}
-    sections: dict[str, Any] = {s: res.get(s) for s in _SECTIONS}
-    if any(v is not None and not isinstance(v, dict) for v in sections.values()):
+    requests = raw.get("requests") if raw is not None else None
+    limits = raw.get("limits") if raw is not None else None
+    if any(section is not None and not isinstance(section, dict) for section in (requests, limits)):
         return []
-    additions: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
+    add_limits: dict[str, Any] = {}
+    add_requests: dict[str, Any] = {}
     described: list[str] = []
     for name in QOS_RESOURCES:
-        req = _present(sections["requests"], name)
-        lim = _present(sections["limits"], name)
+        req = requests.get(name) if requests is not None else None
+        lim = limits.get(name) if limits is not None else None
         if req is None and lim is None:
             if defaults is not None:
-                additions["limits"][name] = additions["requests"][name] = defaults[name]
+                add_limits[name] = add_requests[name] = defaults[name]
                 described.append(f"requests+limits.{name}={defaults[name]} (sidecar default)")
         elif lim is None:
             if _usable(req):
-                additions["limits"][name] = req
+                add_limits[name] = req
                 described.append(f"limits.{name}={req} (from its request)")
         elif req is None and _usable(lim):
-            additions["requests"][name] = lim
+            add_requests[name] = lim
             described.append(f"requests.{name}={lim} (from its limit)")
-    if not any(additions.values()):
+    if not described:
         return []
     if raw is None:
         # No resources block at all: one op adds it whole.
-        patch.set(path, {s: dict(v) for s, v in additions.items() if v})
-    else:
-        for section, values in additions.items():
-            if not values:
-                continue
-            if sections[section] is None:
-                patch.set((*path, section), dict(values))
-            else:
-                for name, value in values.items():
-                    patch.set((*path, section, name), value)
+        patch.set(path, {s: v for s, v in (("limits", add_limits), ("requests", add_requests)) if v})
+        return described
+    for section, current, values in (("limits", limits, add_limits), ("requests", requests, add_requests)):
+        if not values:
+            continue
+        if current is None:
+            patch.put(raw, (*path, section), values)
+        else:
+            for name, value in values.items():
+                patch.put(current, (*path, section, name), value)
     return described
-
-
-def _present(section: Any, name: str) -> Any:
-    """The raw value of ``name`` in a requests/limits map, ``None`` when the map or the member is absent."""
-    return section.get(name) if isinstance(section, dict) else None
 
 
 def _usable(raw: Any) -> bool:
