@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import orjson
 
 from bench import inprocess, wrk
+from webhook import build
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,7 +28,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-http", action="store_true", help="in-process part only")
     args = parser.parse_args(argv)
 
-    print(f"Python {platform.python_version()}, orjson {orjson.__version__}, {platform.machine()}")
+    print(
+        f"Python {platform.python_version()}, orjson {orjson.__version__}, {platform.machine()}, "
+        f"build: {build.flavor()} (scripts/compiled -m bench.run for the mypyc build)"
+    )
     print()
     print(f"## In process ({args.iterations:,} reviews per case)")
     print()

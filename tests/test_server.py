@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import ServerProcess
 from tests.helpers import make_review, patch_ops
-from webhook import engine
+from webhook import build, engine
 from webhook.config import Config, parse_config
 from webhook.rules.base import Cause, Context, Findings
 from webhook.server import MAX_BODY, AppState, create_app
@@ -84,6 +84,7 @@ def test_health_readiness_and_metrics(https_server: ServerProcess) -> None:
         >= 1
     )
     assert https_server.metric("vm_admission_cert_expiry_seconds") > 300 * 86400
+    assert https_server.metric("vm_admission_build_info", build=build.flavor()) == 1  # the server runs this build
 
 
 _AR = b'{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1",'
@@ -203,8 +204,9 @@ def test_patch_travels_base64_with_its_patch_type(state: AppState, monkeypatch: 
 
 
 def test_validate_never_carries_a_patch(state: AppState, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine, "VALIDATORS", {"Pod": (_set_label,)})
-    monkeypatch.setattr(engine, "run_validators", lambda obj, ctx: engine.run_mutators(obj, ctx))
+    # Even a verdict that carries a patch (a bug in some rule) travels without it from /validate.
+    op = {"op": "add", "path": "/metadata/labels", "value": {"vm-admission.io/seen": "yes"}}
+    monkeypatch.setattr(engine, "handle", lambda request, webhook, config: engine.Verdict(patch=[op]))
     resp = _post(state, "/validate", make_review(PLAIN_POD)).json()["response"]
     assert resp["allowed"] is True
     assert "patch" not in resp and "patchType" not in resp
@@ -278,3 +280,25 @@ def test_one_json_log_line_per_review_without_the_object(https_server: ServerPro
     }
     assert entry["patchOps"] == 0 and entry["durationMs"] >= 0
     assert "hunter2-xyz" not in https_server.log
+
+
+def test_log_lines_carry_utc_timestamps_with_milliseconds_across_second_boundaries() -> None:
+    import logging
+
+    from webhook.server import JsonFormatter
+
+    formatter = JsonFormatter()
+
+    def line(created: float) -> dict[str, Any]:
+        record = logging.LogRecord("vm_admission.review", logging.INFO, __file__, 1, "review", None, None)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        record.fields = {"uid": "u"}  # type: ignore[attr-defined]
+        parsed: dict[str, Any] = orjson.loads(formatter.format(record))
+        return parsed
+
+    first = line(1_700_000_000.25)
+    assert first == {"ts": "2023-11-14T22:13:20.250Z", "level": "info", "logger": "vm_admission.review",
+                     "msg": "review", "uid": "u"}  # fmt: skip
+    assert line(1_700_000_000.999)["ts"] == "2023-11-14T22:13:20.999Z"  # same second, cached prefix
+    assert line(1_700_000_001.0)["ts"] == "2023-11-14T22:13:21.000Z"  # the next second
+    assert line(1_600_000_000.5)["ts"] == "2020-09-13T12:26:40.500Z"  # clocks may step back

@@ -10,6 +10,8 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from webhook import build
+
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 KINDS = frozenset({"Pod", "VirtualMachineInstance", "VirtualMachine"})
 OPERATIONS = frozenset({"CREATE", "UPDATE", "DELETE", "CONNECT"})
@@ -63,6 +65,13 @@ class Metrics:
             "Unix time the config was last loaded successfully.",
             registry=r,
         )
+        self.build_info = Gauge(
+            "vm_admission_build_info",
+            "Always 1; the build label says whether the hot path runs as mypyc-compiled modules or pure Python.",
+            ["build"],
+            registry=r,
+        )
+        self.build_info.labels(build.flavor()).set(1)
         # Labelled children per (webhook, kind, operation, verdict): label values are bounded, and looking
         # them up in prometheus_client (a lock and argument checks) costs more than the review itself.
         self._children: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}

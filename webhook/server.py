@@ -26,7 +26,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from webhook import certs, engine, review
+from webhook import build, certs, engine, review
 from webhook.config import Config, ConfigError, load_config
 from webhook.metrics import Metrics
 
@@ -42,11 +42,20 @@ JSON = "application/json"
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message and the record's ``fields`` extra."""
+    """One JSON object per line: time (UTC), level, logger, message and the record's ``fields`` extra."""
+
+    _second: int = -1
+    _stamp: str = ""
+
+    def _timestamp(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:  # one strftime per second, not per line (a line per review adds up)
+            self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._stamp}.{int(record.msecs):03d}Z"
 
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "ts": self._timestamp(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -61,9 +70,9 @@ class JsonFormatter(logging.Formatter):
 
 def setup_logging(level: str = "info") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    formatter = JsonFormatter()
-    formatter.converter = time.gmtime
-    handler.setFormatter(formatter)
+    handler.setFormatter(JsonFormatter())
+    # Our lines name neither thread nor process: don't collect them for every record.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -405,7 +414,14 @@ def serve_command(args: argparse.Namespace) -> int:
     server = WebhookServer(config, state, float(getattr(args, "shutdown_delay", 5.0)))
     log.info(
         "serving",
-        extra={"fields": {"url": f"https://{args.host}:{args.port}", "certDir": args.cert_dir, "config": args.config}},
+        extra={
+            "fields": {
+                "url": f"https://{args.host}:{args.port}",
+                "certDir": args.cert_dir,
+                "config": args.config,
+                "build": build.flavor(),
+            }
+        },
     )
     server.run()
     log.info("stopped")

@@ -7,14 +7,12 @@ mutation rules edit through ``ctx.patch`` (see :mod:`webhook.k8s.patch`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from webhook.config import Config
+from webhook.k8s.patch import PatchBuilder
 from webhook.k8s.paths import Path
 from webhook.k8s.paths import field as field_path
-
-if TYPE_CHECKING:
-    from webhook.config import Config
-    from webhook.k8s.patch import PatchBuilder
 
 CauseType = Literal[
     "FieldValueInvalid",
