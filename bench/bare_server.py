@@ -1,8 +1,9 @@
-"""The benchmark's server: the webhook's own app with one extra route, ``POST /bare``.
+"""The benchmark's server: the webhook's own app with two extra routes, ``POST /bare`` and ``POST /decode``.
 
 ``/bare`` reads the body and returns a canned AdmissionReview response as large as the webhook's answer to
 the launcher pod, through the same app, middleware, uvicorn and TLS settings as ``/mutate``. The ratio
-webhook ÷ bare is thus the cost of the review alone.
+webhook ÷ bare is thus the cost of the review alone. ``/decode`` also decodes the body with ``orjson.loads``
+before answering the same bytes: the floor of any webhook that reads the object it reviews.
 
     python -m bench.bare_server --port 8443 --cert-dir /tmp/certs   # any ``vm-admission serve`` options
 """
@@ -13,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
@@ -28,12 +30,17 @@ def canned_response() -> bytes:
 
 
 def add_bare_route(app: Any) -> None:
-    """Mount ``POST /bare`` on the FastAPI app, declared like ``/mutate`` (so it pays FastAPI's routing too)."""
+    """Mount ``POST /bare`` and ``POST /decode``, declared like ``/mutate`` (so they pay FastAPI's routing too)."""
     body = canned_response()
 
     @app.post("/bare")  # type: ignore[untyped-decorator]
     async def bare(request: Request) -> Response:
         await request.body()
+        return Response(body, media_type="application/json")
+
+    @app.post("/decode")  # type: ignore[untyped-decorator]
+    async def decode(request: Request) -> Response:
+        orjson.loads(await request.body())  # the floor of any webhook that reads the object it reviews
         return Response(body, media_type="application/json")
 
 

@@ -34,13 +34,15 @@ def test_in_process_bench_runs_and_prints_a_table() -> None:
     assert all(line.startswith(("PASS", "FAIL")) for line in inprocess.verdicts(rows))
 
 
-def test_bench_server_answers_the_webhook_and_a_bare_endpoint_of_the_same_size() -> None:
+def test_bench_server_answers_the_webhook_and_the_bare_and_decode_endpoints_with_the_same_size() -> None:
     from bench import http
 
     pod = next(p for p in payloads() if p.name == "launcher-pod" and p.webhook == "mutate")
     with http.server(core=None, log_level="warning") as srv:
-        sizes = [len(_post(srv, path, pod.body)) for path in ("/mutate", "/bare")]
-        assert abs(sizes[0] - sizes[1]) <= 64, sizes
+        sizes = [len(_post(srv, path, pod.body)) for path in ("/mutate", "/bare", "/decode")]
+        assert max(sizes) - min(sizes) <= 64, sizes
+        status, _ = post(srv, "/decode", b"{not json", timeout=10)
+        assert status == 500  # /decode really decodes (and, being bench-only, has no error handling)
         assert http.rss_kib(srv.pid) > 0
         if wrk.available():
             result = wrk.run(
