@@ -98,6 +98,20 @@ class Passthrough(_Strict):
         return None
 
 
+class KubeVirt(_Strict):
+    # Used when spec.architecture is empty and the KubeVirt CR's status.defaultArchitecture is unknown.
+    defaultArchitecture: str = "amd64"
+
+
+class Cluster(_Strict):
+    """The cluster view (CONTRACT §9): off by default; ``serve`` then needs no API server at all."""
+
+    watch: bool = False
+    enforcement: Literal["enforce", "warn"] = "warn"  # preflight findings K1-K4: warnings, or 422 causes
+    syncTimeout: float = Field(default=30.0, ge=0, le=3600)  # /readyz waits at most this for the first sync
+    kubeconfig: str | None = None  # None: in-cluster service account
+
+
 class Config(BaseSettings):
     model_config = SettingsConfigDict(
         extra="forbid", frozen=True, env_prefix="VM_ADMISSION_", env_nested_delimiter="__"
@@ -107,6 +121,8 @@ class Config(BaseSettings):
     cpuManager: CpuManager = Field(default_factory=CpuManager)
     sidecars: Sidecars = Field(default_factory=Sidecars)
     passthrough: Passthrough = Field(default_factory=Passthrough)
+    kubevirt: KubeVirt = Field(default_factory=KubeVirt)
+    cluster: Cluster = Field(default_factory=Cluster)
 
     @classmethod
     def settings_customise_sources(

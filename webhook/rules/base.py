@@ -13,6 +13,7 @@ from webhook.config import Config
 from webhook.k8s.patch import PatchBuilder
 from webhook.k8s.paths import Path
 from webhook.k8s.paths import field as field_path
+from webhook.k8s.snapshot import ClusterSnapshot
 
 CauseType = Literal[
     "FieldValueInvalid",
@@ -31,10 +32,11 @@ class Cause:
     field: str
     message: str
     type: CauseType = "FieldValueInvalid"
+    rule: str = ""  # stable rule id (CONTRACT §10), e.g. "cpu.R6", "preflight.K3"
 
     @classmethod
-    def at(cls, path: Path, message: str, type: CauseType = "FieldValueInvalid") -> Cause:
-        return cls(field_path(path), message, type)
+    def at(cls, path: Path, message: str, type: CauseType = "FieldValueInvalid", rule: str = "") -> Cause:
+        return cls(field_path(path), message, type, rule)
 
 
 @dataclass(slots=True)
@@ -68,6 +70,7 @@ class Context:
     namespace: str = ""
     dry_run: bool = False
     patch: PatchBuilder | None = None  # set for mutation; rules must not edit without it
+    cluster: ClusterSnapshot | None = None  # the cluster view (§9) when it is on and synced; rules only read it
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -1,0 +1,99 @@
+"""The cluster as rules see it (CONTRACT §9): an immutable snapshot of Nodes and the KubeVirt CR.
+
+``webhook.cluster`` builds these from list + watch and swaps one reference; rules only read them, so this
+module holds no I/O and no client. Nodes are folded into :class:`NodeClass` es of identical relevant state
+(labels, taints, unschedulable, allocatable), so a preflight costs O(classes), not O(nodes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+
+# KubeVirt's gate states (KUBEVIRT-CLUSTER.md a.2, b): GA gates are always on, Beta gates are on unless
+# disabled, everything else (Alpha, Deprecated, unknown) is off unless listed in featureGates.
+GA_GATES = frozenset({"GPU", "NUMA", "VMLiveUpdateFeatures", "HotplugNICs"})
+BETA_GATES = frozenset({"GPUsWithDRA", "HostDevicesWithDRA", "PasstBinding", "DeclarativeHotplugVolumes"})
+HOST_DEVICES_GATE = "HostDevices"
+CPU_MANAGER_GATE = "CPUManager"
+
+
+@dataclass(frozen=True, slots=True)
+class Taint:
+    key: str
+    value: str
+    effect: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeClass:
+    """Nodes with the same labels, taints, schedulability and allocatable resources.
+
+    ``allocatable`` maps a resource name to its quantity (CPUs in cores, memory in bytes, counts as
+    numbers). ``names`` keeps a few member names, sorted, for messages; ``count`` is the true size.
+    """
+
+    labels: Mapping[str, str]
+    taints: tuple[Taint, ...]
+    unschedulable: bool
+    allocatable: Mapping[str, Decimal]
+    count: int = 1
+    names: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """``node-a`` or ``node-a, node-b and 3 more`` (the names this class stands for)."""
+        shown = ", ".join(self.names)
+        more = self.count - len(self.names)
+        return f"{shown} and {more} more" if more > 0 else shown
+
+
+def gate_enabled(name: str, enabled: tuple[str, ...], disabled: tuple[str, ...]) -> bool:
+    """KubeVirt's rule for one gate: GA on; listed in featureGates on; listed disabled off; Beta on."""
+    if name in GA_GATES or name in enabled:
+        return True
+    if name in disabled:
+        return False
+    return name in BETA_GATES
+
+
+@dataclass(frozen=True, slots=True)
+class KubeVirtView:
+    """What rules read of the KubeVirt CR that virt-api would use (not deleting, ``status.phase`` set)."""
+
+    namespace: str
+    name: str
+    feature_gates: tuple[str, ...] = ()
+    disabled_feature_gates: tuple[str, ...] = ()
+    # resourceNames of pciHostDevices, mediatedDevices and usb; None when permittedHostDevices is absent
+    # (KubeVirt then skips its permitted check entirely).
+    permitted_resources: frozenset[str] | None = None
+    default_architecture: str = ""
+
+    def gate(self, name: str) -> bool:
+        return gate_enabled(name, self.feature_gates, self.disabled_feature_gates)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSnapshot:
+    """One consistent view of the cluster. ``synced`` is False until every kind's first list completed."""
+
+    synced: bool = False
+    node_classes: tuple[NodeClass, ...] = ()
+    node_count: int = 0
+    kubevirt: KubeVirtView | None = None
+    meta: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+    @property
+    def usable(self) -> bool:
+        """Preflight runs only on a synced view; without one every rule behaves as with the view off."""
+        return self.synced
