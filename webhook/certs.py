@@ -107,15 +107,24 @@ def issue_cert(
     client: bool = False,
     validity: dt.timedelta = SERVING_VALIDITY,
     not_before: dt.datetime | None = None,
+    organizations: Iterable[str] = (),
 ) -> KeyPair:
-    """A P-256 leaf signed by ``ca``: a serving cert with SANs ``names``, or a client cert (``client=True``)."""
+    """A P-256 leaf signed by ``ca``: a serving cert with SANs ``names``, or a client cert (``client=True``).
+
+    ``organizations`` become the subject's O entries (Kubernetes reads them as a client's groups).
+    """
     names = list(names)
     key = ec.generate_private_key(ec.SECP256R1())
     start = not_before or (_now() - dt.timedelta(minutes=5))
     usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
     builder = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0] if names else "vm-admission")]))
+        .subject_name(
+            x509.Name(
+                [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
+                + [x509.NameAttribute(NameOID.COMMON_NAME, names[0] if names else "vm-admission")]
+            )
+        )
         .issuer_name(ca.cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())

@@ -51,7 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--service", help="NAMESPACE/NAME of the in-cluster Service")
     wh.add_argument("--ca-file", required=True, help="PEM CA that signed the serving certificate")
     wh.add_argument("--port", type=int, default=443, help="Service port (with --service)")
-    wh.add_argument("--failure-policy", default="Fail", choices=["Fail", "Ignore"])
+    wh.add_argument(
+        "--failure-policy",
+        default=None,
+        choices=["Fail", "Ignore"],
+        help="for every webhook (default: Fail for VMI/VM validation, Ignore for mutation and pods)",
+    )
     wh.add_argument(
         "--config", default=None, help="the webhook's config file (cpuManager.nodeSelectorLabels shape the pod filter)"
     )

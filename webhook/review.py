@@ -59,8 +59,13 @@ def response(api_version: str, uid: str, verdict: Verdict, *, allow_patch: bool)
             "message": verdict.message,
         }
         if verdict.causes:
+            # metav1.StatusCause's Go field Type travels as JSON "reason" (the API server keeps only that);
+            # "type" is sent too, as the contract names it, for clients that read our answer directly.
             status["details"] = {
-                "causes": [{"type": c.type, "field": c.field, "message": c.message} for c in verdict.causes[:10]]
+                "causes": [
+                    {"reason": c.type, "type": c.type, "field": c.field, "message": c.message}
+                    for c in verdict.causes[:10]
+                ]
             }
         resp["status"] = status
     if verdict.warnings:

@@ -248,14 +248,21 @@ def _webhook(
     return hook
 
 
+def default_failure_policy(reg: Registration, phase: Phase) -> FailurePolicy:
+    """Fail closed only where a user waits on the answer: VMI/VM validation. Mutation, and everything for
+    pods, fails open: virt-controller creates launcher pods, and a webhook outage must not stop VMs from
+    starting (an unmutated dedicated pod still runs; it is just not pinned until it is recreated)."""
+    return "Fail" if phase == "validate" and reg is not PODS else "Ignore"
+
+
 def build_configurations(
     target: Target,
     ca_bundle: str | None,
-    failure_policy: FailurePolicy = "Fail",
+    failure_policy: FailurePolicy | None = None,
     config: Config | None = None,
 ) -> list[dict[str, Any]]:
     """[MutatingWebhookConfiguration, ValidatingWebhookConfiguration]; ``ca_bundle`` None leaves it out
-    (for cert-manager's CA injector or a later patch)."""
+    (for cert-manager's CA injector or a later patch); ``failure_policy`` None: :func:`default_failure_policy`."""
     config = config or Config()
     excluded = [*EXCLUDED_NAMESPACES]
     if target.namespace and target.namespace not in excluded:
@@ -264,7 +271,15 @@ def build_configurations(
 
     def hooks(phase: Phase, extra: Mapping[str, list[dict[str, str]]]) -> list[dict[str, Any]]:
         return [
-            _webhook(reg, phase, target, ca_bundle, failure_policy, excluded, extra.get(reg.short, []))
+            _webhook(
+                reg,
+                phase,
+                target,
+                ca_bundle,
+                failure_policy or default_failure_policy(reg, phase),
+                excluded,
+                extra.get(reg.short, []),
+            )
             for reg in (PODS, VMIS, VMS)
         ]
 

@@ -1,0 +1,191 @@
+"""Admission through a real kube-apiserver: ``python -m bench.apiserver`` (needs the envtest assets).
+
+N server-side dry-run creates of the launcher pod from C client threads, once per target:
+- ``none``: no webhook registered (the API server's own floor);
+- ``vm-admission``: our ``serve`` (the build the README runs), registered with our own ``webhook-config``;
+- ``go-echo``: bench/goecho (an allowed answer after decoding the review), registered the same way, when built.
+Reports creates/s, the client's p50/p99, and the API server's own mean of
+``apiserver_admission_webhook_admission_duration_seconds`` per webhook, read from its /metrics before and
+after (so earlier traffic does not count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.payloads import launcher_pod
+from tests.conftest import ServerProcess
+from tests.e2e.conftest import register, unregister
+from tests.envtest.controlplane import ControlPlane, find_assets
+
+_SAMPLE = re.compile(
+    r"^apiserver_admission_webhook_admission_duration_seconds_(sum|count)\{(?P<labels>[^}]*)\} (?P<value>\S+)$"
+)
+
+
+@dataclass
+class Result:
+    target: str
+    creates: int
+    seconds: float
+    latencies: list[float]
+    errors: int
+    webhook_mean_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.creates / self.seconds
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def webhook_durations(cp: ControlPlane) -> dict[tuple[str, str], tuple[float, float]]:
+    """(webhook name, type) -> (sum seconds, count) of the API server's admission webhook histogram."""
+    out: dict[tuple[str, str], list[float]] = {}
+    for line in cp.metrics().splitlines():
+        m = _SAMPLE.match(line)
+        if not m:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m["labels"]))
+        if labels.get("rejected") == "true":
+            continue
+        key = (labels.get("name", ""), labels.get("type", ""))
+        acc = out.setdefault(key, [0.0, 0.0])
+        acc[0 if m.group(1) == "sum" else 1] += float(m["value"])
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def drive(cp: ControlPlane, namespace: str, creates: int, threads: int) -> tuple[float, list[float], int]:
+    from kubernetes import client
+
+    api = cp.api_client()
+    core = client.CoreV1Api(api)
+    body = copy.deepcopy(launcher_pod())
+    body["metadata"].pop("namespace", None)
+    body["metadata"].pop("name", None)
+    body["metadata"].setdefault("generateName", "bench-")
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    remaining = [creates]
+
+    def worker() -> None:
+        nonlocal errors
+        while True:
+            with lock:
+                if remaining[0] <= 0:
+                    return
+                remaining[0] -= 1
+            t0 = time.perf_counter()
+            try:
+                core.create_namespaced_pod(namespace, body, dry_run="All", _preload_content=False)
+            except Exception:
+                with lock:
+                    errors += 1
+                continue
+            with lock:
+                latencies.append(time.perf_counter() - t0)
+
+    for _ in range(min(20, creates)):  # warm connections and caches
+        core.create_namespaced_pod(namespace, body, dry_run="All", _preload_content=False)
+    started = time.perf_counter()
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return time.perf_counter() - started, latencies, errors
+
+
+def measure(cp: ControlPlane, target: str, namespace: str, creates: int, threads: int) -> Result:
+    before = webhook_durations(cp)
+    seconds, latencies, errors = drive(cp, namespace, creates, threads)
+    after = webhook_durations(cp)
+    means = {}
+    for key, (s, c) in after.items():
+        s0, c0 = before.get(key, (0.0, 0.0))
+        if c - c0 > 0:
+            means[f"{key[0]} ({key[1]})"] = (s - s0) / (c - c0) * 1000
+    return Result(target, len(latencies), seconds, latencies, errors, means)
+
+
+Target = Callable[[ControlPlane, Path], Callable[[], None]]
+
+
+def with_vm_admission(cp: ControlPlane, work: Path) -> Callable[[], None]:
+    server = ServerProcess(work / "certs-ours", ["--shutdown-delay", "0", "--log-level", "warning"])
+    server.wait_ready()
+    register(cp, server)
+    return server.stop
+
+
+def go_echo_target() -> Target | None:
+    """The Go echo of bench/goecho, registered like ours, when that bench exists and builds here."""
+    try:
+        from bench import goecho  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    start: Target | None = getattr(goecho, "registered", None)
+    return start
+
+
+def run(creates: int, threads: int) -> list[Result]:
+    results = []
+    with ControlPlane(find_assets(), extra_apiserver_args=("--v=0",)) as cp:
+        cp.kubectl("create", "namespace", "bench")
+        targets: list[tuple[str, Target | None]] = [("none", None), ("vm-admission", with_vm_admission)]
+        go = go_echo_target()
+        if go is not None:
+            targets.append(("go-echo", go))
+        for name, start in targets:
+            stop = start(cp, cp.dir) if start else None
+            try:
+                results.append(measure(cp, name, "bench", creates, threads))
+            finally:
+                unregister(cp)
+                if stop:
+                    stop()
+    return results
+
+
+def table(results: Sequence[Result]) -> str:
+    rows = [
+        "| target | creates/s | client p50 ms | client p99 ms | errors | API server's mean per webhook (ms) |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for r in results:
+        hooks = ", ".join(f"{k}: {v:.2f}" for k, v in sorted(r.webhook_mean_ms.items())) or "—"
+        rows.append(f"| {r.target} | {r.rate:.1f} | {r.pct(0.5):.1f} | {r.pct(0.99):.1f} | {r.errors} | {hooks} |")
+    return "\n".join(rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.apiserver", description=__doc__.split("\n")[0])
+    parser.add_argument("--creates", type=int, default=600, help="dry-run creates per target (default 600)")
+    parser.add_argument("--threads", type=int, default=8, help="client threads (default 8)")
+    args = parser.parse_args(argv)
+    results = run(args.creates, args.threads)
+    print(f"## Through kube-apiserver: {args.creates} server-side dry-run creates of the launcher pod, "
+          f"{args.threads} client threads")  # fmt: skip
+    print()
+    print(table(results))
+    ours = next((r for r in results if r.target == "vm-admission"), None)
+    go = next((r for r in results if r.target == "go-echo"), None)
+    if ours and go:
+        print()
+        print(f"vm-admission / go-echo creates/s: {ours.rate / go.rate:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
