@@ -170,6 +170,7 @@ def test_denial_lists_ten_causes_then_counts_the_rest() -> None:
     assert len(r["status"]["details"]["causes"]) == 10
     assert r["status"]["message"].endswith(", and 2 more")
     assert r["status"]["details"]["causes"][0] == {
+        "reason": "FieldValueInvalid",  # metav1.StatusCause's JSON name for its type (what the API server keeps)
         "type": "FieldValueInvalid",
         "field": "spec.f0",
         "message": "problem 0",

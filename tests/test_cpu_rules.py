@@ -525,7 +525,12 @@ def test_denial_response_has_422_invalid_causes_and_joined_message() -> None:
     status = r["status"]
     assert (status["code"], status["reason"]) == (422, "Invalid")
     assert status["details"]["causes"] == [
-        {"type": INV, "field": "spec.domain.cpu.dedicatedCpuPlacement", "message": verdict.causes[0].message}
+        {
+            "reason": INV,
+            "type": INV,
+            "field": "spec.domain.cpu.dedicatedCpuPlacement",
+            "message": verdict.causes[0].message,
+        }
     ]
     assert status["message"] == f"spec.domain.cpu.dedicatedCpuPlacement: {verdict.causes[0].message}"
 
@@ -593,6 +598,7 @@ def test_https_denial_carries_422_invalid_with_every_cause(https_server: ServerP
     causes = status["details"]["causes"]
     assert len(causes) == 10 and status["message"].endswith(", and 2 more")
     assert causes[0] == {
+        "reason": INV,
         "type": INV,
         "field": "spec.domain.resources.requests.memory",
         "message": "must be at least 1M (got '512k'): a VM needs at least 1M of memory",

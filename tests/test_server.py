@@ -206,7 +206,7 @@ def test_patch_travels_base64_with_its_patch_type(state: AppState, monkeypatch: 
 def test_validate_never_carries_a_patch(state: AppState, monkeypatch: pytest.MonkeyPatch) -> None:
     # Even a verdict that carries a patch (a bug in some rule) travels without it from /validate.
     op = {"op": "add", "path": "/metadata/labels", "value": {"vm-admission.io/seen": "yes"}}
-    monkeypatch.setattr(engine, "handle", lambda request, webhook, config: engine.Verdict(patch=[op]))
+    monkeypatch.setattr(engine, "handle", lambda request, webhook, config, cluster=None: engine.Verdict(patch=[op]))
     resp = _post(state, "/validate", make_review(PLAIN_POD)).json()["response"]
     assert resp["allowed"] is True
     assert "patch" not in resp and "patchType" not in resp

@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", default=None, help="YAML config file (reloaded on change)")
     serve.add_argument("--dns-name", action="append", default=[], help="extra SAN for a generated serving cert")
     serve.add_argument("--client-ca", default=None, help="require client certificates signed by this CA")
+    serve.add_argument(
+        "--kubeconfig", default=None, help="kubeconfig for the cluster view (cluster.watch: true); default in-cluster"
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument(
         "--reload-interval", type=float, default=5.0, help="seconds between checks of the cert and config files"
@@ -40,6 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("-o", "--output", default="text", choices=["text", "json", "yaml"])
     review.add_argument("--operation", default="CREATE", choices=["CREATE", "UPDATE"])
     review.add_argument("--old", default=None, help="the old object (with --operation UPDATE)")
+    review.add_argument(
+        "--cluster",
+        action="store_true",
+        help="also run the preflight against a cluster (nodes, KubeVirt CR), listed once",
+    )
+    review.add_argument(
+        "--kubeconfig", default=None, help="with --cluster: kubeconfig (default: $KUBECONFIG, ~/.kube/config)"
+    )
+    review.add_argument("--context", default=None, help="with --cluster: the kubeconfig context to use")
 
     certs = sub.add_parser("certs", help="generate a CA and serving certificate")
     certs.add_argument("--dns-name", action="append", default=[], required=True, help="SAN (repeatable)")

@@ -15,7 +15,8 @@ from typing import Any, Literal
 from webhook.config import Config
 from webhook.k8s.defaults import default_pod_requests
 from webhook.k8s.patch import JsonPatch, PatchBuilder, PatchError
-from webhook.rules import cpu, network, passthrough, qos
+from webhook.k8s.snapshot import ClusterSnapshot
+from webhook.rules import cpu, network, passthrough, preflight, qos
 from webhook.rules.base import Cause, Context, Findings, Operation
 
 Webhook = Literal["mutate", "validate"]
@@ -31,9 +32,14 @@ MUTATORS: Mapping[str, tuple[Rule, ...]] = {
     "VirtualMachine": (passthrough.mutate_vm,),
 }
 VALIDATORS: Mapping[str, tuple[Rule, ...]] = {
-    "Pod": (cpu.validate_pod, passthrough.validate_pod),
-    "VirtualMachineInstance": (cpu.validate_vmi, passthrough.validate_vmi, network.validate_vmi),
-    "VirtualMachine": (cpu.validate_vm, passthrough.validate_vm, network.validate_vm),
+    "Pod": (cpu.validate_pod, passthrough.validate_pod, preflight.validate_pod),
+    "VirtualMachineInstance": (
+        cpu.validate_vmi,
+        passthrough.validate_vmi,
+        network.validate_vmi,
+        preflight.validate_vmi,
+    ),
+    "VirtualMachine": (cpu.validate_vm, passthrough.validate_vm, network.validate_vm, preflight.validate_vm),
 }
 
 
@@ -78,8 +84,12 @@ def _concerned(kind: str, webhook: Webhook, operation: str, obj: Any) -> bool:
     return not (kind == "Pod" and isinstance(annotations, dict) and MIRROR_ANNOTATION in annotations)
 
 
-def handle(request: Mapping[str, Any], webhook: Webhook, config: Config) -> Verdict:
+def handle(
+    request: Mapping[str, Any], webhook: Webhook, config: Config, cluster: ClusterSnapshot | None = None
+) -> Verdict:
     """Review one AdmissionReview ``request`` for ``webhook`` and return the verdict.
+
+    ``cluster`` is the cluster view's snapshot (CONTRACT §9); None, or one not synced, turns preflight off.
 
     Raises nothing for bad objects (they become a 400 verdict); unexpected exceptions from a rule are the
     caller's to turn into an errored response.
@@ -100,6 +110,7 @@ def handle(request: Mapping[str, Any], webhook: Webhook, config: Config) -> Verd
         old_object=old if isinstance(old, dict) else None,
         namespace=str(request.get("namespace") or ""),
         dry_run=bool(request.get("dryRun")),
+        cluster=cluster if cluster is not None and cluster.usable else None,
     )
     if webhook == "mutate":
         return run_mutators(obj, ctx)
@@ -177,6 +188,7 @@ def chain(
     operation: Operation = "CREATE",
     old_object: dict[str, Any] | None = None,
     namespace: str = "",
+    cluster: ClusterSnapshot | None = None,
 ) -> ChainResult:
     """Run mutate -> apply patch -> Kubernetes defaulting -> validate on a copy of ``obj``."""
     request: dict[str, Any] = {
@@ -187,11 +199,11 @@ def chain(
         "object": copy.deepcopy(obj),
         "oldObject": old_object,
     }
-    mutation = handle(request, "mutate", config)
+    mutation = handle(request, "mutate", config, cluster)
     admitted = request["object"]
     if object_kind(request) == "Pod":
         default_pod_requests(admitted)
-    validation = handle(request, "validate", config) if mutation.allowed else Verdict()
+    validation = handle(request, "validate", config, cluster) if mutation.allowed else Verdict()
     return ChainResult(mutation, validation, admitted)
 
 

@@ -72,6 +72,29 @@ class Metrics:
             registry=r,
         )
         self.build_info.labels(build.flavor()).set(1)
+        # The cluster view (CONTRACT §9); exported whether or not the view is on (synced 0 when off).
+        self.cluster_synced_gauge = Gauge(
+            "vm_admission_cluster_synced",
+            "1 while the cluster view is synced and preflight runs; 0 when it is off, not yet synced, or lost.",
+            registry=r,
+        )
+        self.cluster_objects_gauge = Gauge(
+            "vm_admission_cluster_objects", "Objects in the cluster view, by kind (Node, KubeVirt).", ["kind"],
+            registry=r,
+        )  # fmt: skip
+        self.cluster_restarts = Counter(
+            "vm_admission_cluster_watch_restarts",
+            "Watches of the cluster view restarted, by kind and reason: timeout (routine, resumed from the last "
+            "resourceVersion), expired (410 Gone: relisted), error (backed off with jitter).",
+            ["kind", "reason"],
+            registry=r,
+        )
+        self.cluster_last_event = Gauge(
+            "vm_admission_cluster_last_event_timestamp_seconds",
+            "Unix time of the last watch event applied to the cluster view, by kind.",
+            ["kind"],
+            registry=r,
+        )
         # Labelled children per (webhook, kind, operation, verdict): label values are bounded, and looking
         # them up in prometheus_client (a lock and argument checks) costs more than the review itself.
         self._children: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
@@ -97,6 +120,20 @@ class Metrics:
             children = self._children[key] = (self.requests.labels(*key), self.duration.labels(*key))
         children[0].inc()
         children[1].observe(seconds)
+
+    # -- the cluster view's observer (webhook.cluster.view.Observer) -----------------------------------
+
+    def cluster_synced(self, synced: bool) -> None:
+        self.cluster_synced_gauge.set(1 if synced else 0)
+
+    def cluster_objects(self, kind: str, count: int) -> None:
+        self.cluster_objects_gauge.labels(kind).set(count)
+
+    def cluster_watch_restart(self, kind: str, reason: str) -> None:
+        self.cluster_restarts.labels(kind, reason).inc()
+
+    def cluster_event(self, kind: str) -> None:
+        self.cluster_last_event.labels(kind).set_to_current_time()
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

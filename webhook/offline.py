@@ -10,9 +10,11 @@ on stderr and prints no verdicts. Exit 0 when every object is admitted, 1 when a
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, TextIO
 
 import orjson
@@ -20,6 +22,7 @@ import yaml
 
 from webhook.config import ConfigError, load_config
 from webhook.engine import ChainResult, chain, object_kind
+from webhook.k8s.snapshot import ClusterSnapshot
 from webhook.rules.base import Cause, Operation
 
 EXIT_ADMITTED, EXIT_DENIED, EXIT_BAD_INPUT = 0, 1, 2
@@ -207,6 +210,7 @@ def review_sources(
     config_path: str | None,
     operation: Operation = "CREATE",
     olds: Sequence[Source] = (),
+    cluster: ClusterSnapshot | None = None,
 ) -> list[Outcome]:
     """Run the engine chain on every source (raises :class:`ConfigError` for a bad config file)."""
     config = load_config(config_path)
@@ -214,7 +218,7 @@ def review_sources(
     for src in sources:
         reviewed = bool(object_kind({"kind": {"group": _group(src.obj), "kind": src.kind}}))
         old = find_old(src, olds) if operation == "UPDATE" else None
-        result = chain(src.obj, config, operation, old, src.namespace)
+        result = chain(src.obj, config, operation, old, src.namespace, cluster)
         outcomes.append(Outcome(src, reviewed, result))
     return outcomes
 
@@ -278,6 +282,18 @@ def _denials_summary(outcomes: Sequence[Outcome]) -> str:
 # --- command -------------------------------------------------------------------------------------------
 
 
+def cluster_snapshot(args: argparse.Namespace) -> ClusterSnapshot:
+    """``--cluster``: list the cluster's nodes and KubeVirt CRs once (raises InputError saying why not)."""
+    from webhook.cluster.view import ClusterView, api_client
+
+    try:
+        kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+        return ClusterView(api_client(kubeconfig, args.context)).list_once()
+    except Exception as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise InputError(f"--cluster: cannot read the cluster's nodes and KubeVirt CR: {reason}") from None
+
+
 def review_command(
     args: argparse.Namespace,
     stdin: TextIO | None = None,
@@ -297,7 +313,8 @@ def review_command(
         olds = read_sources([args.old], stdin) if args.old is not None else []
         if not sources:
             raise InputError("no objects found in the input")
-        outcomes = review_sources(sources, args.config, operation, olds)
+        cluster = cluster_snapshot(args) if getattr(args, "cluster", False) else None
+        outcomes = review_sources(sources, args.config, operation, olds, cluster)
     except (InputError, ConfigError) as exc:
         print(f"vm-admission review: {exc}", file=stderr)
         return EXIT_BAD_INPUT

@@ -27,7 +27,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from webhook import build, certs, engine, review
+from webhook.cluster.view import ClusterView, api_client
 from webhook.config import Config, ConfigError, load_config
+from webhook.k8s.snapshot import ClusterSnapshot
 from webhook.metrics import Metrics
 
 log = logging.getLogger("vm_admission.server")
@@ -132,10 +134,33 @@ class AppState:
     certs_loaded: bool = False
     shutting_down: bool = False
     reload_interval: float = 5.0
+    cluster: ClusterView | None = None  # the cluster view (CONTRACT §9), when cluster.watch is on
+    started: float = field(default_factory=time.monotonic)
+    _sync_timed_out: bool = False
 
     @property
     def ready(self) -> bool:
-        return self.certs_loaded and not self.shutting_down
+        return self.certs_loaded and not self.shutting_down and self.cluster_ready
+
+    @property
+    def cluster_ready(self) -> bool:
+        """True once the view synced, or once ``cluster.syncTimeout`` passed without it (said once)."""
+        if self.cluster is None or self.cluster.snapshot.synced:
+            return True
+        timeout = self.config.cluster.syncTimeout
+        if time.monotonic() - self.started < timeout:
+            return False
+        if not self._sync_timed_out:
+            self._sync_timed_out = True
+            log.warning(
+                "cluster view not synced; serving without preflight until it syncs",
+                extra={"fields": {"syncTimeoutSeconds": timeout}},
+            )
+        return True
+
+    def snapshot(self) -> ClusterSnapshot | None:
+        """The cluster snapshot a review reads (one reference, taken once per review)."""
+        return self.cluster.snapshot if self.cluster is not None else None
 
     def poll_once(self) -> None:
         """One round of reload checks (certificate and config); never raises."""
@@ -243,7 +268,7 @@ async def _admit(request: Request, state: AppState, webhook: engine.Webhook) -> 
         operation = _text(req.get("operation")) or "other"
         patch_ops = 0
         try:
-            verdict = engine.handle(req, webhook, state.config)
+            verdict = engine.handle(req, webhook, state.config, state.snapshot())
             out = review.response(api_version, uid, verdict, allow_patch=webhook == "mutate")
             patch_ops = len(verdict.patch) if "patch" in out["response"] else 0
             label = "patched" if patch_ops else ("allowed" if verdict.allowed else "denied")
@@ -293,10 +318,15 @@ def create_app(state: AppState) -> FastAPI:
         task = None
         if state.certs is not None or state.config_watcher is not None:
             task = asyncio.create_task(state.poll_forever())
+        if state.cluster is not None:
+            state.started = time.monotonic()
+            state.cluster.start()
         try:
             yield
         finally:
             state.shutting_down = True
+            if state.cluster is not None:
+                state.cluster.stop()
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -321,7 +351,13 @@ def create_app(state: AppState) -> FastAPI:
     async def readyz() -> Response:
         if state.ready:
             return Response(b'{"status":"ready"}', media_type=JSON)
-        why = "shutting down" if state.shutting_down else "certificates not loaded"
+        why = (
+            "shutting down"
+            if state.shutting_down
+            else "certificates not loaded"
+            if not state.certs_loaded
+            else "cluster view not synced yet"
+        )
         return Response(orjson.dumps({"status": "not ready", "reason": why}), status_code=503, media_type=JSON)
 
     @app.get("/metrics")
@@ -375,11 +411,33 @@ def build_state(args: argparse.Namespace) -> AppState:
     else:
         state.config = load_config(None)
     state.metrics.config_last_reload.set(time.time())
+    state.cluster = build_cluster_view(state, getattr(args, "kubeconfig", None))
     certs.ensure_certs(args.cert_dir, args.dns_name)
     state.certs = certs.CertReloader(args.cert_dir, args.client_ca, state.cert_reloaded)
     state.metrics.cert_last_reload.set(time.time())
     state.certs_loaded = True
     return state
+
+
+def build_cluster_view(state: AppState, kubeconfig: str | None) -> ClusterView | None:
+    """The cluster view when ``cluster.watch`` is on (started by the app's lifespan); None otherwise.
+
+    Credentials that cannot be loaded are logged and leave the view off: the webhook still serves.
+    """
+    cfg = state.config.cluster
+    if not cfg.watch:
+        return None
+    path = kubeconfig or cfg.kubeconfig
+    try:
+        client = api_client(path)
+    except Exception as exc:
+        log.error(
+            "cluster view off: cannot load API credentials",
+            extra={"fields": {"kubeconfig": path or "(in-cluster service account)", "error": str(exc)[:300]}},
+        )
+        return None
+    log.info("cluster view on", extra={"fields": {"kubeconfig": path or "(in-cluster service account)"}})
+    return ClusterView(client, observer=state.metrics, lost_after=max(cfg.syncTimeout, 1.0))
 
 
 def serve_command(args: argparse.Namespace) -> int:

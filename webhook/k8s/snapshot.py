@@ -28,26 +28,37 @@ class Taint:
     effect: str
 
 
+HOSTNAME_LABEL = "kubernetes.io/hostname"  # unique per node: kept out of the class key (see NodeClass)
+
+
 @dataclass(frozen=True, slots=True)
 class NodeClass:
     """Nodes with the same labels, taints, schedulability and allocatable resources.
 
-    ``allocatable`` maps a resource name to its quantity (CPUs in cores, memory in bytes, counts as
-    numbers). ``names`` keeps a few member names, sorted, for messages; ``count`` is the true size.
+    ``labels`` leave out ``kubernetes.io/hostname`` (unique per node, it would make every node a class of
+    its own); ``hostnames`` holds those values and ``names`` the node names, so selectors on either still
+    work ("is there any node"). ``allocatable`` maps a resource name to its quantity (CPUs in cores, memory
+    in bytes, counts as numbers). Only NoSchedule and NoExecute taints are kept (the others never keep a
+    pod off a node).
     """
 
     labels: Mapping[str, str]
     taints: tuple[Taint, ...]
     unschedulable: bool
     allocatable: Mapping[str, Decimal]
-    count: int = 1
-    names: tuple[str, ...] = ()
+    names: frozenset[str] = frozenset()
+    hostnames: frozenset[str] = frozenset()
 
-    def describe(self) -> str:
+    @property
+    def count(self) -> int:
+        return len(self.names)
+
+    def describe(self, shown: int = 2) -> str:
         """``node-a`` or ``node-a, node-b and 3 more`` (the names this class stands for)."""
-        shown = ", ".join(self.names)
-        more = self.count - len(self.names)
-        return f"{shown} and {more} more" if more > 0 else shown
+        first = sorted(self.names)[:shown]
+        more = self.count - len(first)
+        text = ", ".join(first)
+        return f"{text} and {more} more" if more > 0 else text
 
 
 def gate_enabled(name: str, enabled: tuple[str, ...], disabled: tuple[str, ...]) -> bool:

@@ -1,0 +1,418 @@
+"""The cluster view (CONTRACT §9): list + watch of Nodes and KubeVirt CRs, off the request path.
+
+One reflector thread per kind does what client-go's reflector does: a paged list (``limit``/``continue``),
+then a watch from the list's resourceVersion with bookmarks; a watch that ends (its timeout) is resumed from
+the last resourceVersion seen, a 410 Gone relists, any other error backs off with jitter. Each change
+publishes a new immutable :class:`~webhook.k8s.snapshot.ClusterSnapshot` by swapping one reference, so a
+review reads ``view.snapshot`` once and never waits on the API or on a lock.
+
+The view is "synced" once both kinds listed; it counts as lost (unsynced, preflight off) when a kind has
+not been able to list or watch for ``lost_after`` seconds, and is synced again with its next list.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+import orjson
+
+from webhook.cluster.fold import NodeKey, kubevirt_view, node_class, node_key
+from webhook.k8s.snapshot import ClusterSnapshot, KubeVirtView, NodeClass
+
+log = logging.getLogger("vm_admission.cluster")
+
+KUBEVIRT = ("kubevirt.io", "v1", "kubevirts")
+PAGE_SIZE = 500
+WATCH_TIMEOUT = 300  # seconds the API server keeps one watch open; resuming after it is routine
+BACKOFF_BASE, BACKOFF_CAP = 0.5, 15.0
+MISSING_CRD_RETRY = 30.0  # without the KubeVirt CRD (404) the kind is empty; look again this often
+
+
+class Observer(Protocol):
+    """What the view reports (webhook.metrics.Metrics implements it; tests may pass their own)."""
+
+    def cluster_synced(self, synced: bool) -> None: ...
+    def cluster_objects(self, kind: str, count: int) -> None: ...
+    def cluster_watch_restart(self, kind: str, reason: str) -> None: ...
+    def cluster_event(self, kind: str) -> None: ...
+
+
+class _NoObserver:
+    def cluster_synced(self, synced: bool) -> None:
+        pass
+
+    def cluster_objects(self, kind: str, count: int) -> None:
+        pass
+
+    def cluster_watch_restart(self, kind: str, reason: str) -> None:
+        pass
+
+    def cluster_event(self, kind: str) -> None:
+        pass
+
+
+class NodeStore:
+    """Nodes folded into classes; ``classes()`` rebuilds only the classes that changed."""
+
+    kind = "Node"
+
+    def __init__(self) -> None:
+        self._nodes: dict[str, tuple[str, NodeKey]] = {}
+        self._members: dict[NodeKey, tuple[set[str], set[str]]] = {}
+        self._interned: dict[NodeKey, NodeKey] = {}
+        self._built: dict[NodeKey, NodeClass] = {}
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def replace(self, items: list[dict[str, Any]]) -> None:
+        self._nodes.clear()
+        self._members.clear()
+        self._interned.clear()
+        self._built.clear()
+        for item in items:
+            self.apply("ADDED", item)
+
+    def _remove(self, name: str) -> None:
+        old = self._nodes.pop(name, None)
+        if old is None:
+            return
+        hostname, key = old
+        names, hostnames = self._members[key]
+        names.discard(name)
+        hostnames.discard(hostname)  # hostnames are unique per node in practice
+        self._built.pop(key, None)
+        if not names:
+            del self._members[key]
+            self._interned.pop(key, None)
+
+    def apply(self, event: str, obj: dict[str, Any]) -> None:
+        name, hostname, key = node_key(obj)
+        if not name:
+            return
+        if event == "DELETED":
+            self._remove(name)
+            return
+        key = self._interned.setdefault(key, key)
+        if self._nodes.get(name) == (hostname, key):
+            return  # a heartbeat or status change that rules do not read
+        self._remove(name)
+        self._nodes[name] = (hostname, key)
+        names, hostnames = self._members.setdefault(key, (set(), set()))
+        names.add(name)
+        if hostname:
+            hostnames.add(hostname)
+        self._built.pop(key, None)
+
+    def classes(self) -> tuple[NodeClass, ...]:
+        out = []
+        for key, (names, hostnames) in self._members.items():
+            built = self._built.get(key)
+            if built is None:
+                built = self._built[key] = node_class(key, frozenset(names), frozenset(hostnames))
+            out.append(built)
+        return tuple(out)
+
+
+class KubeVirtStore:
+    """KubeVirt CRs by namespace/name; ``current()`` is the one virt-api would use (the first usable)."""
+
+    kind = "KubeVirt"
+
+    def __init__(self) -> None:
+        self._crs: dict[tuple[str, str], KubeVirtView | None] = {}
+
+    def __len__(self) -> int:
+        return len(self._crs)
+
+    def replace(self, items: list[dict[str, Any]]) -> None:
+        self._crs.clear()
+        for item in items:
+            self.apply("ADDED", item)
+
+    def apply(self, event: str, obj: dict[str, Any]) -> None:
+        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        assert isinstance(meta, dict)
+        ref = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        if event == "DELETED":
+            self._crs.pop(ref, None)
+        else:
+            self._crs[ref] = kubevirt_view(obj)
+
+    def current(self) -> KubeVirtView | None:
+        return next((v for _, v in sorted(self._crs.items(), key=lambda kv: kv[0]) if v is not None), None)
+
+
+Store = NodeStore | KubeVirtStore
+ListPage = Callable[[int, str | None], dict[str, Any]]
+WatchStream = Callable[[str, int], Iterator[dict[str, Any]]]
+
+
+class Gone(Exception):
+    """The resourceVersion is too old (410): relist."""
+
+
+class Reflector:
+    """List + watch one kind into its store, forever (until ``stop``), calling ``changed`` after each change."""
+
+    def __init__(
+        self,
+        store: Store,
+        list_page: ListPage,
+        watch: WatchStream | None,
+        changed: Callable[[], None],
+        observer: Observer,
+        stop: threading.Event,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        self.store, self.kind = store, store.kind
+        self._list_page, self._watch = list_page, watch
+        self._changed, self._observer, self._stop = changed, observer, stop
+        self.page_size = page_size
+        self.listed = False  # a full list has completed at least once
+        self.failing_since: float | None = None
+        self.missing = False  # the kind's API is not served (404): empty until it appears
+        self.resource_version = ""
+
+    def list(self) -> None:
+        """A full paged list into the store (replacing it); raises on failure."""
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page = self._list_page(self.page_size, token)
+            items.extend(i for i in page.get("items") or [] if isinstance(i, dict))
+            meta = page.get("metadata") or {}
+            token = meta.get("continue") or None
+            if token is None:
+                self.resource_version = str(meta.get("resourceVersion") or "")
+                break
+        self.store.replace(items)
+        self.listed, self.failing_since, self.missing = True, None, False
+        self._observer.cluster_objects(self.kind, len(self.store))
+        self._changed()
+
+    def _watch_once(self) -> None:
+        assert self._watch is not None
+        for event in self._watch(self.resource_version, WATCH_TIMEOUT):
+            kind, obj = event.get("type"), event.get("object")
+            if not isinstance(obj, dict):
+                continue
+            if kind == "ERROR":
+                if obj.get("code") == 410:
+                    raise Gone(str(obj.get("message") or "resourceVersion too old"))
+                raise RuntimeError(f"watch error: {obj.get('message')}")
+            rv = (obj.get("metadata") or {}).get("resourceVersion")
+            if rv:
+                self.resource_version = str(rv)
+            if kind == "BOOKMARK":
+                continue
+            self.store.apply(str(kind), obj)
+            self._observer.cluster_event(self.kind)
+            self._observer.cluster_objects(self.kind, len(self.store))
+            self._changed()
+            if self._stop.is_set():
+                return
+        self._observer.cluster_watch_restart(self.kind, "timeout")  # routine: resume from resourceVersion
+
+    def run(self) -> None:
+        attempt = 0
+        need_list = True
+        while not self._stop.is_set():
+            try:
+                if need_list:
+                    self.list()
+                    need_list = False
+                if self._watch is None:
+                    return
+                self._watch_once()
+                attempt = 0
+            except Gone as exc:
+                log.info("watch expired; relisting", extra={"fields": {"kind": self.kind, "reason": str(exc)}})
+                self._observer.cluster_watch_restart(self.kind, "expired")
+                need_list = True
+            except Exception as exc:
+                status = getattr(exc, "status", None)
+                if status == 410:
+                    self._observer.cluster_watch_restart(self.kind, "expired")
+                    need_list = True
+                    continue
+                if status == 404:
+                    self._not_served()
+                    self._stop.wait(MISSING_CRD_RETRY)
+                    need_list = True
+                    continue
+                self._fail(exc, attempt)
+                attempt += 1
+                self._stop.wait(min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt) * random.uniform(0.5, 1.0))
+                need_list = need_list or not self.resource_version
+
+    def _not_served(self) -> None:
+        if not self.missing:
+            log.info("not served by the API server; treated as none", extra={"fields": {"kind": self.kind}})
+        self.store.replace([])
+        self.listed, self.failing_since, self.missing, self.resource_version = True, None, True, ""
+        self._observer.cluster_objects(self.kind, 0)
+        self._changed()
+
+    def _fail(self, exc: Exception, attempt: int) -> None:
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        if attempt == 0:
+            log.warning(
+                "list/watch failed; retrying with backoff",
+                extra={"fields": {"kind": self.kind, "error": str(reason)[:300]}},
+            )
+        self._observer.cluster_watch_restart(self.kind, "error")
+        self._changed()
+
+
+class ClusterView:
+    """Both reflectors, and the snapshot they publish (``view.snapshot``: read it once per review)."""
+
+    def __init__(
+        self,
+        api_client: Any,
+        observer: Observer | None = None,
+        lost_after: float = 30.0,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        from kubernetes import client, watch
+
+        # Any: the client's typed models are not what we read (raw JSON bytes, orjson-decoded).
+        self._core: Any = client.CoreV1Api(api_client)
+        self._custom: Any = client.CustomObjectsApi(api_client)
+        self._watch_mod: Any = watch
+        self.observer: Observer = observer or _NoObserver()
+        self.lost_after = lost_after
+        self.snapshot = ClusterSnapshot()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._was_synced = False
+        self.nodes = NodeStore()
+        self.kubevirts = KubeVirtStore()
+        common = (self._publish, self.observer, self._stop, page_size)
+        self._reflectors = [
+            Reflector(self.nodes, self._list_nodes, self._watch_nodes, *common),
+            Reflector(self.kubevirts, self._list_kubevirts, self._watch_kubevirts, *common),
+        ]
+
+    # -- API calls (the only place that knows the client) --------------------------------------------
+
+    @staticmethod
+    def _timeout(watch_seconds: int | None = None) -> tuple[float, float]:
+        return (5.0, float(watch_seconds + 30) if watch_seconds else 30.0)
+
+    def _list_nodes(self, limit: int, token: str | None) -> dict[str, Any]:
+        kw: dict[str, Any] = {"limit": limit, "_preload_content": False, "_request_timeout": self._timeout()}
+        if token:
+            kw["_continue"] = token
+        resp = self._core.list_node(**kw)
+        page: dict[str, Any] = orjson.loads(resp.data)
+        return page
+
+    def _list_kubevirts(self, limit: int, token: str | None) -> dict[str, Any]:
+        kw: dict[str, Any] = {"limit": limit, "_preload_content": False, "_request_timeout": self._timeout()}
+        if token:
+            kw["_continue"] = token
+        resp = self._custom.list_cluster_custom_object(*KUBEVIRT, **kw)
+        page: dict[str, Any] = orjson.loads(resp.data)
+        return page
+
+    def _stream(self, func: Any, args: tuple[str, ...], rv: str, seconds: int) -> Iterator[dict[str, Any]]:
+        w = self._watch_mod.Watch()
+        stream: Iterator[dict[str, Any]] = w.stream(
+            func,
+            *args,
+            resource_version=rv,
+            allow_watch_bookmarks=True,
+            timeout_seconds=seconds,
+            deserialize=False,
+            _request_timeout=self._timeout(seconds),
+        )
+        return stream
+
+    def _watch_nodes(self, rv: str, seconds: int) -> Iterator[dict[str, Any]]:
+        return self._stream(self._core.list_node, (), rv, seconds)
+
+    def _watch_kubevirts(self, rv: str, seconds: int) -> Iterator[dict[str, Any]]:
+        return self._stream(self._custom.list_cluster_custom_object, KUBEVIRT, rv, seconds)
+
+    # -- publishing ------------------------------------------------------------------------------------
+
+    def _healthy(self, r: Reflector, now: float) -> bool:
+        return r.listed and (r.failing_since is None or now - r.failing_since < self.lost_after)
+
+    def _publish(self) -> None:
+        with self._lock:  # two writers; readers never take it
+            now = time.monotonic()
+            synced = all(self._healthy(r, now) for r in self._reflectors)
+            classes = self.nodes.classes()
+            self.snapshot = ClusterSnapshot(
+                synced=synced,
+                node_classes=classes,
+                node_count=len(self.nodes),
+                kubevirt=self.kubevirts.current(),
+            )
+            if synced != self._was_synced:
+                self._was_synced = synced
+                self.observer.cluster_synced(synced)
+                if synced:
+                    log.info(
+                        "cluster view synced",
+                        extra={"fields": {"nodes": len(self.nodes), "nodeClasses": len(classes),
+                                          "kubevirt": self.snapshot.kubevirt.ref if self.snapshot.kubevirt else None}},
+                    )  # fmt: skip
+                else:
+                    log.warning("cluster view lost: preflight is off until the API server answers again")
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the reflector threads (daemons; ``stop()`` ends them)."""
+        for r in self._reflectors:
+            t = threading.Thread(target=r.run, name=f"cluster-view-{r.kind}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def list_once(self) -> ClusterSnapshot:
+        """List every kind once (no watch), for ``review --cluster`` and ``audit``; raises on API errors."""
+        for r in self._reflectors:
+            try:
+                r.list()
+            except Exception as exc:
+                if getattr(exc, "status", None) != 404:
+                    raise
+                r._not_served()
+        return self.snapshot
+
+    def wait_synced(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.snapshot.synced:
+                return True
+            time.sleep(0.05)
+        return self.snapshot.synced
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def api_client(kubeconfig: str | None = None, context: str | None = None) -> Any:
+    """A ``kubernetes`` ApiClient: the kubeconfig (and context) when given, else the in-cluster account."""
+    from kubernetes import client, config
+
+    cfg = client.Configuration()
+    if kubeconfig:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, context=context, client_configuration=cfg
+        )
+    else:
+        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+    return client.ApiClient(cfg)
