@@ -12,7 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from webhook.k8s import quantity
-from webhook.k8s.scheduling import HARD_EFFECTS
+from webhook.k8s.scheduling import CONDITION_TAINTS, HARD_EFFECTS
 from webhook.k8s.snapshot import HOSTNAME_LABEL, KubeVirtView, NodeClass, Taint
 
 NodeKey = tuple[tuple[tuple[str, str], ...], tuple[Taint, ...], bool, tuple[tuple[str, Decimal], ...]]
@@ -34,7 +34,7 @@ def node_key(node: dict[str, Any]) -> tuple[str, str, NodeKey]:
             (
                 Taint(str(t.get("key") or ""), str(t.get("value") or ""), str(t.get("effect") or ""))
                 for t in (spec.get("taints") or [])
-                if isinstance(t, dict) and t.get("effect") in HARD_EFFECTS
+                if isinstance(t, dict) and t.get("effect") in HARD_EFFECTS and t.get("key") not in CONDITION_TAINTS
             ),
             key=lambda t: (t.key, t.value, t.effect),
         )

@@ -2,7 +2,7 @@
 
 One reflector thread per kind does what client-go's reflector does: a paged list (``limit``/``continue``),
 then a watch from the list's resourceVersion with bookmarks; a watch that ends (its timeout) is resumed from
-the last resourceVersion seen, a 410 Gone relists, any other error backs off with jitter. Each change
+the last resourceVersion seen, a 410 Gone relists, any other error backs off with jitter and relists. Each change
 publishes a new immutable :class:`~webhook.k8s.snapshot.ClusterSnapshot` by swapping one reference, so a
 review reads ``view.snapshot`` once and never waits on the API or on a lock.
 
@@ -169,8 +169,10 @@ class Reflector:
         observer: Observer,
         stop: threading.Event,
         page_size: int = PAGE_SIZE,
+        watch_timeout: int = WATCH_TIMEOUT,
     ) -> None:
         self.store, self.kind = store, store.kind
+        self.watch_timeout = watch_timeout
         self._list_page, self._watch = list_page, watch
         self._changed, self._observer, self._stop = changed, observer, stop
         self.page_size = page_size
@@ -198,7 +200,7 @@ class Reflector:
 
     def _watch_once(self) -> None:
         assert self._watch is not None
-        for event in self._watch(self.resource_version, WATCH_TIMEOUT):
+        for event in self._watch(self.resource_version, self.watch_timeout):
             kind, obj = event.get("type"), event.get("object")
             if not isinstance(obj, dict):
                 continue
@@ -241,15 +243,17 @@ class Reflector:
                     self._observer.cluster_watch_restart(self.kind, "expired")
                     need_list = True
                     continue
-                if status == 404:
-                    self._not_served()
+                if status == 404 and (not self.listed or self.missing):
+                    self._not_served()  # the kind's API does not exist (no KubeVirt CRD): look again later
                     self._stop.wait(MISSING_CRD_RETRY)
                     need_list = True
                     continue
+                # Anything else (connection refused, timeouts, 5xx, a CRD briefly unserved after a restart):
+                # keep the last data, back off, then relist, which also proves the API server answers again.
                 self._fail(exc, attempt)
                 attempt += 1
                 self._stop.wait(min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt) * random.uniform(0.5, 1.0))
-                need_list = need_list or not self.resource_version
+                need_list = True
 
     def _not_served(self) -> None:
         if not self.missing:
@@ -281,6 +285,7 @@ class ClusterView:
         observer: Observer | None = None,
         lost_after: float = 30.0,
         page_size: int = PAGE_SIZE,
+        watch_timeout: int = WATCH_TIMEOUT,
     ) -> None:
         from kubernetes import client, watch
 
@@ -297,7 +302,7 @@ class ClusterView:
         self._was_synced = False
         self.nodes = NodeStore()
         self.kubevirts = KubeVirtStore()
-        common = (self._publish, self.observer, self._stop, page_size)
+        common = (self._publish, self.observer, self._stop, page_size, watch_timeout)
         self._reflectors = [
             Reflector(self.nodes, self._list_nodes, self._watch_nodes, *common),
             Reflector(self.kubevirts, self._list_kubevirts, self._watch_kubevirts, *common),
@@ -326,14 +331,19 @@ class ClusterView:
         return page
 
     def _stream(self, func: Any, args: tuple[str, ...], rv: str, seconds: int) -> Iterator[dict[str, Any]]:
+        # Called through a function without a docstring, Watch finds no model type: it yields plain JSON
+        # objects (no model building per event) and still turns ERROR events, 410 among them, into
+        # ApiException. (``deserialize=False`` would skip the models too, but it breaks on ERROR events.)
+        def call(*a: Any, **kw: Any) -> Any:
+            return func(*a, **kw)
+
         w = self._watch_mod.Watch()
         stream: Iterator[dict[str, Any]] = w.stream(
-            func,
+            call,
             *args,
             resource_version=rv,
             allow_watch_bookmarks=True,
             timeout_seconds=seconds,
-            deserialize=False,
             _request_timeout=self._timeout(seconds),
         )
         return stream

@@ -16,6 +16,20 @@ from typing import Any
 from webhook.k8s.snapshot import HOSTNAME_LABEL, NodeClass, Taint
 
 HARD_EFFECTS = frozenset({"NoSchedule", "NoExecute"})
+# Taints the node lifecycle controller (and the API server's TaintNodesByCondition plugin, on every new node)
+# sets from node conditions: they say how a node is now, not whether it could ever run something, so the
+# preflight leaves them out (and the view does not even keep them: readiness flapping must not churn classes).
+CONDITION_TAINTS = frozenset(
+    {
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+        "node.kubernetes.io/memory-pressure",
+        "node.kubernetes.io/disk-pressure",
+        "node.kubernetes.io/pid-pressure",
+        "node.kubernetes.io/network-unavailable",
+        "node.cloudprovider.kubernetes.io/uninitialized",
+    }
+)
 # A cordoned node (spec.unschedulable) keeps off every pod that does not tolerate this taint (NodeUnschedulable).
 UNSCHEDULABLE = Taint("node.kubernetes.io/unschedulable", "", "NoSchedule")
 

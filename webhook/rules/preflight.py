@@ -107,7 +107,7 @@ def _count_declared(obj: dict[str, Any], ctx: Context, demand: Demand) -> bool:
             missing = dev.count if dev.resource not in demand.devices else 0
         if missing:
             demand.devices[dev.resource] = demand.devices.get(dev.resource, 0) + missing
-        demand.device_fields.setdefault(dev.resource, dev.declared_at)
+        demand.device_fields[dev.resource] = dev.declared_at  # the user wrote the declaration, not our entries
     return bool(plan.devices)
 
 
@@ -364,8 +364,7 @@ def fit(demand: Demand, ctx: Context, snapshot: ClusterSnapshot) -> list[tuple[s
         candidates = _cpu_manager_nodes(eligible, ctx, demand)
         if not candidates:
             return [("K1", demand.dedicated_field, _k1_message(eligible, ctx, demand, snapshot))]
-        labels = " or ".join(f"{k}={v}" for k, v in ctx.config.cpuManager.labels.items())
-        where = f"that could run it carry {labels}" if len(eligible) != len(candidates) else f"carry {labels}"
+        where = "with " + " or ".join(f"{k}={v}" for k, v in ctx.config.cpuManager.labels.items())
     failures = _resource_shortfalls(candidates, demand, where)
     if failures or any(all(_fits(c, demand).values()) for c in candidates):
         return failures
