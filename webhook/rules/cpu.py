@@ -139,16 +139,16 @@ class _Reader:
             self.problems.append(f"{field_path(path)}: must be an integer, got {json_type(v)}")
             return 0
         if v < 0:
-            self.causes.append(Cause.at(path, f"must not be negative (got {v})"))
+            self.causes.append(Cause.at(path, f"must not be negative (got {v})", rule="cpu.count"))
             return 0
         return v
 
-    def quantity(self, raw: Any, path: Path) -> Decimal | None:
+    def quantity(self, raw: Any, path: Path, rule: str = "cpu.quantity") -> Decimal | None:
         """Parse ``raw``; ``None`` (with a cause) when it is not a quantity."""
         try:
             return quantity.parse(raw)
         except quantity.QuantityError as exc:
-            self.causes.append(Cause.at(path, str(exc)))
+            self.causes.append(Cause.at(path, str(exc), rule=rule))
             return None
 
 
@@ -209,15 +209,17 @@ def read_spec(spec: dict[str, Any], root: Path) -> tuple[CpuSpec, Findings]:
         ps_path = (*d, "memory", "hugepages", "pageSize")
         out.page_size_raw = page_size
         if not isinstance(page_size, str):  # G8: KubeVirt parses the string; absent or not a string fails too
-            r.causes.append(Cause.at(ps_path, "must be a page size such as 2Mi or 1Gi"))
+            r.causes.append(Cause.at(ps_path, "must be a page size such as 2Mi or 1Gi", rule="cpu.G8"))
             out.invalid.add("pageSize")
         else:
-            out.page_size = r.quantity(page_size, ps_path)
+            out.page_size = r.quantity(page_size, ps_path, "cpu.G8")
             if out.page_size is None:
                 out.invalid.add("pageSize")
             elif quantity.value(out.page_size) <= 0:
                 r.causes.append(
-                    Cause.at(ps_path, f"must be a positive page size such as 2Mi or 1Gi (got {page_size!r})")
+                    Cause.at(
+                        ps_path, f"must be a positive page size such as 2Mi or 1Gi (got {page_size!r})", rule="cpu.G8"
+                    )
                 )
                 out.page_size = None
                 out.invalid.add("pageSize")
@@ -302,26 +304,32 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                 p_ded,
                 "dedicated CPUs are turned off on this cluster (cpuManager.enabled: false), so this VM would stay "
                 f"Pending: {ENABLE_CPU_MANAGER}; or remove dedicatedCpuPlacement",
+                rule="cpu.cpuManager",
             )
         )
 
     # G4-G7: memory requests and limits.
     if s.known("requests.memory"):
         if rm < 0:
-            out.append(Cause.at(p_rm, f"must not be negative (got {_fmt(s.raw[REQ_MEM])})"))
+            out.append(Cause.at(p_rm, f"must not be negative (got {_fmt(s.raw[REQ_MEM])})", rule="cpu.G4"))
         elif 0 < rm < ONE_MEGABYTE:
             out.append(
-                Cause.at(p_rm, f"must be at least 1M (got {_fmt(s.raw[REQ_MEM])}): a VM needs at least 1M of memory")
+                Cause.at(
+                    p_rm,
+                    f"must be at least 1M (got {_fmt(s.raw[REQ_MEM])}): a VM needs at least 1M of memory",
+                    rule="cpu.G5",
+                )
             )
     if s.known("limits.memory"):
         if lm < 0:
-            out.append(Cause.at(p_lm, f"must not be negative (got {_fmt(s.raw[LIM_MEM])})"))
+            out.append(Cause.at(p_lm, f"must not be negative (got {_fmt(s.raw[LIM_MEM])})", rule="cpu.G6"))
         elif lm > 0 and s.known("requests.memory") and rm > lm:
             out.append(
                 Cause.at(
                     p_rm,
                     f"{_fmt(s.raw[REQ_MEM])} is greater than {f_lm} {_fmt(s.raw[LIM_MEM])}: "
                     "lower the request or raise the limit",
+                    rule="cpu.G7",
                 )
             )
 
@@ -340,6 +348,7 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                     p_rm,
                     f"the VM's memory ({source} = {vm_memory} bytes) is smaller than the hugepage size "
                     f"{f_ps} {_fmt(s.page_size_raw)}: give it at least one page",
+                    rule="cpu.G9",
                 )
             )
         elif vm_memory % page != 0:
@@ -348,20 +357,22 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                     p_rm,
                     f"the VM's memory ({source} = {vm_memory} bytes) is not a multiple of the hugepage size "
                     f"{f_ps} {_fmt(s.page_size_raw)}: round it to a whole number of pages",
+                    rule="cpu.G10",
                 )
             )
 
     # G1-G3: CPU requests and limits.
     if s.known("requests.cpu") and rq < 0:
-        out.append(Cause.at(p_rq, f"must not be negative (got {_fmt(s.raw[REQ_CPU])})"))
+        out.append(Cause.at(p_rq, f"must not be negative (got {_fmt(s.raw[REQ_CPU])})", rule="cpu.G1"))
     if s.known("limits.cpu") and lq < 0:
-        out.append(Cause.at(p_lq, f"must not be negative (got {_fmt(s.raw[LIM_CPU])})"))
+        out.append(Cause.at(p_lq, f"must not be negative (got {_fmt(s.raw[LIM_CPU])})", rule="cpu.G2"))
     if s.known("requests.cpu", "limits.cpu") and lq > 0 and rq > lq:
         out.append(
             Cause.at(
                 p_rq,
                 f"{_fmt(s.raw[REQ_CPU])} is greater than {f_lq} {_fmt(s.raw[LIM_CPU])}: "
                 "lower the request or raise the limit",
+                rule="cpu.G3",
             )
         )
 
@@ -374,6 +385,7 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
             Cause.at(
                 p_numa,
                 f"NUMA guestMappingPassthrough maps dedicated host CPUs into the guest: set {field_path(p_ded)}: true",
+                rule="cpu.R12",
             )
         )
     if s.numa_passthrough and not s.hugepages:
@@ -382,6 +394,7 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                 p_numa,
                 "NUMA guestMappingPassthrough needs hugepages: set "
                 f"{s.f('domain', 'memory', 'hugepages', 'pageSize')} (e.g. 2Mi or 1Gi)",
+                rule="cpu.R13",
             )
         )
     # R10
@@ -391,6 +404,7 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                 s.path("domain", "cpu", "isolateEmulatorThread"),
                 "isolateEmulatorThread only works with dedicated CPUs: "
                 f"set {field_path(p_ded)}: true or remove isolateEmulatorThread",
+                rule="cpu.R10",
             )
         )
     # G12
@@ -401,6 +415,7 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                 s.path("domain", "cpu", "sockets"),
                 f"{s.sockets} sockets{origin} is more than maxSockets {s.max_sockets}: "
                 f"lower the sockets or raise {s.f('domain', 'cpu', 'maxSockets')}",
+                rule="cpu.G12",
             )
         )
     # R14, R15
@@ -410,6 +425,7 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                 p_ded,
                 f"must be true when {s.f('domain', 'cpu', 'realtime')} is set: realtime vCPUs need dedicated host CPUs",
                 "FieldValueRequired",
+                rule="cpu.R14",
             )
         )
     if s.realtime and not s.numa_passthrough:
@@ -419,6 +435,7 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                 f"must be set when {s.f('domain', 'cpu', 'realtime')} is set: add guestMappingPassthrough: {{}} "
                 "(it also needs hugepages)",
                 "FieldValueRequired",
+                rule="cpu.R15",
             )
         )
     # G11 (VMI CREATE only; no field, like KubeVirt)
@@ -429,6 +446,7 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                 f"no memory requested: set {f_rm} or {f_lm}, or {s.f('domain', 'memory', 'guest')}, "
                 f"or {s.f('domain', 'memory', 'hugepages', 'pageSize')}",
                 "FieldValueRequired",
+                rule="cpu.G11",
             )
         )
     return out
@@ -458,6 +476,7 @@ def _cpu_pinning(s: CpuSpec) -> list[Cause]:
                 s.path("domain", "resources", *LIM_MEM),
                 f"dedicated CPUs need a fixed amount of memory: set {f_lm} (or {f_rm}, "
                 f"{s.f('domain', 'memory', 'guest')} or {s.f('domain', 'memory', 'hugepages')})",
+                rule="cpu.R1",
             )
         )
     # R2, R3
@@ -470,6 +489,7 @@ def _cpu_pinning(s: CpuSpec) -> list[Cause]:
                     s.path("domain", "resources", *res),
                     f"CPU {what} {_fmt(s.raw[res])}{origin} is not a whole number of CPUs: with dedicated CPUs every "
                     "vCPU gets a whole host CPU, so use a whole number such as 1 or 2",
+                    rule="cpu.R2" if res == REQ_CPU else "cpu.R3",
                 )
             )
     # R4
@@ -479,6 +499,7 @@ def _cpu_pinning(s: CpuSpec) -> list[Cause]:
                 s.path("domain", "resources", *REQ_MEM),
                 f"must equal {f_lm} with dedicated CPUs (got {_fmt(s.raw[REQ_MEM])} and {_fmt(s.raw[LIM_MEM])}): "
                 "set both to the same value",
+                rule="cpu.R4",
             )
         )
     n = vcpus(s.cores, s.sockets, s.threads)
@@ -489,6 +510,7 @@ def _cpu_pinning(s: CpuSpec) -> list[Cause]:
             Cause.at(
                 p_ded,
                 f"dedicated CPUs need a CPU count: set {s.f('domain', 'cpu', 'cores')} (or {f_rq} / {f_lq})",
+                rule="cpu.R5",
             )
         )
     # R6
@@ -498,6 +520,7 @@ def _cpu_pinning(s: CpuSpec) -> list[Cause]:
                 p_ded,
                 f"{f_rq} ({_fmt(s.raw[REQ_CPU])}) and {f_lq} ({_fmt(s.raw[LIM_CPU])}) must be equal with dedicated "
                 "CPUs: set both to the same whole number, or give only cores",
+                rule="cpu.R6",
             )
         )
     # R7
@@ -509,6 +532,7 @@ def _cpu_pinning(s: CpuSpec) -> list[Cause]:
                 f"the CPU topology (cores x sockets x threads) gives {n} vCPUs but {given} say otherwise: "
                 f"with dedicated CPUs give only {s.f('domain', 'cpu', 'cores')} (KubeVirt sets the CPU request "
                 f"and limit from it) or make them equal to {n}",
+                rule="cpu.R7",
             )
         )
     # R8 (the cluster's default architecture is not known here: only spec.architecture counts)
@@ -518,6 +542,7 @@ def _cpu_pinning(s: CpuSpec) -> list[Cause]:
                 s.path("architecture"),
                 f"{f_threads} is {s.threads} but dedicated CPUs on arm64 support 1 thread per core: "
                 "set threads to 1 and use more cores",
+                rule="cpu.R8",
             )
         )
     # R9
@@ -527,6 +552,7 @@ def _cpu_pinning(s: CpuSpec) -> list[Cause]:
                 p_ded,
                 f"{f_threads} is {s.threads} but dedicated CPUs allow at most 2 threads per core: "
                 "use more cores instead",
+                rule="cpu.R9",
             )
         )
     return out
@@ -649,7 +675,7 @@ def _gap_causes(pod: dict[str, Any], gap: qos.Gap) -> list[Cause]:
             try:
                 quantity.parse(raw)
             except quantity.QuantityError as exc:
-                bad.append(Cause.at(path, str(exc)))
+                bad.append(Cause.at(path, str(exc), rule="qos.quantity"))
     if bad:
         return bad
     who, r = _owner(pod, gap.path), gap.resource
@@ -663,6 +689,7 @@ def _gap_causes(pod: dict[str, Any], gap: qos.Gap) -> list[Cause]:
                 f"{who} has a {r} request {_fmt(gap.request)} but no limit: {need}, so set the "
                 f"limit to {_fmt(gap.request)}",
                 "FieldValueRequired",
+                rule="qos.guaranteed",
             )
         ]
     if req is None and lim is None:
@@ -671,6 +698,7 @@ def _gap_causes(pod: dict[str, Any], gap: qos.Gap) -> list[Cause]:
                 req_path,
                 f"{who} has no {r} request or limit: {need}, so set both to the same value",
                 "FieldValueRequired",
+                rule="qos.guaranteed",
             )
         ]
     if req is None:
@@ -680,14 +708,22 @@ def _gap_causes(pod: dict[str, Any], gap: qos.Gap) -> list[Cause]:
                 f"{who} has a {r} limit {_fmt(gap.limit)} but no request: {need}, so set the "
                 f"request to {_fmt(gap.limit)}",
                 "FieldValueRequired",
+                rule="qos.guaranteed",
             )
         ]
     if req == lim:  # both zero
-        return [Cause.at(req_path, f"{who} has a {r} request and limit of 0: {need}, so give it a positive amount")]
+        return [
+            Cause.at(
+                req_path,
+                f"{who} has a {r} request and limit of 0: {need}, so give it a positive amount",
+                rule="qos.guaranteed",
+            )
+        ]
     return [
         Cause.at(
             req_path,
             f"{who} has a {r} request {_fmt(gap.request)} but a limit {_fmt(gap.limit)}: {need}, so make them equal",
+            rule="qos.guaranteed",
         )
     ]
 
