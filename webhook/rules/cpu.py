@@ -26,7 +26,7 @@ from typing import Any
 from webhook.k8s import qos, quantity
 from webhook.k8s.paths import Path
 from webhook.k8s.paths import field as field_path
-from webhook.rules.base import Cause, Context, Findings, json_type
+from webhook.rules.base import Cause, Context, Findings, default_architecture, json_type
 from webhook.rules.dedicated import is_dedicated_pod
 
 VMI_ROOT: Path = ("spec",)
@@ -66,7 +66,12 @@ class CpuSpec:
     sockets: int = 0
     threads: int = 0
     max_sockets: int = 0
-    architecture: str = ""
+    architecture: str = ""  # spec.architecture; after defaulting, the cluster's default when that was empty
+    io_threads_policy: str | None = None  # domain.ioThreadsPolicy as written (None when absent)
+    pool_threads: int | None = None  # domain.ioThreads.supplementalPoolThreadCount (None when absent)
+    launch_security: bool = False  # domain.launchSecurity present (SEV/TDX: an encrypted VM)
+    max_guest: Decimal | None = None  # domain.memory.maxGuest (memory hotplug)
+    max_guest_raw: Any = None
     has_memory: bool = False  # spec.domain.memory present
     hugepages: bool = False
     page_size: Decimal | None = None
@@ -179,6 +184,18 @@ def read_spec(spec: dict[str, Any], root: Path) -> tuple[CpuSpec, Findings]:
             r.mapping(numa, "guestMappingPassthrough", (*c, "numa", "guestMappingPassthrough")) is not None
         )
 
+    policy = domain.get("ioThreadsPolicy")
+    if isinstance(policy, str):
+        out.io_threads_policy = policy
+    elif policy is not None:
+        r.problems.append(f"{field_path((*d, 'ioThreadsPolicy'))}: must be a string, got {json_type(policy)}")
+    io_threads = r.mapping(domain, "ioThreads", (*d, "ioThreads")) or {}
+    if io_threads.get("supplementalPoolThreadCount") is not None:
+        out.pool_threads = r.count(
+            io_threads, "supplementalPoolThreadCount", (*d, "ioThreads", "supplementalPoolThreadCount")
+        )
+    out.launch_security = r.mapping(domain, "launchSecurity", (*d, "launchSecurity")) is not None
+
     resources = r.mapping(domain, "resources", (*d, "resources")) or {}
     for section in ("requests", "limits"):
         values = r.mapping(resources, section, (*d, "resources", section)) or {}
@@ -202,6 +219,11 @@ def read_spec(spec: dict[str, Any], root: Path) -> tuple[CpuSpec, Findings]:
         out.guest = r.quantity(out.guest_raw, (*d, "memory", "guest"))
         if out.guest is None:
             out.invalid.add("guest")
+    if memory.get("maxGuest") is not None:
+        out.max_guest_raw = memory["maxGuest"]
+        out.max_guest = r.quantity(out.max_guest_raw, (*d, "memory", "maxGuest"))
+        if out.max_guest is None:
+            out.invalid.add("maxGuest")
     hugepages = r.mapping(memory, "hugepages", (*d, "memory", "hugepages"))
     if hugepages is not None:
         out.hugepages = True
@@ -230,12 +252,13 @@ def read_spec(spec: dict[str, Any], root: Path) -> tuple[CpuSpec, Findings]:
     return out, findings
 
 
-def apply_kubevirt_defaults(spec: CpuSpec) -> CpuSpec:
+def apply_kubevirt_defaults(spec: CpuSpec, default_architecture: str = "") -> CpuSpec:
     """KubeVirt's admission defaulting (DEF ``SetDefaultVirtualMachineInstanceSpec``) on a copy.
 
     ``requests.cpu`` from ``limits.cpu``; guest memory from requests.memory, else limits.memory, else the
     hugepage size; when cores, sockets and threads are all 0: sockets from limits.cpu, else requests.cpu,
-    else 1, and cores = threads = 1.
+    else 1, and cores = threads = 1; an empty ``architecture`` becomes ``default_architecture`` (the caller
+    resolves it with :func:`webhook.rules.base.default_architecture`).
     """
     s = dataclasses.replace(
         spec,
@@ -244,6 +267,9 @@ def apply_kubevirt_defaults(spec: CpuSpec) -> CpuSpec:
         invalid=set(spec.invalid),
         derived=set(spec.derived),
     )
+    if not s.architecture and default_architecture:
+        s.architecture = default_architecture
+        s.derived.add("architecture")
     if s.q(REQ_CPU) == 0 and _name(REQ_CPU) not in s.invalid:
         if _name(LIM_CPU) in s.invalid:
             s.invalid.add(_name(REQ_CPU))
@@ -438,6 +464,7 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                 rule="cpu.R15",
             )
         )
+    out.extend(_io_threads(s))
     # G11 (VMI CREATE only; no field, like KubeVirt)
     if vmi_create and s.known("requests.memory", "guest") and rm == 0 and s.guest is None and not s.hugepages:
         out.append(
@@ -450,6 +477,106 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
             )
         )
     return out
+
+
+IO_THREADS_POLICIES = ("shared", "auto", "supplementalPool")
+
+
+def _io_threads(s: CpuSpec) -> list[Cause]:
+    """KubeVirt's ``validateIOThreadsPolicy`` (KUBEVIRT-CLUSTER.md d.3), on every VMI and VM template.
+
+    The supplementalPool cause goes on ``ioThreads.supplementalPoolThreadCount`` (CONTRACT §2), the field to
+    fix; KubeVirt names a field that does not exist, ``ioThreads.count``.
+    """
+    policy = s.io_threads_policy
+    if policy is None:
+        return []
+    out: list[Cause] = []
+    f_count = s.f("domain", "ioThreads", "supplementalPoolThreadCount")
+    if policy not in IO_THREADS_POLICIES:
+        out.append(
+            Cause.at(
+                s.path("domain", "ioThreadsPolicy"),
+                f"ioThreadsPolicy {policy!r} is not supported: use shared, auto or supplementalPool",
+                rule="cpu.ioThreadsPolicy",
+            )
+        )
+    if policy == "supplementalPool" and not s.pool_threads:
+        got = "is not set" if s.pool_threads is None else f"is {s.pool_threads}"
+        out.append(
+            Cause.at(
+                s.path("domain", "ioThreads", "supplementalPoolThreadCount"),
+                f"ioThreadsPolicy supplementalPool needs a pool of I/O threads, but {f_count} {got}: "
+                "set it to a positive number (e.g. 2), or choose ioThreadsPolicy shared or auto",
+                rule="cpu.ioThreads",
+            )
+        )
+    return out
+
+
+GI = Decimal(1024**3)
+TWO_MI = Decimal(2 * 1024**2)
+
+
+def memory_hotplug(s: CpuSpec) -> list[Cause]:
+    """KubeVirt's memory-hotplug conditions (KUBEVIRT-CLUSTER.md d.1) on a defaulted VM template with maxGuest.
+
+    Every failing condition is one cause on ``spec.template.spec.domain.memory.guest`` (CONTRACT §2); KubeVirt
+    stops at the first. KubeVirt runs them only under its default ``vmRolloutStrategy: LiveUpdate``, which we
+    assume (the cluster view does not carry the rollout strategy).
+    """
+    if s.max_guest is None or not s.known("maxGuest"):
+        return []
+    at = s.path("domain", "memory", "guest")
+    f_guest, f_max = s.f("domain", "memory", "guest"), s.f("domain", "memory", "maxGuest")
+    out: list[str] = []
+    if s.realtime:
+        out.append(f"memory hotplug ({f_max}) does not work with realtime vCPUs: remove maxGuest or realtime")
+    if s.numa_passthrough:
+        out.append(
+            f"memory hotplug ({f_max}) does not work with NUMA guestMappingPassthrough: remove maxGuest or the "
+            "NUMA passthrough"
+        )
+    if s.launch_security:
+        out.append(
+            f"memory hotplug ({f_max}) does not work with launchSecurity (an encrypted VM): remove maxGuest or "
+            "launchSecurity"
+        )
+    one_gi_pages = s.hugepages and s.page_size_raw == "1Gi"
+    block, block_name = (GI, "1Gi") if one_gi_pages else (TWO_MI, "2Mi")
+    why_block = " (the hugepage size)" if one_gi_pages else ""
+    guest = quantity.value(s.guest) if s.guest is not None else None
+    max_guest = quantity.value(s.max_guest)
+    if s.known("guest") and guest is None:
+        out.append(f"memory hotplug ({f_max}) needs the guest memory: set {f_guest} (or a memory request or limit)")
+    if guest is not None and guest > max_guest:
+        out.append(
+            f"the guest memory {_fmt(s.guest_raw)} is more than {f_max} {_fmt(s.max_guest_raw)}: raise maxGuest "
+            "or lower the guest memory"
+        )
+    if guest is not None and guest % block:
+        origin = " (taken from the memory request or limit)" if "guest" in s.derived else ""
+        out.append(
+            f"the guest memory {_fmt(s.guest_raw)}{origin} is not a multiple of {block_name}{why_block}: memory "
+            f"hotplug adds memory in {block_name} blocks, so round it"
+        )
+    if max_guest % block:
+        out.append(
+            f"{f_max} {_fmt(s.max_guest_raw)} is not a multiple of {block_name}{why_block}: memory hotplug adds "
+            f"memory in {block_name} blocks, so round it"
+        )
+    if s.architecture != "amd64":
+        origin = " (the cluster's default architecture)" if "architecture" in s.derived else ""
+        out.append(
+            f"memory hotplug ({f_max}) works only on amd64 (x86_64) VMs, this one is {s.architecture or 'unknown'}"
+            f"{origin}: remove maxGuest"
+        )
+    if guest is not None and guest < GI:
+        out.append(
+            f"memory hotplug ({f_max}) needs at least 1Gi of guest memory, {f_guest} is {_fmt(s.guest_raw)}: "
+            "raise it or remove maxGuest"
+        )
+    return [Cause.at(at, message, rule="cpu.memoryHotplug") for message in out]
 
 
 def _cpu_pinning(s: CpuSpec) -> list[Cause]:
@@ -535,12 +662,13 @@ def _cpu_pinning(s: CpuSpec) -> list[Cause]:
                 rule="cpu.R7",
             )
         )
-    # R8 (the cluster's default architecture is not known here: only spec.architecture counts)
+    # R8 (spec.architecture, else the cluster's default: see apply_kubevirt_defaults)
     if s.threads > 1 and s.architecture == "arm64":
+        arch_origin = " (the cluster's default architecture)" if "architecture" in s.derived else ""
         out.append(
             Cause.at(
                 s.path("architecture"),
-                f"{f_threads} is {s.threads} but dedicated CPUs on arm64 support 1 thread per core: "
+                f"{f_threads} is {s.threads} but dedicated CPUs on arm64{arch_origin} support 1 thread per core: "
                 "set threads to 1 and use more cores",
                 rule="cpu.R8",
             )
@@ -588,10 +716,12 @@ def validate_spec(spec: Any, root: Path, ctx: Context, *, vmi_create: bool) -> F
     user, findings = read_spec(spec, root)
     if findings.bad_request is not None:
         return findings
-    defaulted = apply_kubevirt_defaults(user)
+    defaulted = apply_kubevirt_defaults(user, default_architecture(ctx))
     findings.causes.extend(
         check_spec(defaulted, vmi_create=vmi_create, cpu_manager_enabled=ctx.config.cpuManager.enabled)
     )
+    if root == VM_ROOT:  # KubeVirt's VM admitter only: VMI CREATE has no maxGuest rule
+        findings.causes.extend(memory_hotplug(defaulted))
     warning = consistent_duplicate_warning(user)
     if warning:
         findings.warnings.append(warning)
