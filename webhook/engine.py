@@ -15,7 +15,7 @@ from typing import Any, Literal
 from webhook.config import Config
 from webhook.k8s.defaults import default_pod_requests
 from webhook.k8s.patch import JsonPatch, PatchBuilder, PatchError
-from webhook.rules import cpu, network, passthrough, qos
+from webhook.rules import cpu, devices, network, passthrough, qos
 from webhook.rules.base import Cause, Context, Findings, Operation
 
 Webhook = Literal["mutate", "validate"]
@@ -32,8 +32,8 @@ MUTATORS: Mapping[str, tuple[Rule, ...]] = {
 }
 VALIDATORS: Mapping[str, tuple[Rule, ...]] = {
     "Pod": (cpu.validate_pod, passthrough.validate_pod),
-    "VirtualMachineInstance": (cpu.validate_vmi, passthrough.validate_vmi, network.validate_vmi),
-    "VirtualMachine": (cpu.validate_vm, passthrough.validate_vm, network.validate_vm),
+    "VirtualMachineInstance": (cpu.validate_vmi, passthrough.validate_vmi, devices.validate_vmi, network.validate_vmi),
+    "VirtualMachine": (cpu.validate_vm, passthrough.validate_vm, devices.validate_vm, network.validate_vm),
 }
 
 

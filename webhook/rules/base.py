@@ -98,4 +98,3 @@ def default_architecture(ctx: Context) -> str:
     if kubevirt is not None and kubevirt.default_architecture:
         return kubevirt.default_architecture
     return ctx.config.kubevirt.defaultArchitecture
-
