@@ -49,6 +49,9 @@ class Verdict:
     warnings: list[str] = field(default_factory=list)
     audit: dict[str, str] = field(default_factory=dict)
     patch: JsonPatch = field(default_factory=list)
+    # With ``enforcement: warn``: the causes that would have denied (their rule ids stay reachable for the
+    # denials metric and ``review -o json``); ``causes`` is then empty. Never sent on the wire.
+    would_deny: list[Cause] = field(default_factory=list)
 
 
 def object_kind(request: Mapping[str, Any]) -> str:
@@ -151,6 +154,7 @@ def to_verdict(findings: Findings, config: Config) -> Verdict:
             f"would deny: {c.field}: {c.message}" if c.field else f"would deny: {c.message}" for c in findings.causes
         )
         verdict.audit["would-deny"] = message
+        verdict.would_deny = findings.causes
         return verdict
     verdict.allowed, verdict.code, verdict.reason = False, 422, "Invalid"
     verdict.causes = findings.causes
