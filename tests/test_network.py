@@ -537,3 +537,17 @@ def test_any_shape_gets_a_verdict_never_an_exception(old: tuple[Any, Any], new: 
     verdict = update(vm(*old), vm(*new))
     assert verdict.code in (200, 400, 422)
     assert verdict.allowed == (verdict.code == 200)
+
+
+@pytest.mark.parametrize("kind", ROOTS)
+@pytest.mark.parametrize(("binding", "rule"), [("masquerade", "network.N6"), ("passtBinding", "network.N9")])
+def test_a_pod_only_binding_without_any_network_also_fails_the_pod_network_rule(
+    kind: str, binding: str, rule: str
+) -> None:
+    # KubeVirt looks the network up by name and reads a missing one as "not the pod network"
+    verdict = validate(make(kind, [{"name": "default", binding: {}}], []))
+    found = by_rule(verdict)
+    field = f"{ROOTS[kind]}.domain.devices.interfaces[0].name"
+    assert [(f, t) for f, t, _ in found["network.N11"]] == [(field, "FieldValueInvalid")]
+    [(f, t, message)] = found[rule]
+    assert (f, t) == (field, "FieldValueInvalid") and "only on the pod network" in message

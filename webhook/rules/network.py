@@ -362,8 +362,10 @@ def _check_bindings(spec: Spec) -> list[Cause]:
             causes.append(Cause.at(spec.iface_path(iface.index), msg, rule="network.N5"))
         net = nets.get(name)
         for binding in ("masquerade", "passtBinding"):  # N6, N9 (second half)
-            if binding in iface.bindings and net is not None and "pod" not in net.sources:
-                msg = f'interface "{name}": {binding} works only on the pod network, not on {net.describe()}'
+            # KubeVirt reads a missing network as one that is not the pod network: N11 and this both fire
+            if binding in iface.bindings and (net is None or "pod" not in net.sources):
+                where = net.describe() if net is not None else "no network (none has its name)"
+                msg = f'interface "{name}": {binding} works only on the pod network, not on {where}'
                 rule = "network.N6" if binding == "masquerade" else "network.N9"
                 causes.append(Cause.at(spec.iface_path(iface.index, "name"), msg, rule=rule))
         mac = iface.raw.get("macAddress")
