@@ -22,6 +22,7 @@ COMMAND = [sys.executable, "-m", "webhook.cli", "review"]
 UPDATES = {  # new -> old, for `review --operation UPDATE --old OLD NEW`
     "network/vm-hotplug.yaml": "network/vm-multus-bridge.yaml",
     "network/vm-needs-restart.yaml": "network/vm-multus-bridge.yaml",
+    "network/vm-slirp-only.yaml": "network/vm-slirp-only.yaml",
 }
 ROW = re.compile(r"^\|\s*\[([^\]]+\.(?:ya?ml|json))\]\([^)]*\)\s*\|\s*(admitted|denied)\b")
 

@@ -8,6 +8,7 @@ against KubeVirt's own CRD schema, so the tests never pass on objects a cluster 
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from webhook.rules import cpu
 from webhook.rules.base import Context, Findings
 
 DEFAULT = Config()
+RULE_ID = re.compile(r"[a-z]+\.[A-Za-z0-9]+")
 MEM = {"requests": {"memory": "1Gi"}, "limits": {"memory": "1Gi"}}
 
 
@@ -61,6 +63,7 @@ def prefix(kind: str) -> str:
 
 def got(findings: Findings) -> list[tuple[str, str]]:
     assert findings.bad_request is None, findings.bad_request
+    assert all(RULE_ID.fullmatch(c.rule) for c in findings.causes), findings.causes
     return [(c.field, c.type) for c in findings.causes]
 
 
@@ -220,13 +223,16 @@ DENIED: list[Any] = [
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize(("spec", "causes"), DENIED)
 def test_rule_denies_with_kubevirt_field_and_type(
-    kind: str, spec: dict[str, Any], causes: list[tuple[str, str]]
+    kind: str, spec: dict[str, Any], causes: list[tuple[str, str]], request: pytest.FixtureRequest
 ) -> None:
     obj = wrap(kind, spec)
     before = copy.deepcopy(obj)
     findings = run(obj)
     assert got(findings) == expect(kind, causes)
     assert all(c.message for c in findings.causes)
+    row = request.node.callspec.id.split()[0]  # "R1", "G9", ...: the rule the case is about carries its id
+    if findings.causes:  # (G11 is VMI-only: a VM template gets no cause)
+        assert f"cpu.{row}" in {c.rule for c in findings.causes}, findings.causes
     assert obj == before, "rules must default a copy, never the object"
 
 

@@ -134,6 +134,8 @@ interfaces = st.lists(
             "bridge": st.just({}),
             "masquerade": st.just({}),
             "sriov": st.just({}),
+            "slirp": st.just({}),
+            "macvtap": st.just({}),
             "state": st.sampled_from(["", "up", "down", "absent", "weird"]) | json_values,
         },
     )
@@ -148,15 +150,26 @@ networks = st.lists(
     | json_values,
     max_size=3,
 )
+claim_names = st.sampled_from(["gpu-claim", "", "other"]) | json_values
+device_entry = st.fixed_dictionaries(
+    {"name": text},
+    optional={"deviceName": text | json_values, "claimName": claim_names, "requestName": claim_names},
+)
+resource_claims = st.lists(
+    st.fixed_dictionaries(
+        {"name": claim_names},
+        optional={"resourceClaimName": text | json_values, "resourceClaimTemplateName": text | json_values},
+    )
+    | json_values,
+    max_size=2,
+)
 devices = (
     st.fixed_dictionaries(
         {},
         optional={
             "passthrough": st.lists(passthrough_entry, max_size=3) | json_values,
-            "hostDevices": st.lists(
-                st.fixed_dictionaries({"name": text, "deviceName": text | json_values}) | json_values, max_size=3
-            ),
-            "gpus": st.lists(st.fixed_dictionaries({"name": text, "deviceName": text}) | json_values, max_size=2),
+            "hostDevices": st.lists(device_entry | json_values, max_size=3),
+            "gpus": st.lists(device_entry | json_values, max_size=2),
             "interfaces": interfaces | json_values,
         },
     )
@@ -164,7 +177,12 @@ devices = (
 )
 memory = (
     st.fixed_dictionaries(
-        {}, optional={"guest": quantities, "hugepages": st.fixed_dictionaries({"pageSize": quantities}) | json_values}
+        {},
+        optional={
+            "guest": quantities,
+            "maxGuest": quantities,
+            "hugepages": st.fixed_dictionaries({"pageSize": quantities}) | json_values,
+        },
     )
     | json_values
 )
@@ -177,11 +195,23 @@ def vmi_specs(draw: st.DrawFn) -> dict[str, Any]:
         "domain": draw(
             st.fixed_dictionaries(
                 {},
-                optional={"cpu": domain_cpu, "resources": resources, "devices": devices, "memory": memory},
+                optional={
+                    "cpu": domain_cpu,
+                    "resources": resources,
+                    "devices": devices,
+                    "memory": memory,
+                    "ioThreadsPolicy": st.sampled_from(["shared", "auto", "supplementalPool", "bad"]) | json_values,
+                    "ioThreads": st.fixed_dictionaries(
+                        {}, optional={"supplementalPoolThreadCount": st.integers(-1, 4) | json_values}
+                    )
+                    | json_values,
+                    "launchSecurity": st.just({}) | json_values,
+                },
             )
             | json_values
         ),
         "networks": draw(networks | json_values),
+        "resourceClaims": draw(resource_claims | st.none()),
     }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -52,7 +53,9 @@ def assert_well_formed(doc: Any, uid: str | None, api_version: str, original: An
         assert status["code"] in (400, 422), status
         assert isinstance(status["message"], str) and status["message"]
         for cause in status.get("details", {}).get("causes", []):
-            assert cause["type"] in CAUSE_TYPES, cause
+            # rule ids stay off the wire; "reason" is StatusCause's JSON name for the type (what the API server keeps)
+            assert set(cause) == {"reason", "type", "field", "message"}, cause
+            assert cause["type"] in CAUSE_TYPES and cause["reason"] == cause["type"], cause
             assert isinstance(cause["field"], str) and isinstance(cause["message"], str)
     assert all(isinstance(w, str) for w in resp.get("warnings", []))
     assert ("patch" in resp) == ("patchType" in resp)
@@ -63,11 +66,21 @@ def assert_well_formed(doc: Any, uid: str | None, api_version: str, original: An
         jsonpatch.JsonPatch(ops).apply(original, in_place=True)
 
 
+RULE_ID = re.compile(r"[a-z]+\.[A-Za-z0-9]+")
+
+
+def assert_rule_ids(verdict: engine.Verdict) -> None:
+    """Every cause (denying, or would-deny in warn mode) carries a stable rule id (CONTRACT §10, docs/rules.md)."""
+    for cause in [*verdict.causes, *verdict.would_deny]:
+        assert RULE_ID.fullmatch(cause.rule), f"cause without a rule id: {cause}"
+
+
 def review_in_process(doc: dict[str, Any], webhook: str, config: Config | None = None) -> dict[str, Any]:
     """bytes -> parse -> handle -> response -> bytes -> dict, as the server does (minus HTTP)."""
     parsed = review.parse_review(orjson.dumps(doc))
     request = parsed["request"]
     verdict = engine.handle(request, webhook, config or Config())  # type: ignore[arg-type]
+    assert_rule_ids(verdict)
     out = review.response(parsed["apiVersion"], request["uid"], verdict, allow_patch=webhook == "mutate")
     result: dict[str, Any] = orjson.loads(orjson.dumps(out))
     return result

@@ -154,6 +154,8 @@ def test_rule_denies_with_kubevirts_field_and_type(
     assert (f"{ROOTS[kind]}.{where}", ctype) in causes(verdict), verdict.causes
     messages = [c.message for c in verdict.causes if c.field == f"{ROOTS[kind]}.{where}"]
     assert any(word in m for m in messages), messages
+    rules = {c.rule for c in verdict.causes if c.field == f"{ROOTS[kind]}.{where}"}
+    assert f"network.{rule.split()[0]}" in rules, rules
 
 
 def test_n17_reports_only_the_first_multus_network_without_a_name() -> None:
@@ -183,11 +185,43 @@ def test_network_causes_travel_with_cpu_causes() -> None:
     assert "spec.domain.resources.requests.cpu" in fields
 
 
-def test_discontinued_bindings_are_checked_on_create_only() -> None:
-    vm = make("VirtualMachine", [{"name": "default", "slirp": {}}], [POD])
-    assert not validate(vm).allowed
+def by_rule(verdict: Verdict) -> dict[str, list[tuple[str, str, str]]]:
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    for c in verdict.causes:
+        out.setdefault(c.rule, []).append((c.field, c.type, c.message))
+    return out
+
+
+@pytest.mark.parametrize("binding", ["slirp", "passt", "macvtap"])
+@pytest.mark.parametrize(
+    ("kind", "operation"),
+    [("VirtualMachineInstance", "CREATE"), ("VirtualMachine", "CREATE"), ("VirtualMachine", "UPDATE")],
+)
+def test_an_interface_with_only_a_discontinued_binding_has_no_binding_on_every_operation(
+    binding: str, kind: str, operation: str
+) -> None:
+    obj = make(kind, [{"name": "default", binding: {}}], [POD])
+    verdict = validate(obj, operation, old=obj if operation == "UPDATE" else None)
+
+    assert not verdict.allowed and verdict.code == 422
+    found = by_rule(verdict)
+    [(field, ctype, message)] = found["network.N5"]
+    assert (field, ctype) == (f"{ROOTS[kind]}.domain.devices.interfaces[0]", "FieldValueInvalid")
+    assert "no binding" in message and binding in message and "counts as none" in message
+    if operation == "CREATE":  # the discontinued-binding cause is KubeVirt's create-only rule
+        [(field, ctype, message)] = found["network.N19"]
+        assert field == f"{ROOTS[kind]}.domain.devices.interfaces[0].{binding}" and "discontinued" in message
+    else:
+        assert "network.N19" not in found
+
+
+def test_a_discontinued_binding_beside_a_counted_one_fails_on_create_only() -> None:
+    vm = make("VirtualMachine", [{"name": "default", "slirp": {}, "masquerade": {}}], [POD])
+    created = validate(vm)
+    assert not created.allowed
+    assert set(by_rule(created)) == {"network.N19"}  # masquerade is the one binding: N5 holds
     update = validate(vm, "UPDATE", old=vm)
-    assert update.allowed and not update.causes  # KubeVirt runs this check on VM CREATE only
+    assert update.allowed and not update.causes  # KubeVirt runs the discontinued rule on VM CREATE only
 
 
 def test_warn_enforcement_turns_network_denials_into_warnings() -> None:
@@ -503,3 +537,17 @@ def test_any_shape_gets_a_verdict_never_an_exception(old: tuple[Any, Any], new: 
     verdict = update(vm(*old), vm(*new))
     assert verdict.code in (200, 400, 422)
     assert verdict.allowed == (verdict.code == 200)
+
+
+@pytest.mark.parametrize("kind", ROOTS)
+@pytest.mark.parametrize(("binding", "rule"), [("masquerade", "network.N6"), ("passtBinding", "network.N9")])
+def test_a_pod_only_binding_without_any_network_also_fails_the_pod_network_rule(
+    kind: str, binding: str, rule: str
+) -> None:
+    # KubeVirt looks the network up by name and reads a missing one as "not the pod network"
+    verdict = validate(make(kind, [{"name": "default", binding: {}}], []))
+    found = by_rule(verdict)
+    field = f"{ROOTS[kind]}.domain.devices.interfaces[0].name"
+    assert [(f, t) for f, t, _ in found["network.N11"]] == [(field, "FieldValueInvalid")]
+    [(f, t, message)] = found[rule]
+    assert (f, t) == (field, "FieldValueInvalid") and "only on the pod network" in message

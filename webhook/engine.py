@@ -16,7 +16,7 @@ from webhook.config import Config
 from webhook.k8s.defaults import default_pod_requests
 from webhook.k8s.patch import JsonPatch, PatchBuilder, PatchError
 from webhook.k8s.snapshot import ClusterSnapshot
-from webhook.rules import cpu, network, passthrough, preflight, qos
+from webhook.rules import cpu, devices, network, passthrough, preflight, qos
 from webhook.rules.base import Cause, Context, Findings, Operation
 
 Webhook = Literal["mutate", "validate"]
@@ -36,10 +36,17 @@ VALIDATORS: Mapping[str, tuple[Rule, ...]] = {
     "VirtualMachineInstance": (
         cpu.validate_vmi,
         passthrough.validate_vmi,
+        devices.validate_vmi,
         network.validate_vmi,
         preflight.validate_vmi,
     ),
-    "VirtualMachine": (cpu.validate_vm, passthrough.validate_vm, network.validate_vm, preflight.validate_vm),
+    "VirtualMachine": (
+        cpu.validate_vm,
+        passthrough.validate_vm,
+        devices.validate_vm,
+        network.validate_vm,
+        preflight.validate_vm,
+    ),
 }
 
 
@@ -55,6 +62,9 @@ class Verdict:
     warnings: list[str] = field(default_factory=list)
     audit: dict[str, str] = field(default_factory=dict)
     patch: JsonPatch = field(default_factory=list)
+    # With ``enforcement: warn``: the causes that would have denied (their rule ids stay reachable for the
+    # denials metric and ``review -o json``); ``causes`` is then empty. Never sent on the wire.
+    would_deny: list[Cause] = field(default_factory=list)
 
 
 def object_kind(request: Mapping[str, Any]) -> str:
@@ -162,6 +172,7 @@ def to_verdict(findings: Findings, config: Config) -> Verdict:
             f"would deny: {c.field}: {c.message}" if c.field else f"would deny: {c.message}" for c in findings.causes
         )
         verdict.audit["would-deny"] = message
+        verdict.would_deny = findings.causes
         return verdict
     verdict.allowed, verdict.code, verdict.reason = False, 422, "Invalid"
     verdict.causes = findings.causes

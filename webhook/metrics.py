@@ -6,15 +6,21 @@ Names and labels are part of the operations documentation (docs/operations.md); 
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from webhook import build
 
+if TYPE_CHECKING:
+    from webhook.engine import Verdict
+
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 KINDS = frozenset({"Pod", "VirtualMachineInstance", "VirtualMachine"})
 OPERATIONS = frozenset({"CREATE", "UPDATE", "DELETE", "CONNECT"})
+RULE_ID = re.compile(r"[a-z]+\.[A-Za-z0-9]+")  # docs/rules.md; anything else is counted as "other"
 
 
 class Metrics:
@@ -44,6 +50,20 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.denials = Counter(
+            "vm_admission_denials",
+            "Causes of denied reviews, by webhook and rule id (docs/rules.md); a review with three causes counts 3.",
+            ["webhook", "rule"],
+            registry=r,
+        )
+        self.would_deny = Counter(
+            "vm_admission_would_deny",
+            "With enforcement: warn, causes that would have denied a review (admitted with warnings), by webhook "
+            "and rule id.",
+            ["webhook", "rule"],
+            registry=r,
+        )
+        self._rule_children: dict[tuple[bool, str, str], Any] = {}
         self.cert_reloads = Counter(
             "vm_admission_cert_reloads", "Serving certificate reload attempts, by result.", ["result"], registry=r
         )
@@ -120,6 +140,27 @@ class Metrics:
             children = self._children[key] = (self.requests.labels(*key), self.duration.labels(*key))
         children[0].inc()
         children[1].observe(seconds)
+
+    def count_denials(self, webhook: str, verdict: Verdict) -> None:
+        """Count each cause of a denied ``verdict`` (or, in warn mode, each would-deny cause) by rule id.
+
+        Cheap when there is nothing to count: two empty-list checks. Rule ids come from a fixed set; an id
+        that does not look like one (or a missing one) is counted as ``other`` so labels stay bounded.
+        """
+        if verdict.causes:
+            self._count(False, webhook, (c.rule for c in verdict.causes))
+        if verdict.would_deny:
+            self._count(True, webhook, (c.rule for c in verdict.would_deny))
+
+    def _count(self, warn: bool, webhook: str, rules: Iterable[str]) -> None:
+        for rule in rules:
+            key = (warn, webhook, rule)
+            child = self._rule_children.get(key)
+            if child is None:
+                label = rule if RULE_ID.fullmatch(rule) else "other"
+                counter = self.would_deny if warn else self.denials
+                child = self._rule_children[key] = counter.labels(webhook, label)
+            child.inc()
 
     # -- the cluster view's observer (webhook.cluster.view.Observer) -----------------------------------
 

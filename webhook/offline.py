@@ -90,6 +90,11 @@ class Outcome:
         return 200, "", []
 
     @property
+    def would_deny(self) -> list[Cause]:
+        """With ``enforcement: warn``: the causes that would have denied (admitted, with warnings)."""
+        return [*self.result.mutation.would_deny, *self.result.validation.would_deny]
+
+    @property
     def warnings(self) -> list[str]:
         seen: dict[str, None] = {}
         for w in [*self.result.mutation.warnings, *self.result.validation.warnings]:
@@ -113,11 +118,17 @@ class Outcome:
             "reviewed": self.reviewed,
             "code": code,
             "message": message if not self.admitted else ("" if self.reviewed else NOT_REVIEWED),
-            "causes": [{"type": c.type, "field": c.field, "message": c.message} for c in causes],
+            "causes": [_cause_json(c) for c in causes],
+            "wouldDeny": [_cause_json(c) for c in self.would_deny],
             "warnings": self.warnings,
             "patch": self.patch,
         }
         return out
+
+
+def _cause_json(c: Cause) -> dict[str, str]:
+    """A cause as ``review -o json`` prints it: the wire's {type, field, message} plus its rule id."""
+    return {"type": c.type, "field": c.field, "message": c.message, "rule": c.rule}
 
 
 # --- reading -------------------------------------------------------------------------------------------
@@ -245,7 +256,9 @@ def render_text(outcomes: Sequence[Outcome]) -> str:
         code, message, causes = o.denial
         if not o.admitted and not causes:
             lines.append(f"  ✗ {message} (code {code})")
-        lines.extend(f"  ✗ {c.field}: {c.message}" if c.field else f"  ✗ {c.message}" for c in causes)
+        lines.extend(
+            f"  ✗ {c.field}: {c.message} [{c.rule}]" if c.field else f"  ✗ {c.message} [{c.rule}]" for c in causes
+        )
         lines.extend(f"  ! {w}" for w in o.warnings)
         for op in o.patch:
             value = f" = {_compact(op['value'])}" if "value" in op else ""

@@ -269,6 +269,7 @@ async def _admit(request: Request, state: AppState, webhook: engine.Webhook) -> 
         patch_ops = 0
         try:
             verdict = engine.handle(req, webhook, state.config, state.snapshot())
+            metrics.count_denials(webhook, verdict)
             out = review.response(api_version, uid, verdict, allow_patch=webhook == "mutate")
             patch_ops = len(verdict.patch) if "patch" in out["response"] else 0
             label = "patched" if patch_ops else ("allowed" if verdict.allowed else "denied")

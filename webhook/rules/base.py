@@ -84,3 +84,17 @@ def json_type(value: Any) -> str:
         return "number"
     names: dict[type, str] = {dict: "object", list: "list", str: "string"}
     return names.get(type(value), type(value).__name__)
+
+
+def default_architecture(ctx: Context) -> str:
+    """The architecture KubeVirt gives a spec without ``spec.architecture`` (KUBEVIRT-CLUSTER.md d.4).
+
+    virt-api defaults it from the KubeVirt CR's ``status.defaultArchitecture``; we know that value only when the
+    cluster view (CONTRACT §9) is on, synced and has the CR, and an empty value counts as unknown. Otherwise
+    the config's ``kubevirt.defaultArchitecture`` (default ``amd64``) stands in for it.
+    """
+    cluster = ctx.cluster
+    kubevirt = cluster.kubevirt if cluster is not None and cluster.usable else None
+    if kubevirt is not None and kubevirt.default_architecture:
+        return kubevirt.default_architecture
+    return ctx.config.kubevirt.defaultArchitecture

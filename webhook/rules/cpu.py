@@ -26,7 +26,7 @@ from typing import Any
 from webhook.k8s import qos, quantity
 from webhook.k8s.paths import Path
 from webhook.k8s.paths import field as field_path
-from webhook.rules.base import Cause, Context, Findings, json_type
+from webhook.rules.base import Cause, Context, Findings, default_architecture, json_type
 from webhook.rules.dedicated import is_dedicated_pod
 
 VMI_ROOT: Path = ("spec",)
@@ -66,7 +66,12 @@ class CpuSpec:
     sockets: int = 0
     threads: int = 0
     max_sockets: int = 0
-    architecture: str = ""
+    architecture: str = ""  # spec.architecture; after defaulting, the cluster's default when that was empty
+    io_threads_policy: str | None = None  # domain.ioThreadsPolicy as written (None when absent)
+    pool_threads: int | None = None  # domain.ioThreads.supplementalPoolThreadCount (None when absent)
+    launch_security: bool = False  # domain.launchSecurity present (SEV/TDX: an encrypted VM)
+    max_guest: Decimal | None = None  # domain.memory.maxGuest (memory hotplug)
+    max_guest_raw: Any = None
     has_memory: bool = False  # spec.domain.memory present
     hugepages: bool = False
     page_size: Decimal | None = None
@@ -139,16 +144,16 @@ class _Reader:
             self.problems.append(f"{field_path(path)}: must be an integer, got {json_type(v)}")
             return 0
         if v < 0:
-            self.causes.append(Cause.at(path, f"must not be negative (got {v})"))
+            self.causes.append(Cause.at(path, f"must not be negative (got {v})", rule="cpu.count"))
             return 0
         return v
 
-    def quantity(self, raw: Any, path: Path) -> Decimal | None:
+    def quantity(self, raw: Any, path: Path, rule: str = "cpu.quantity") -> Decimal | None:
         """Parse ``raw``; ``None`` (with a cause) when it is not a quantity."""
         try:
             return quantity.parse(raw)
         except quantity.QuantityError as exc:
-            self.causes.append(Cause.at(path, str(exc)))
+            self.causes.append(Cause.at(path, str(exc), rule=rule))
             return None
 
 
@@ -179,6 +184,18 @@ def read_spec(spec: dict[str, Any], root: Path) -> tuple[CpuSpec, Findings]:
             r.mapping(numa, "guestMappingPassthrough", (*c, "numa", "guestMappingPassthrough")) is not None
         )
 
+    policy = domain.get("ioThreadsPolicy")
+    if isinstance(policy, str):
+        out.io_threads_policy = policy
+    elif policy is not None:
+        r.problems.append(f"{field_path((*d, 'ioThreadsPolicy'))}: must be a string, got {json_type(policy)}")
+    io_threads = r.mapping(domain, "ioThreads", (*d, "ioThreads")) or {}
+    if io_threads.get("supplementalPoolThreadCount") is not None:
+        out.pool_threads = r.count(
+            io_threads, "supplementalPoolThreadCount", (*d, "ioThreads", "supplementalPoolThreadCount")
+        )
+    out.launch_security = r.mapping(domain, "launchSecurity", (*d, "launchSecurity")) is not None
+
     resources = r.mapping(domain, "resources", (*d, "resources")) or {}
     for section in ("requests", "limits"):
         values = r.mapping(resources, section, (*d, "resources", section)) or {}
@@ -202,6 +219,11 @@ def read_spec(spec: dict[str, Any], root: Path) -> tuple[CpuSpec, Findings]:
         out.guest = r.quantity(out.guest_raw, (*d, "memory", "guest"))
         if out.guest is None:
             out.invalid.add("guest")
+    if memory.get("maxGuest") is not None:
+        out.max_guest_raw = memory["maxGuest"]
+        out.max_guest = r.quantity(out.max_guest_raw, (*d, "memory", "maxGuest"))
+        if out.max_guest is None:
+            out.invalid.add("maxGuest")
     hugepages = r.mapping(memory, "hugepages", (*d, "memory", "hugepages"))
     if hugepages is not None:
         out.hugepages = True
@@ -209,15 +231,17 @@ def read_spec(spec: dict[str, Any], root: Path) -> tuple[CpuSpec, Findings]:
         ps_path = (*d, "memory", "hugepages", "pageSize")
         out.page_size_raw = page_size
         if not isinstance(page_size, str):  # G8: KubeVirt parses the string; absent or not a string fails too
-            r.causes.append(Cause.at(ps_path, "must be a page size such as 2Mi or 1Gi"))
+            r.causes.append(Cause.at(ps_path, "must be a page size such as 2Mi or 1Gi", rule="cpu.G8"))
             out.invalid.add("pageSize")
         else:
-            out.page_size = r.quantity(page_size, ps_path)
+            out.page_size = r.quantity(page_size, ps_path, "cpu.G8")
             if out.page_size is None:
                 out.invalid.add("pageSize")
             elif quantity.value(out.page_size) <= 0:
                 r.causes.append(
-                    Cause.at(ps_path, f"must be a positive page size such as 2Mi or 1Gi (got {page_size!r})")
+                    Cause.at(
+                        ps_path, f"must be a positive page size such as 2Mi or 1Gi (got {page_size!r})", rule="cpu.G8"
+                    )
                 )
                 out.page_size = None
                 out.invalid.add("pageSize")
@@ -228,12 +252,13 @@ def read_spec(spec: dict[str, Any], root: Path) -> tuple[CpuSpec, Findings]:
     return out, findings
 
 
-def apply_kubevirt_defaults(spec: CpuSpec) -> CpuSpec:
+def apply_kubevirt_defaults(spec: CpuSpec, default_architecture: str = "") -> CpuSpec:
     """KubeVirt's admission defaulting (DEF ``SetDefaultVirtualMachineInstanceSpec``) on a copy.
 
     ``requests.cpu`` from ``limits.cpu``; guest memory from requests.memory, else limits.memory, else the
     hugepage size; when cores, sockets and threads are all 0: sockets from limits.cpu, else requests.cpu,
-    else 1, and cores = threads = 1.
+    else 1, and cores = threads = 1; an empty ``architecture`` becomes ``default_architecture`` (the caller
+    resolves it with :func:`webhook.rules.base.default_architecture`).
     """
     s = dataclasses.replace(
         spec,
@@ -242,6 +267,9 @@ def apply_kubevirt_defaults(spec: CpuSpec) -> CpuSpec:
         invalid=set(spec.invalid),
         derived=set(spec.derived),
     )
+    if not s.architecture and default_architecture:
+        s.architecture = default_architecture
+        s.derived.add("architecture")
     if s.q(REQ_CPU) == 0 and _name(REQ_CPU) not in s.invalid:
         if _name(LIM_CPU) in s.invalid:
             s.invalid.add(_name(REQ_CPU))
@@ -302,26 +330,32 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                 p_ded,
                 "dedicated CPUs are turned off on this cluster (cpuManager.enabled: false), so this VM would stay "
                 f"Pending: {ENABLE_CPU_MANAGER}; or remove dedicatedCpuPlacement",
+                rule="cpu.cpuManager",
             )
         )
 
     # G4-G7: memory requests and limits.
     if s.known("requests.memory"):
         if rm < 0:
-            out.append(Cause.at(p_rm, f"must not be negative (got {_fmt(s.raw[REQ_MEM])})"))
+            out.append(Cause.at(p_rm, f"must not be negative (got {_fmt(s.raw[REQ_MEM])})", rule="cpu.G4"))
         elif 0 < rm < ONE_MEGABYTE:
             out.append(
-                Cause.at(p_rm, f"must be at least 1M (got {_fmt(s.raw[REQ_MEM])}): a VM needs at least 1M of memory")
+                Cause.at(
+                    p_rm,
+                    f"must be at least 1M (got {_fmt(s.raw[REQ_MEM])}): a VM needs at least 1M of memory",
+                    rule="cpu.G5",
+                )
             )
     if s.known("limits.memory"):
         if lm < 0:
-            out.append(Cause.at(p_lm, f"must not be negative (got {_fmt(s.raw[LIM_MEM])})"))
+            out.append(Cause.at(p_lm, f"must not be negative (got {_fmt(s.raw[LIM_MEM])})", rule="cpu.G6"))
         elif lm > 0 and s.known("requests.memory") and rm > lm:
             out.append(
                 Cause.at(
                     p_rm,
                     f"{_fmt(s.raw[REQ_MEM])} is greater than {f_lm} {_fmt(s.raw[LIM_MEM])}: "
                     "lower the request or raise the limit",
+                    rule="cpu.G7",
                 )
             )
 
@@ -340,6 +374,7 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                     p_rm,
                     f"the VM's memory ({source} = {vm_memory} bytes) is smaller than the hugepage size "
                     f"{f_ps} {_fmt(s.page_size_raw)}: give it at least one page",
+                    rule="cpu.G9",
                 )
             )
         elif vm_memory % page != 0:
@@ -348,20 +383,22 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                     p_rm,
                     f"the VM's memory ({source} = {vm_memory} bytes) is not a multiple of the hugepage size "
                     f"{f_ps} {_fmt(s.page_size_raw)}: round it to a whole number of pages",
+                    rule="cpu.G10",
                 )
             )
 
     # G1-G3: CPU requests and limits.
     if s.known("requests.cpu") and rq < 0:
-        out.append(Cause.at(p_rq, f"must not be negative (got {_fmt(s.raw[REQ_CPU])})"))
+        out.append(Cause.at(p_rq, f"must not be negative (got {_fmt(s.raw[REQ_CPU])})", rule="cpu.G1"))
     if s.known("limits.cpu") and lq < 0:
-        out.append(Cause.at(p_lq, f"must not be negative (got {_fmt(s.raw[LIM_CPU])})"))
+        out.append(Cause.at(p_lq, f"must not be negative (got {_fmt(s.raw[LIM_CPU])})", rule="cpu.G2"))
     if s.known("requests.cpu", "limits.cpu") and lq > 0 and rq > lq:
         out.append(
             Cause.at(
                 p_rq,
                 f"{_fmt(s.raw[REQ_CPU])} is greater than {f_lq} {_fmt(s.raw[LIM_CPU])}: "
                 "lower the request or raise the limit",
+                rule="cpu.G3",
             )
         )
 
@@ -374,6 +411,7 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
             Cause.at(
                 p_numa,
                 f"NUMA guestMappingPassthrough maps dedicated host CPUs into the guest: set {field_path(p_ded)}: true",
+                rule="cpu.R12",
             )
         )
     if s.numa_passthrough and not s.hugepages:
@@ -382,6 +420,7 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                 p_numa,
                 "NUMA guestMappingPassthrough needs hugepages: set "
                 f"{s.f('domain', 'memory', 'hugepages', 'pageSize')} (e.g. 2Mi or 1Gi)",
+                rule="cpu.R13",
             )
         )
     # R10
@@ -391,6 +430,7 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                 s.path("domain", "cpu", "isolateEmulatorThread"),
                 "isolateEmulatorThread only works with dedicated CPUs: "
                 f"set {field_path(p_ded)}: true or remove isolateEmulatorThread",
+                rule="cpu.R10",
             )
         )
     # G12
@@ -401,6 +441,7 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                 s.path("domain", "cpu", "sockets"),
                 f"{s.sockets} sockets{origin} is more than maxSockets {s.max_sockets}: "
                 f"lower the sockets or raise {s.f('domain', 'cpu', 'maxSockets')}",
+                rule="cpu.G12",
             )
         )
     # R14, R15
@@ -410,6 +451,7 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                 p_ded,
                 f"must be true when {s.f('domain', 'cpu', 'realtime')} is set: realtime vCPUs need dedicated host CPUs",
                 "FieldValueRequired",
+                rule="cpu.R14",
             )
         )
     if s.realtime and not s.numa_passthrough:
@@ -419,8 +461,10 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                 f"must be set when {s.f('domain', 'cpu', 'realtime')} is set: add guestMappingPassthrough: {{}} "
                 "(it also needs hugepages)",
                 "FieldValueRequired",
+                rule="cpu.R15",
             )
         )
+    out.extend(_io_threads(s))
     # G11 (VMI CREATE only; no field, like KubeVirt)
     if vmi_create and s.known("requests.memory", "guest") and rm == 0 and s.guest is None and not s.hugepages:
         out.append(
@@ -429,9 +473,110 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                 f"no memory requested: set {f_rm} or {f_lm}, or {s.f('domain', 'memory', 'guest')}, "
                 f"or {s.f('domain', 'memory', 'hugepages', 'pageSize')}",
                 "FieldValueRequired",
+                rule="cpu.G11",
             )
         )
     return out
+
+
+IO_THREADS_POLICIES = ("shared", "auto", "supplementalPool")
+
+
+def _io_threads(s: CpuSpec) -> list[Cause]:
+    """KubeVirt's ``validateIOThreadsPolicy`` (KUBEVIRT-CLUSTER.md d.3), on every VMI and VM template.
+
+    The supplementalPool cause goes on ``ioThreads.supplementalPoolThreadCount`` (CONTRACT §2), the field to
+    fix; KubeVirt names a field that does not exist, ``ioThreads.count``.
+    """
+    policy = s.io_threads_policy
+    if policy is None:
+        return []
+    out: list[Cause] = []
+    f_count = s.f("domain", "ioThreads", "supplementalPoolThreadCount")
+    if policy not in IO_THREADS_POLICIES:
+        out.append(
+            Cause.at(
+                s.path("domain", "ioThreadsPolicy"),
+                f"ioThreadsPolicy {policy!r} is not supported: use shared, auto or supplementalPool",
+                rule="cpu.ioThreadsPolicy",
+            )
+        )
+    if policy == "supplementalPool" and not s.pool_threads:
+        got = "is not set" if s.pool_threads is None else f"is {s.pool_threads}"
+        out.append(
+            Cause.at(
+                s.path("domain", "ioThreads", "supplementalPoolThreadCount"),
+                f"ioThreadsPolicy supplementalPool needs a pool of I/O threads, but {f_count} {got}: "
+                "set it to a positive number (e.g. 2), or choose ioThreadsPolicy shared or auto",
+                rule="cpu.ioThreads",
+            )
+        )
+    return out
+
+
+GI = Decimal(1024**3)
+TWO_MI = Decimal(2 * 1024**2)
+
+
+def memory_hotplug(s: CpuSpec) -> list[Cause]:
+    """KubeVirt's memory-hotplug conditions (KUBEVIRT-CLUSTER.md d.1) on a defaulted VM template with maxGuest.
+
+    Every failing condition is one cause on ``spec.template.spec.domain.memory.guest`` (CONTRACT §2); KubeVirt
+    stops at the first. KubeVirt runs them only under its default ``vmRolloutStrategy: LiveUpdate``, which we
+    assume (the cluster view does not carry the rollout strategy).
+    """
+    if s.max_guest is None or not s.known("maxGuest"):
+        return []
+    at = s.path("domain", "memory", "guest")
+    f_guest, f_max = s.f("domain", "memory", "guest"), s.f("domain", "memory", "maxGuest")
+    out: list[str] = []
+    if s.realtime:
+        out.append(f"memory hotplug ({f_max}) does not work with realtime vCPUs: remove maxGuest or realtime")
+    if s.numa_passthrough:
+        out.append(
+            f"memory hotplug ({f_max}) does not work with NUMA guestMappingPassthrough: remove maxGuest or the "
+            "NUMA passthrough"
+        )
+    if s.launch_security:
+        out.append(
+            f"memory hotplug ({f_max}) does not work with launchSecurity (an encrypted VM): remove maxGuest or "
+            "launchSecurity"
+        )
+    one_gi_pages = s.hugepages and s.page_size_raw == "1Gi"
+    block, block_name = (GI, "1Gi") if one_gi_pages else (TWO_MI, "2Mi")
+    why_block = " (the hugepage size)" if one_gi_pages else ""
+    guest = quantity.value(s.guest) if s.guest is not None else None
+    max_guest = quantity.value(s.max_guest)
+    if s.known("guest") and guest is None:
+        out.append(f"memory hotplug ({f_max}) needs the guest memory: set {f_guest} (or a memory request or limit)")
+    if guest is not None and guest > max_guest:
+        out.append(
+            f"the guest memory {_fmt(s.guest_raw)} is more than {f_max} {_fmt(s.max_guest_raw)}: raise maxGuest "
+            "or lower the guest memory"
+        )
+    if guest is not None and guest % block:
+        origin = " (taken from the memory request or limit)" if "guest" in s.derived else ""
+        out.append(
+            f"the guest memory {_fmt(s.guest_raw)}{origin} is not a multiple of {block_name}{why_block}: memory "
+            f"hotplug adds memory in {block_name} blocks, so round it"
+        )
+    if max_guest % block:
+        out.append(
+            f"{f_max} {_fmt(s.max_guest_raw)} is not a multiple of {block_name}{why_block}: memory hotplug adds "
+            f"memory in {block_name} blocks, so round it"
+        )
+    if s.architecture != "amd64":
+        origin = " (the cluster's default architecture)" if "architecture" in s.derived else ""
+        out.append(
+            f"memory hotplug ({f_max}) works only on amd64 (x86_64) VMs, this one is {s.architecture or 'unknown'}"
+            f"{origin}: remove maxGuest"
+        )
+    if guest is not None and guest < GI:
+        out.append(
+            f"memory hotplug ({f_max}) needs at least 1Gi of guest memory, {f_guest} is {_fmt(s.guest_raw)}: "
+            "raise it or remove maxGuest"
+        )
+    return [Cause.at(at, message, rule="cpu.memoryHotplug") for message in out]
 
 
 def _cpu_pinning(s: CpuSpec) -> list[Cause]:
@@ -458,6 +603,7 @@ def _cpu_pinning(s: CpuSpec) -> list[Cause]:
                 s.path("domain", "resources", *LIM_MEM),
                 f"dedicated CPUs need a fixed amount of memory: set {f_lm} (or {f_rm}, "
                 f"{s.f('domain', 'memory', 'guest')} or {s.f('domain', 'memory', 'hugepages')})",
+                rule="cpu.R1",
             )
         )
     # R2, R3
@@ -470,6 +616,7 @@ def _cpu_pinning(s: CpuSpec) -> list[Cause]:
                     s.path("domain", "resources", *res),
                     f"CPU {what} {_fmt(s.raw[res])}{origin} is not a whole number of CPUs: with dedicated CPUs every "
                     "vCPU gets a whole host CPU, so use a whole number such as 1 or 2",
+                    rule="cpu.R2" if res == REQ_CPU else "cpu.R3",
                 )
             )
     # R4
@@ -479,6 +626,7 @@ def _cpu_pinning(s: CpuSpec) -> list[Cause]:
                 s.path("domain", "resources", *REQ_MEM),
                 f"must equal {f_lm} with dedicated CPUs (got {_fmt(s.raw[REQ_MEM])} and {_fmt(s.raw[LIM_MEM])}): "
                 "set both to the same value",
+                rule="cpu.R4",
             )
         )
     n = vcpus(s.cores, s.sockets, s.threads)
@@ -489,6 +637,7 @@ def _cpu_pinning(s: CpuSpec) -> list[Cause]:
             Cause.at(
                 p_ded,
                 f"dedicated CPUs need a CPU count: set {s.f('domain', 'cpu', 'cores')} (or {f_rq} / {f_lq})",
+                rule="cpu.R5",
             )
         )
     # R6
@@ -498,6 +647,7 @@ def _cpu_pinning(s: CpuSpec) -> list[Cause]:
                 p_ded,
                 f"{f_rq} ({_fmt(s.raw[REQ_CPU])}) and {f_lq} ({_fmt(s.raw[LIM_CPU])}) must be equal with dedicated "
                 "CPUs: set both to the same whole number, or give only cores",
+                rule="cpu.R6",
             )
         )
     # R7
@@ -509,15 +659,18 @@ def _cpu_pinning(s: CpuSpec) -> list[Cause]:
                 f"the CPU topology (cores x sockets x threads) gives {n} vCPUs but {given} say otherwise: "
                 f"with dedicated CPUs give only {s.f('domain', 'cpu', 'cores')} (KubeVirt sets the CPU request "
                 f"and limit from it) or make them equal to {n}",
+                rule="cpu.R7",
             )
         )
-    # R8 (the cluster's default architecture is not known here: only spec.architecture counts)
+    # R8 (spec.architecture, else the cluster's default: see apply_kubevirt_defaults)
     if s.threads > 1 and s.architecture == "arm64":
+        arch_origin = " (the cluster's default architecture)" if "architecture" in s.derived else ""
         out.append(
             Cause.at(
                 s.path("architecture"),
-                f"{f_threads} is {s.threads} but dedicated CPUs on arm64 support 1 thread per core: "
+                f"{f_threads} is {s.threads} but dedicated CPUs on arm64{arch_origin} support 1 thread per core: "
                 "set threads to 1 and use more cores",
+                rule="cpu.R8",
             )
         )
     # R9
@@ -527,6 +680,7 @@ def _cpu_pinning(s: CpuSpec) -> list[Cause]:
                 p_ded,
                 f"{f_threads} is {s.threads} but dedicated CPUs allow at most 2 threads per core: "
                 "use more cores instead",
+                rule="cpu.R9",
             )
         )
     return out
@@ -562,10 +716,12 @@ def validate_spec(spec: Any, root: Path, ctx: Context, *, vmi_create: bool) -> F
     user, findings = read_spec(spec, root)
     if findings.bad_request is not None:
         return findings
-    defaulted = apply_kubevirt_defaults(user)
+    defaulted = apply_kubevirt_defaults(user, default_architecture(ctx))
     findings.causes.extend(
         check_spec(defaulted, vmi_create=vmi_create, cpu_manager_enabled=ctx.config.cpuManager.enabled)
     )
+    if root == VM_ROOT:  # KubeVirt's VM admitter only: VMI CREATE has no maxGuest rule
+        findings.causes.extend(memory_hotplug(defaulted))
     warning = consistent_duplicate_warning(user)
     if warning:
         findings.warnings.append(warning)
@@ -649,7 +805,7 @@ def _gap_causes(pod: dict[str, Any], gap: qos.Gap) -> list[Cause]:
             try:
                 quantity.parse(raw)
             except quantity.QuantityError as exc:
-                bad.append(Cause.at(path, str(exc)))
+                bad.append(Cause.at(path, str(exc), rule="qos.quantity"))
     if bad:
         return bad
     who, r = _owner(pod, gap.path), gap.resource
@@ -663,6 +819,7 @@ def _gap_causes(pod: dict[str, Any], gap: qos.Gap) -> list[Cause]:
                 f"{who} has a {r} request {_fmt(gap.request)} but no limit: {need}, so set the "
                 f"limit to {_fmt(gap.request)}",
                 "FieldValueRequired",
+                rule="qos.guaranteed",
             )
         ]
     if req is None and lim is None:
@@ -671,6 +828,7 @@ def _gap_causes(pod: dict[str, Any], gap: qos.Gap) -> list[Cause]:
                 req_path,
                 f"{who} has no {r} request or limit: {need}, so set both to the same value",
                 "FieldValueRequired",
+                rule="qos.guaranteed",
             )
         ]
     if req is None:
@@ -680,14 +838,22 @@ def _gap_causes(pod: dict[str, Any], gap: qos.Gap) -> list[Cause]:
                 f"{who} has a {r} limit {_fmt(gap.limit)} but no request: {need}, so set the "
                 f"request to {_fmt(gap.limit)}",
                 "FieldValueRequired",
+                rule="qos.guaranteed",
             )
         ]
     if req == lim:  # both zero
-        return [Cause.at(req_path, f"{who} has a {r} request and limit of 0: {need}, so give it a positive amount")]
+        return [
+            Cause.at(
+                req_path,
+                f"{who} has a {r} request and limit of 0: {need}, so give it a positive amount",
+                rule="qos.guaranteed",
+            )
+        ]
     return [
         Cause.at(
             req_path,
             f"{who} has a {r} request {_fmt(gap.request)} but a limit {_fmt(gap.limit)}: {need}, so make them equal",
+            rule="qos.guaranteed",
         )
     ]
 

@@ -32,8 +32,10 @@ from webhook.rules.base import Cause, Context, Findings, json_type
 VMI_ROOT: Path = ("spec",)
 VM_ROOT: Path = ("spec", "template", "spec")
 
-# Binding methods an interface may carry; the last three were discontinued in KubeVirt v1.3 but still count.
-BINDINGS = ("bridge", "masquerade", "sriov", "passtBinding", "binding", "slirp", "passt", "macvtap")
+# The binding methods that count as one (KubeVirt's binding-count rule, N5). ``slirp``, ``passt`` (the old field)
+# and ``macvtap`` were discontinued in KubeVirt v1.3: they survive in the API as deprecated aliases but count as
+# no binding at all, so an interface with only one of them fails N5 on every operation (and N19 on CREATE).
+BINDINGS = ("bridge", "masquerade", "sriov", "passtBinding", "binding")
 DISCONTINUED = {"slirp": "slirp", "passt": "passt (the old field; use passtBinding)", "macvtap": "macvtap"}
 SOURCES = ("pod", "multus", "resourceClaim")
 STATES = ("", "up", "down", "absent")
@@ -58,7 +60,8 @@ class Iface:
     raw: dict[str, Any]
     name: str
     state: str  # "" when unset; may be any string (N1 checks it)
-    bindings: tuple[str, ...]
+    bindings: tuple[str, ...]  # the counted bindings (BINDINGS) present
+    discontinued: tuple[str, ...] = ()  # slirp / passt / macvtap present (count as no binding)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +199,8 @@ def _read_iface(i: int, raw: Any, out: Spec) -> Iface | None:
     state = _string_field(raw, "state", path, out)
     for key in ("macAddress", "model"):
         _string_field(raw, key, path, out)
-    return Iface(i, raw, name, state, _present_objects(raw, BINDINGS, path, out))
+    bindings = _present_objects(raw, BINDINGS, path, out)
+    return Iface(i, raw, name, state, bindings, _present_objects(raw, DISCONTINUED, path, out))
 
 
 def _read_net(i: int, raw: Any, out: Spec) -> Net | None:
@@ -246,6 +250,7 @@ def _check_sources(spec: Spec) -> list[Cause]:
                 ifaces_field,
                 f"only one network may be the pod network, found {len(pods)}: {names}",
                 "FieldValueDuplicate",
+                rule="network.N14",
             )
         )
     defaults = [n for n in spec.nets if isinstance(n.raw.get("multus"), dict) and n.multus.get("default") is True]
@@ -253,7 +258,11 @@ def _check_sources(spec: Spec) -> list[Cause]:
     if len(defaults) > 1:  # N15
         names = ", ".join(f'"{n.name}"' for n in defaults)
         causes.append(
-            Cause(nets_field, f"only one Multus network may set default: true, found {len(defaults)}: {names}")
+            Cause(
+                nets_field,
+                f"only one Multus network may set default: true, found {len(defaults)}: {names}",
+                rule="network.N15",
+            )
         )
     if pods and defaults:
         causes.append(
@@ -261,22 +270,23 @@ def _check_sources(spec: Spec) -> list[Cause]:
                 nets_field,
                 f'the pod network "{pods[0].name}" and the Multus default network "{defaults[0].name}" cannot be used '
                 "together: both would be the primary interface; keep one",
+                rule="network.N15",
             )
         )
     for n in spec.nets:  # N16
         if not n.sources:
             msg = f'network "{n.name}" has no type: set one of pod, multus or resourceClaim'
-            causes.append(Cause.at(spec.net_path(n.index), msg, "FieldValueRequired"))
+            causes.append(Cause.at(spec.net_path(n.index), msg, "FieldValueRequired", rule="network.N16"))
         elif len(n.sources) > 1:
             msg = f'network "{n.name}" has {len(n.sources)} types ({", ".join(n.sources)}): keep exactly one'
-            causes.append(Cause.at(spec.net_path(n.index), msg, "FieldValueRequired"))
+            causes.append(Cause.at(spec.net_path(n.index), msg, "FieldValueRequired", rule="network.N16"))
     for n in spec.nets:  # N17, first only (as KubeVirt)
         if isinstance(n.raw.get("multus"), dict) and not n.multus.get("networkName"):
             msg = (
                 f'network "{n.name}": multus needs a networkName, the NetworkAttachmentDefinition to use '
                 "(name or namespace/name)"
             )
-            causes.append(Cause.at(spec.net_path(n.index), msg, "FieldValueRequired"))
+            causes.append(Cause.at(spec.net_path(n.index), msg, "FieldValueRequired", rule="network.N17"))
             break
     return causes
 
@@ -302,11 +312,16 @@ def _check_states(spec: Spec) -> list[Cause]:
                 Cause.at(
                     at,
                     f'interface "{name}": state "{state}" is not supported; use "up", "down" or "absent" (or omit it)',
+                    rule="network.N1",
                 )
             )
         if state in ("up", "down") and "sriov" in iface.bindings:  # N2
             causes.append(
-                Cause.at(at, f'interface "{name}": SR-IOV interfaces cannot be set "{state}"; remove the state field')
+                Cause.at(
+                    at,
+                    f'interface "{name}": SR-IOV interfaces cannot be set "{state}"; remove the state field',
+                    rule="network.N2",
+                )
             )
         if state == "absent" and "bridge" not in iface.bindings:  # N3
             causes.append(
@@ -314,6 +329,7 @@ def _check_states(spec: Spec) -> list[Cause]:
                     at,
                     f'interface "{name}": state "absent" (hot-unplug) works only with bridge binding, not '
                     f"{_binding_word(iface)}; remove the interface and its network, then restart the VM",
+                    rule="network.N3",
                 )
             )
         net = nets.get(name)
@@ -323,6 +339,7 @@ def _check_states(spec: Spec) -> list[Cause]:
                     at,
                     f'interface "{name}": state "absent" is not supported on {net.describe()} (the primary '
                     "interface); only interfaces on secondary Multus networks can be unplugged",
+                    rule="network.N4",
                 )
             )
     return causes
@@ -334,23 +351,27 @@ def _check_bindings(spec: Spec) -> list[Cause]:
     for iface in spec.ifaces:
         name, n = iface.name, len(iface.bindings)
         if n == 0:  # N5
+            gone = f" ({', '.join(iface.discontinued)} was discontinued in KubeVirt v1.3 and counts as none)"
             msg = (
-                f'interface "{name}" has no binding: set exactly one of bridge, masquerade, sriov, passtBinding '
-                "or binding (a plugin)"
+                f'interface "{name}" has no binding{gone if iface.discontinued else ""}: set exactly one of bridge, '
+                "masquerade, sriov, passtBinding or binding (a plugin)"
             )
-            causes.append(Cause.at(spec.iface_path(iface.index), msg))
+            causes.append(Cause.at(spec.iface_path(iface.index), msg, rule="network.N5"))
         elif n > 1:
             msg = f'interface "{name}" has {n} bindings ({", ".join(iface.bindings)}): keep exactly one'
-            causes.append(Cause.at(spec.iface_path(iface.index), msg))
+            causes.append(Cause.at(spec.iface_path(iface.index), msg, rule="network.N5"))
         net = nets.get(name)
         for binding in ("masquerade", "passtBinding"):  # N6, N9 (second half)
-            if binding in iface.bindings and net is not None and "pod" not in net.sources:
-                msg = f'interface "{name}": {binding} works only on the pod network, not on {net.describe()}'
-                causes.append(Cause.at(spec.iface_path(iface.index, "name"), msg))
+            # KubeVirt reads a missing network as one that is not the pod network: N11 and this both fire
+            if binding in iface.bindings and (net is None or "pod" not in net.sources):
+                where = net.describe() if net is not None else "no network (none has its name)"
+                msg = f'interface "{name}": {binding} works only on the pod network, not on {where}'
+                rule = "network.N6" if binding == "masquerade" else "network.N9"
+                causes.append(Cause.at(spec.iface_path(iface.index, "name"), msg, rule=rule))
         mac = iface.raw.get("macAddress")
         if "masquerade" in iface.bindings and isinstance(mac, str) and mac.lower().replace("-", ":") == RESERVED_MAC:
             msg = f'interface "{name}": MAC address {mac} is reserved for KubeVirt\'s in-pod bridge; choose another'
-            causes.append(Cause.at(spec.iface_path(iface.index, "macAddress"), msg))  # N7
+            causes.append(Cause.at(spec.iface_path(iface.index, "macAddress"), msg, rule="network.N7"))  # N7
     return causes
 
 
@@ -358,12 +379,12 @@ def _check_discontinued(spec: Spec) -> list[Cause]:
     causes: list[Cause] = []
     for iface in spec.ifaces:  # N19 (create only)
         for key, what in DISCONTINUED.items():
-            if key in iface.bindings:
+            if key in iface.discontinued:
                 msg = (
                     f'interface "{iface.name}": the {what} binding was discontinued in KubeVirt v1.3; '
                     "use masquerade, bridge or passtBinding"
                 )
-                causes.append(Cause.at(spec.iface_path(iface.index, key), msg))
+                causes.append(Cause.at(spec.iface_path(iface.index, key), msg, rule="network.N19"))
     return causes
 
 
@@ -375,7 +396,7 @@ def _check_names(spec: Spec) -> list[Cause]:
     for n in spec.nets:  # N12
         if n.name in seen:
             msg = f'network name "{n.name}" is used more than once; every network needs a unique name'
-            causes.append(Cause.at(spec.net_path(n.index, "name"), msg, "FieldValueDuplicate"))
+            causes.append(Cause.at(spec.net_path(n.index, "name"), msg, "FieldValueDuplicate", rule="network.N12"))
         seen.add(n.name)
     ifaces_field = field_path((*spec.root, "domain", "devices", "interfaces"))
     for n in spec.nets:  # N10
@@ -383,12 +404,12 @@ def _check_names(spec: Spec) -> list[Cause]:
             msg = (
                 f'network "{n.name}" has no interface: add one named "{n.name}" to {ifaces_field} or remove the network'
             )
-            causes.append(Cause.at(spec.net_path(n.index, "name"), msg, "FieldValueRequired"))
+            causes.append(Cause.at(spec.net_path(n.index, "name"), msg, "FieldValueRequired", rule="network.N10"))
     seen = set()
     for i in spec.ifaces:  # N13
         if i.name in seen:
             msg = f'interface name "{i.name}" is used more than once; each network takes exactly one interface'
-            causes.append(Cause.at(spec.iface_path(i.index, "name"), msg, "FieldValueDuplicate"))
+            causes.append(Cause.at(spec.iface_path(i.index, "name"), msg, "FieldValueDuplicate", rule="network.N13"))
         seen.add(i.name)
     nets_field = field_path((*spec.root, "networks"))
     for i in spec.ifaces:  # N11
@@ -396,7 +417,7 @@ def _check_names(spec: Spec) -> list[Cause]:
             msg = (
                 f'interface "{i.name}" has no network: add one named "{i.name}" to {nets_field} or remove the interface'
             )
-            causes.append(Cause.at(spec.iface_path(i.index, "name"), msg))
+            causes.append(Cause.at(spec.iface_path(i.index, "name"), msg, rule="network.N11"))
     return causes
 
 
@@ -405,19 +426,21 @@ def _check_fields(spec: Spec) -> list[Cause]:
     for i in spec.ifaces:  # N18 (name, model, MAC; PCI addresses and ports are left to KubeVirt)
         if not NAME_RE.match(i.name):
             msg = f'interface name "{i.name}" may contain only letters, digits, "-" and "_"'
-            causes.append(Cause.at(spec.iface_path(i.index, "name"), msg))
+            causes.append(Cause.at(spec.iface_path(i.index, "name"), msg, rule="network.N18"))
         model = i.raw.get("model")
         if isinstance(model, str) and model and model not in MODELS:
             msg = f'interface "{i.name}": model "{model}" is not supported; use one of {", ".join(MODELS)}'
-            causes.append(Cause.at(spec.iface_path(i.index, "model"), msg, "FieldValueNotSupported"))
+            causes.append(
+                Cause.at(spec.iface_path(i.index, "model"), msg, "FieldValueNotSupported", rule="network.N18")
+            )
         mac = i.raw.get("macAddress")
         if isinstance(mac, str) and mac:
             if not _MAC_RE.match(mac):
                 msg = f'interface "{i.name}": MAC address "{mac}" is malformed; write it as 02:00:00:aa:bb:cc'
-                causes.append(Cause.at(spec.iface_path(i.index, "macAddress"), msg))
+                causes.append(Cause.at(spec.iface_path(i.index, "macAddress"), msg, rule="network.N18"))
             elif len(re.sub(r"[^0-9A-Fa-f]", "", mac)) > 12:
                 msg = f'interface "{i.name}": MAC address "{mac}" is longer than 6 bytes'
-                causes.append(Cause.at(spec.iface_path(i.index, "macAddress"), msg))
+                causes.append(Cause.at(spec.iface_path(i.index, "macAddress"), msg, rule="network.N18"))
     return causes
 
 

@@ -133,7 +133,13 @@ Entries = tuple[tuple[str, str, int], ...]
 def parse_annotation(value: Any, at: Path, max_count: int) -> tuple[Entries, tuple[Cause, ...]]:
     """Parse ``"10de:1eb8, 8086:10c9=2"``: whitespace ignored, ``=N`` a count (default 1), "" declares nothing."""
     if not isinstance(value, str):
-        return (), (Cause.at(at, f'must be a string such as "10de:1eb8, 8086:10c9=2", got {json_type(value)}'),)
+        return (), (
+            Cause.at(
+                at,
+                f'must be a string such as "10de:1eb8, 8086:10c9=2", got {json_type(value)}',
+                rule="passthrough.malformed",
+            ),
+        )
     if len(value) <= _CACHED_LENGTH:
         return _parse_annotation_cached(value, at, max_count)
     return _parse_annotation(value, at, max_count)
@@ -148,15 +154,27 @@ def _parse_annotation(value: str, at: Path, max_count: int) -> tuple[Entries, tu
     for n, entry in enumerate(text.split(","), start=1):
         where = f"entry {n} {_shown(entry)}"
         if not entry:
-            causes.append(Cause.at(at, f"entry {n} is empty: separate VENDOR:DEVICE[=COUNT] entries by one comma"))
+            causes.append(
+                Cause.at(
+                    at,
+                    f"entry {n} is empty: separate VENDOR:DEVICE[=COUNT] entries by one comma",
+                    rule="passthrough.malformed",
+                )
+            )
             continue
         m = _ANNOTATION_ENTRY.fullmatch(entry)
         if m is None:
-            causes.append(Cause.at(at, f"{where} is malformed: write VENDOR:DEVICE[=COUNT], e.g. 10de:1eb8=2"))
+            causes.append(
+                Cause.at(
+                    at,
+                    f"{where} is malformed: write VENDOR:DEVICE[=COUNT], e.g. 10de:1eb8=2",
+                    rule="passthrough.malformed",
+                )
+            )
             continue
         vendor, device, raw_count = m["vendor"], m["device"], m["count"]
         problems = [
-            f"{where}: {part} {_shown(hex_id)} is not 4 hex digits"
+            (f"{where}: {part} {_shown(hex_id)} is not 4 hex digits", "passthrough.malformed")
             for part, hex_id in (("vendor", vendor), ("device", device))
             if not _HEX4.fullmatch(hex_id)
         ]
@@ -166,9 +184,11 @@ def _parse_annotation(value: str, at: Path, max_count: int) -> tuple[Entries, tu
             if problem is None and count is not None:
                 problem = _range_problem(count, where, max_count)
             if problem is not None:
-                problems.append(problem)
+                problems.append(
+                    (problem, "passthrough.count" if "out of range" in problem else "passthrough.malformed")
+                )
         if problems:
-            causes.extend(Cause.at(at, p) for p in problems)
+            causes.extend(Cause.at(at, p, rule=rule) for p, rule in problems)
         elif count is not None:
             found.append((vendor.lower(), device.lower(), count))
     return tuple(found), tuple(causes)
@@ -182,36 +202,66 @@ _parse_annotation_cached = lru_cache(maxsize=1024)(_parse_annotation)
 def parse_entry(entry: Any, at: Path, max_count: int) -> tuple[tuple[str, str, int] | None, list[Cause]]:
     """Parse one ``spec.domain.devices.passthrough[i]`` entry: ``{type: pci, vendor, device, count}``."""
     if not isinstance(entry, dict):
-        return None, [Cause.at(at, f"must be a map {{type, vendor, device, count}}, got {json_type(entry)}")]
+        return None, [
+            Cause.at(
+                at,
+                f"must be a map {{type, vendor, device, count}}, got {json_type(entry)}",
+                rule="passthrough.malformed",
+            )
+        ]
     causes: list[Cause] = []
     unknown = sorted(_shown(str(k)) for k in entry if k not in ENTRY_KEYS)
     if unknown:
-        causes.append(Cause.at(at, f"unknown key(s) {', '.join(unknown)}: an entry has type, vendor, device, count"))
+        causes.append(
+            Cause.at(
+                at,
+                f"unknown key(s) {', '.join(unknown)}: an entry has type, vendor, device, count",
+                rule="passthrough.malformed",
+            )
+        )
     kind = entry.get("type")
     if kind is not None and kind != PCI:
         causes.append(
-            Cause.at(at, f'type {kind!r} is not supported: supported values: "{PCI}"', "FieldValueNotSupported")
+            Cause.at(
+                at,
+                f'type {kind!r} is not supported: supported values: "{PCI}"',
+                "FieldValueNotSupported",
+                rule="passthrough.type",
+            )
         )
     ids: list[str] = []
     for part in ("vendor", "device"):
         raw = entry.get(part)
         if raw is None or raw == "":
-            causes.append(Cause.at(at, f'{part} is required: 4 hex digits, e.g. "10de"', "FieldValueRequired"))
+            causes.append(
+                Cause.at(
+                    at,
+                    f'{part} is required: 4 hex digits, e.g. "10de"',
+                    "FieldValueRequired",
+                    rule="passthrough.malformed",
+                )
+            )
         elif not isinstance(raw, str):
-            causes.append(Cause.at(at, f"{part} must be a string of 4 hex digits (quote it in YAML), got {raw!r}"))
+            causes.append(
+                Cause.at(
+                    at,
+                    f"{part} must be a string of 4 hex digits (quote it in YAML), got {raw!r}",
+                    rule="passthrough.malformed",
+                )
+            )
         elif not _HEX4.fullmatch(raw):
-            causes.append(Cause.at(at, f"{part} {_shown(raw)} is not 4 hex digits"))
+            causes.append(Cause.at(at, f"{part} {_shown(raw)} is not 4 hex digits", rule="passthrough.malformed"))
         else:
             ids.append(raw.lower())
     raw_count = entry.get("count", 1)
     count = 1
     if isinstance(raw_count, bool) or not isinstance(raw_count, int):
-        causes.append(Cause.at(at, f"count must be a whole number, got {raw_count!r}"))
+        causes.append(Cause.at(at, f"count must be a whole number, got {raw_count!r}", rule="passthrough.malformed"))
     else:
         count = raw_count
         problem = _range_problem(count, "count", max_count)
         if problem is not None:
-            causes.append(Cause.at(at, problem.removeprefix("count: ")))
+            causes.append(Cause.at(at, problem.removeprefix("count: "), rule="passthrough.count"))
     if causes:
         return None, causes
     return (ids[0], ids[1], count), []
@@ -237,7 +287,11 @@ def _declarations(obj: dict[str, Any], kind: str, cfg: Passthrough, plan: Plan) 
         list_at = (*spec_path, "domain", "devices", "passthrough")
         if listed is not None and not isinstance(listed, list):
             found.causes.append(
-                Cause.at(list_at, f"must be a list of {{type, vendor, device, count}}, got {json_type(listed)}")
+                Cause.at(
+                    list_at,
+                    f"must be a list of {{type, vendor, device, count}}, got {json_type(listed)}",
+                    rule="passthrough.malformed",
+                )
             )
         elif listed is not None:
             for i, item in enumerate(listed):
@@ -259,6 +313,7 @@ def _declarations(obj: dict[str, Any], kind: str, cfg: Passthrough, plan: Plan) 
                     dev.declared_at,
                     f"{dev.selector} is declared {dev.count} times in total (repeated declarations add up), "
                     f"more than passthrough.maxCount ({cfg.maxCount})",
+                    rule="passthrough.count",
                 )
             )
         named = cfg.resource_for(dev.vendor, dev.device)
@@ -269,6 +324,7 @@ def _declarations(obj: dict[str, Any], kind: str, cfg: Passthrough, plan: Plan) 
                     dev.declared_at,
                     f"device {dev.selector} is not in passthrough.permittedDevices (permitted: {allowed})",
                     "FieldValueNotSupported",
+                    rule="passthrough.permitted",
                 )
             )
         dev.resource = named or f"{cfg.resourcePrefix}/{dev.vendor}_{dev.device}"
@@ -300,6 +356,7 @@ def _check_pod(obj: dict[str, Any], plan: Plan) -> None:
                     f"target container {wanted!r} (annotation {CONTAINER_ANNOTATION}) does not exist; "
                     f"containers: {', '.join(str(n) for n in names) or 'none'}",
                     "FieldValueNotFound",
+                    rule="passthrough.container",
                 )
             )
             return
@@ -309,7 +366,14 @@ def _check_pod(obj: dict[str, Any], plan: Plan) -> None:
     elif containers:
         index = 0
     else:
-        found.causes.append(Cause.at(at, "the pod has no container to give the devices to", "FieldValueNotFound"))
+        found.causes.append(
+            Cause.at(
+                at,
+                "the pod has no container to give the devices to",
+                "FieldValueNotFound",
+                rule="passthrough.container",
+            )
+        )
         return
     plan.container = ("spec", "containers", index)
     container = containers[index]
@@ -339,6 +403,7 @@ def _check_pod(obj: dict[str, Any], plan: Plan) -> None:
                         group[0].declared_at,
                         f"{field_path((*part_path, resource))} is {existing!r} but the declaration asks for "
                         f"{asked}: make them equal or drop one of them",
+                        rule="passthrough.conflict",
                     )
                 )
 
@@ -369,6 +434,7 @@ def _check_vmi(obj: dict[str, Any], cfg: Passthrough, plan: Plan) -> None:
                             f"(permitted: {', '.join(sorted(permitted)) or 'none'}); KubeVirt would only fail "
                             "later, when it renders the pod",
                             "FieldValueNotSupported",
+                            rule="passthrough.permitted",
                         )
                     )
     prefixes = tuple(f"pt-{dev.vendor}-{dev.device}-" for dev in plan.devices)
@@ -388,6 +454,7 @@ def _check_vmi(obj: dict[str, Any], cfg: Passthrough, plan: Plan) -> None:
                                 dev.declared_at,
                                 f"{where} ({entry_name}) has deviceName {device_name!r} but {dev.selector} maps to "
                                 f"{dev.resource!r}: remove the entry to let it be recreated",
+                                rule="passthrough.conflict",
                             )
                         )
                 elif name == "hostDevices" and isinstance(entry_name, str) and entry_name.startswith(prefix):
@@ -396,6 +463,7 @@ def _check_vmi(obj: dict[str, Any], cfg: Passthrough, plan: Plan) -> None:
                             dev.declared_at,
                             f"{where} ({entry_name}) is beyond the declared count {dev.count} of {dev.selector}: "
                             "remove the entry or raise the count",
+                            rule="passthrough.conflict",
                         )
                     )
                 elif device_name == dev.resource and not (
@@ -406,6 +474,7 @@ def _check_vmi(obj: dict[str, Any], cfg: Passthrough, plan: Plan) -> None:
                             dev.declared_at,
                             f"{where} ({entry_name}) already requests {dev.resource!r}, which {dev.selector} is "
                             "declared as: declare the device once, either way",
+                            rule="passthrough.conflict",
                         )
                     )
 

@@ -29,7 +29,7 @@ from webhook.k8s import quantity, scheduling
 from webhook.k8s.paths import Path
 from webhook.k8s.paths import field as field_path
 from webhook.k8s.snapshot import CPU_MANAGER_GATE, HOST_DEVICES_GATE, ClusterSnapshot, NodeClass
-from webhook.rules import cpu, passthrough
+from webhook.rules import cpu, devices, passthrough
 from webhook.rules.base import Cause, Context, Findings
 from webhook.rules.dedicated import is_dedicated_pod
 
@@ -79,20 +79,13 @@ class Demand:
 
 
 def _count_devices(spec: dict[str, Any], root: Path, demand: Demand) -> None:
-    devices = spec.get("domain", {}).get("devices") if isinstance(spec.get("domain"), dict) else None
-    if not isinstance(devices, dict):
-        return
-    for list_name in ("gpus", "hostDevices"):
-        entries = devices.get(list_name)
-        if not isinstance(entries, list):
-            continue
-        for i, entry in enumerate(entries):
-            if not isinstance(entry, dict) or entry.get("claimRequest") is not None:
-                continue  # DRA entries ask for a claim, not an extended resource
-            name = entry.get("deviceName")
-            if isinstance(name, str) and name:
-                demand.devices[name] = demand.devices.get(name, 0) + 1
-                demand.device_fields.setdefault(name, (*root, "domain", "devices", list_name, i, "deviceName"))
+    """1 of ``deviceName`` per gpus/hostDevices entry without a claim (DRA entries ask for no resource)."""
+    for list_name, entries in devices.read_entries(spec, root, []).items():
+        for e in entries:
+            if e.device_name and not e.claim:
+                demand.devices[e.device_name] = demand.devices.get(e.device_name, 0) + 1
+                field_at = (*root, "domain", "devices", list_name, e.index, "deviceName")
+                demand.device_fields.setdefault(e.device_name, field_at)
 
 
 def _count_declared(obj: dict[str, Any], ctx: Context, demand: Demand) -> bool:
