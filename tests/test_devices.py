@@ -18,7 +18,6 @@ from tests.helpers import apply_response, assert_crd_valid, make_review
 from webhook import engine, review
 from webhook.config import Config
 from webhook.engine import Verdict
-from webhook.rules import devices
 
 ROOTS = {"VirtualMachineInstance": "spec", "VirtualMachine": "spec.template.spec"}
 CASES = [("VirtualMachineInstance", "CREATE"), ("VirtualMachine", "CREATE"), ("VirtualMachine", "UPDATE")]
@@ -158,7 +157,6 @@ def test_a_dra_entry_needs_claim_and_request_names_and_no_pair_twice() -> None:
 
 
 def test_dra_entries_are_never_counted_as_extended_resources() -> None:
-    from webhook.config import Config
     from webhook.rules import preflight
     from webhook.rules.base import Context
 
