@@ -350,3 +350,21 @@ def test_kubectl_is_the_one_the_manifest_tests_use() -> None:
     if KUBECTL is None:
         pytest.skip("kubectl is not installed")
     assert Path(KUBECTL).name == "kubectl"
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("certificates.mode=certmanager", "/certificates/mode"),  # a typo would otherwise render no certificate
+        ("webhook.failurePolicy=Sometimes", "/webhook/failurePolicy"),
+        ("config.enforcement=strict", "/config/enforcement"),
+    ],
+)
+def test_values_schema_rejects_what_would_install_a_broken_webhook(flag: str, message: str) -> None:
+    run = subprocess.run(
+        [tool("helm"), "template", "vm-admission", str(CHART), "--set", flag],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode != 0 and message in run.stderr, run.stderr
