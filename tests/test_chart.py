@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -368,3 +369,17 @@ def test_values_schema_rejects_what_would_install_a_broken_webhook(flag: str, me
         timeout=120,
     )
     assert run.returncode != 0 and message in run.stderr, run.stderr
+
+
+def test_helm_template_and_kustomize_streams_review_on_stdin() -> None:
+    """``helm template ... | vm-admission review -`` (and kustomize's): every document read, none a rule's."""
+    stream = helm("template", "vm-admission", str(CHART), "-f", str(chart_profile("everything")))
+    vm_admission = Path(sys.executable).parent / "vm-admission"
+    run = subprocess.run([str(vm_admission), "review", "-"], input=stream, capture_output=True, text=True, timeout=60)
+    count = len([d for d in yaml.safe_load_all(stream) if d])
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.splitlines()[-1] == f"{count} objects: {count} admitted, 0 denied"
+    if KUBECTL is not None:
+        built = subprocess.run([KUBECTL, "kustomize", str(MANIFESTS)], capture_output=True, text=True, check=True)
+        run = subprocess.run([str(vm_admission), "review", "-"], input=built.stdout, capture_output=True, text=True)
+        assert run.returncode == 0 and run.stdout.endswith(" admitted, 0 denied\n"), run.stdout + run.stderr

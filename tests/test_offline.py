@@ -542,3 +542,14 @@ def test_vm_update_against_the_running_vm_warns_only_for_changes_that_need_a_res
     # created from scratch, the same VM has no running predecessor: nothing to warn about
     code, out, _ = review(capsys, str(network / "vm-needs-restart.yaml"))
     assert code == 0 and "  ! " not in out
+
+
+def test_the_examples_directory_recursively_is_every_example_once(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = review(capsys, "-R", str(EXAMPLES), "-o", "json")
+    results = json.loads(out)
+    assert code == 1 and err == ""
+    files = [str(EXAMPLES / f) for f in example_files()]
+    assert sorted({r["file"] for r in results}) == sorted(files)
+    # kubectl's order: by name within each directory, a subdirectory where its name sorts
+    seen = list(dict.fromkeys(r["file"] for r in results))
+    assert seen == sorted(files, key=lambda f: Path(f).relative_to(EXAMPLES).parts)
