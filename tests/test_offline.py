@@ -321,7 +321,7 @@ def test_old_objects_are_matched_by_kind_namespace_and_name() -> None:
         ("kind: Pod\nmetadata: {name: [unclosed\n", "not valid YAML or JSON"),
         ("apiVersion: v1\nmetadata: {name: x}\n", "has no kind"),
         ("kind: Pod\nmetadata: {name: x}\n", "has no apiVersion"),
-        ("- just\n- a list\n", "expected an object"),
+        ("apiVersion: v1\nkind: List\nitems: [[a, list]]\n", "expected an object"),
         ("apiVersion: v1\nkind: List\nitems: {a: b}\n", "items must be a list"),
     ],
 )
@@ -334,6 +334,133 @@ def test_bad_input_exits_2_with_a_message(
     assert out == ""  # nothing is reviewed when any input is bad
     assert message in err
     assert "bad.yaml: document 1" in err or "bad.yaml: not valid" in err
+
+
+# --- paths as kubectl -f reads them ------------------------------------------------------------------------
+
+
+def _tree(tmp_path: Path) -> Path:
+    """manifests/{b.yaml, a.yml, c.json, notes.txt, values.yaml (not Kubernetes), sub/{z.yaml, deeper/y.yaml}}."""
+    root = tmp_path / "manifests"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    vmi = yaml.safe_load(FRACTIONAL_VMI)
+    pod = yaml.safe_load(DEDICATED_POD)
+
+    def named(obj: dict[str, object], name: str) -> dict[str, object]:
+        return {**obj, "metadata": {**obj["metadata"], "name": name}}  # type: ignore[dict-item]
+
+    (root / "b.yaml").write_text(yaml.safe_dump(named(pod, "b")))
+    (root / "a.yml").write_text(yaml.safe_dump(named(pod, "a")))
+    (root / "c.json").write_text(json.dumps(named(vmi, "c")))
+    (root / "notes.txt").write_text("apiVersion: v1\nkind: [not, read]\n")  # no manifest extension: passed over
+    (root / "values.yaml").write_text("replicas: 2\nimage: {tag: x}\n")
+    (root / "sub" / "z.yaml").write_text(yaml.safe_dump(named(pod, "z")))
+    (root / "sub" / "deeper" / "y.yaml").write_text(yaml.safe_dump(named(vmi, "y")))
+    return root
+
+
+def _reviewed(out: str) -> list[str]:
+    return [r["name"] for r in json.loads(out)]
+
+
+def test_a_directory_is_read_in_lexical_order_of_its_manifest_files(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    root = _tree(tmp_path)
+    code, out, err = review(capsys, str(root), "-o", "json")
+    assert code == 1  # c is the fractional VMI
+    assert _reviewed(out) == ["a", "b", "c"]  # a.yml, b.yaml, c.json; not notes.txt, not sub/
+    assert [r["file"] for r in json.loads(out)] == [str(root / f) for f in ("a.yml", "b.yaml", "c.json")]
+    assert (
+        err == f"vm-admission review: note: {root / 'values.yaml'}: document 1 is not a Kubernetes object "
+        "(no apiVersion or kind): skipped\n"
+    )
+
+
+def test_recursive_descends_into_subdirectories_where_their_names_sort(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    root = _tree(tmp_path)
+    (root / "d.yaml").write_text(yaml.safe_dump({**yaml.safe_load(DEDICATED_POD), "metadata": {"name": "d"}}))
+    for flag in ("-R", "--recursive"):
+        code, out, _ = review(capsys, str(root), flag, "-o", "json")
+        assert code == 1
+        # filepath.Walk order: a.yml b.yaml c.json d.yaml sub/deeper/y.yaml sub/z.yaml ("sub" sorts after "d.yaml")
+        assert _reviewed(out) == ["a", "b", "c", "d", "y", "z"]
+
+
+def test_files_named_explicitly_are_read_whatever_their_extension_and_in_argument_order(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    root = _tree(tmp_path)
+    manifest = tmp_path / "pod.manifest"
+    manifest.write_text(yaml.safe_dump({**yaml.safe_load(DEDICATED_POD), "metadata": {"name": "m"}}))
+    code, out, _ = review(capsys, str(root / "sub"), str(manifest), str(root / "a.yml"), "-o", "json")
+    assert code == 0
+    assert _reviewed(out) == ["z", "m", "a"]
+
+
+def test_a_directory_and_stdin_mix(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _tree(tmp_path)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(UNEQUAL_POD))
+    code, out, _ = review(capsys, "-", str(root / "sub"), "-o", "json")
+    assert code == 1
+    assert _reviewed(out) == ["unequal", "z"]
+
+
+def test_only_non_kubernetes_documents_exit_0_with_notes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    workflow = write(tmp_path, "ci.yml", "on: [push]\njobs: {test: {runs-on: x}}\n")
+    playbook = write(tmp_path, "play.yaml", "- hosts: all\n  tasks: []\n---\njust a string\n")
+    code, out, err = review(capsys, workflow, playbook)
+    assert code == 0
+    assert out == "0 objects: 0 admitted, 0 denied\n"
+    assert err.count("is not a Kubernetes object") == 3
+    assert "play.yaml: document 2 is not a Kubernetes object" in err
+
+
+def test_a_stream_from_kustomize_or_helm_on_stdin_with_lists(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``kustomize build | vm-admission review -`` sends: ``---``-separated documents, comments, empty
+    documents, a ``List``; every object is reviewed in stream order."""
+    stream = "\n".join(
+        [
+            "# Source: chart/templates/pod.yaml",
+            "---",
+            DEDICATED_POD,
+            "---",
+            "# an empty document",
+            "---",
+            yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [yaml.safe_load(FRACTIONAL_VMI)]}),
+            "---",
+            UNEQUAL_POD,
+        ]
+    )
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stream))
+    code, out, err = review(capsys, "-", "-o", "json")
+    assert (code, err) == (1, "")
+    assert [(r["name"], r["verdict"]) for r in json.loads(out)] == [
+        ("pinned", "admitted"),
+        ("half", "denied"),
+        ("unequal", "denied"),
+    ]
+
+
+def test_an_empty_directory_has_no_objects(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    code, out, err = review(capsys, str(tmp_path / "empty"))
+    assert (code, out) == (2, "")
+    assert "no objects found" in err
+
+
+def test_bad_yaml_in_a_directory_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    (root / "broken.yaml").write_text("kind: Pod\nmetadata: {name: [unclosed\n")
+    code, out, err = review(capsys, str(root))
+    assert (code, out) == (2, "")
+    assert "broken.yaml: not valid YAML" in err
 
 
 def test_input_without_objects_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -415,3 +542,14 @@ def test_vm_update_against_the_running_vm_warns_only_for_changes_that_need_a_res
     # created from scratch, the same VM has no running predecessor: nothing to warn about
     code, out, _ = review(capsys, str(network / "vm-needs-restart.yaml"))
     assert code == 0 and "  ! " not in out
+
+
+def test_the_examples_directory_recursively_is_every_example_once(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = review(capsys, "-R", str(EXAMPLES), "-o", "json")
+    results = json.loads(out)
+    assert code == 1 and err == ""
+    files = [str(EXAMPLES / f) for f in example_files()]
+    assert sorted({r["file"] for r in results}) == sorted(files)
+    # kubectl's order: by name within each directory, a subdirectory where its name sorts
+    seen = list(dict.fromkeys(r["file"] for r in results))
+    assert seen == sorted(files, key=lambda f: Path(f).relative_to(EXAMPLES).parts)

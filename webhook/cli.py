@@ -38,7 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     review = sub.add_parser("review", help="run mutate -> validate offline on manifest files")
-    review.add_argument("files", nargs="+", metavar="FILE", help="YAML/JSON manifests, or - for stdin")
+    review.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="YAML/JSON manifests, directories of them (.yaml, .yml, .json, as kubectl -f reads them), or - for stdin",
+    )
+    review.add_argument(
+        "-R", "--recursive", action="store_true", help="also read the subdirectories of directories, as kubectl -R"
+    )
     review.add_argument("--config", default=None, help="YAML config file")
     review.add_argument("-o", "--output", default="text", choices=["text", "json", "yaml"])
     review.add_argument("--operation", default="CREATE", choices=["CREATE", "UPDATE"])

@@ -98,6 +98,9 @@ class Metrics:
             "1 while the cluster view is synced and preflight runs; 0 when it is off, not yet synced, or lost.",
             registry=r,
         )
+        self.cluster_view_enabled = Gauge(
+            "vm_admission_cluster_view_enabled", "1 when the cluster view is on (config cluster.watch).", registry=r
+        )
         self.cluster_objects_gauge = Gauge(
             "vm_admission_cluster_objects", "Objects in the cluster view, by kind (Node, KubeVirt).", ["kind"],
             registry=r,

@@ -2,9 +2,16 @@
 
 Every object in the files goes through :func:`webhook.engine.chain`, the same mutate -> patch -> defaulting
 -> validate sequence the API server runs with our two webhooks, so a CI job sees what ``kubectl apply`` would
-see. All input is read and checked before anything is reviewed: bad input (an unreadable file, bad YAML, a
-document that is not an object or has no ``kind``/``apiVersion``, a bad ``--config``) exits 2 with a message
-on stderr and prints no verdicts. Exit 0 when every object is admitted, 1 when any is denied.
+see. Paths are read as ``kubectl apply -f`` reads them: a file (any name), ``-`` for stdin, or a directory,
+whose ``.json``, ``.yaml`` and ``.yml`` files are read in lexical order of their names (with ``-R``, its
+subdirectories too, depth first, in the same order: kubectl's ``ExpandPathsToFileVisitors``, a
+``filepath.Walk``). Multi-document streams and ``List`` kinds hold many objects.
+
+All input is read and checked before anything is reviewed: bad input (an unreadable file, bad YAML, a
+document that has a ``kind`` but no ``apiVersion`` or the other way round, a bad ``--config``) exits 2 with a
+message on stderr and prints no verdicts. Documents that are not Kubernetes objects at all (neither
+``apiVersion`` nor ``kind``: a values file, a CI workflow that a directory or a pre-commit run hands us) are
+skipped with a note on stderr. Exit 0 when every object is admitted, 1 when any is denied.
 """
 
 from __future__ import annotations
@@ -27,6 +34,9 @@ from webhook.rules.base import Cause, Operation
 
 EXIT_ADMITTED, EXIT_DENIED, EXIT_BAD_INPUT = 0, 1, 2
 NOT_REVIEWED = "not reviewed: no rule concerns this kind"
+# what kubectl reads from a directory (FilenameParam's FileExtensions); files named on the command line are read
+# whatever their name
+MANIFEST_EXTENSIONS = (".json", ".yaml", ".yml")
 Output = Literal["text", "json", "yaml"]
 
 
@@ -159,6 +169,14 @@ def _documents(text: str, label: str) -> list[Any]:
         raise InputError(f"{label}: not valid YAML or JSON: {exc}") from None
 
 
+def is_kubernetes_object(doc: Any) -> bool:
+    """Whether a document is meant as a Kubernetes object: a mapping with ``apiVersion`` or ``kind``.
+
+    Anything else (a list, a scalar, a mapping with neither key: a values file, a CI workflow) is not ours to
+    review; a mapping with only one of the two is a broken manifest, which :func:`_objects` reports."""
+    return isinstance(doc, dict) and ("apiVersion" in doc or "kind" in doc)
+
+
 def _objects(doc: Any, label: str) -> Iterator[dict[str, Any]]:
     """The objects in one document: the document itself, or the items of a ``List`` / ``<Kind>List``."""
     if not isinstance(doc, dict):
@@ -185,12 +203,48 @@ def _objects(doc: Any, label: str) -> Iterator[dict[str, Any]]:
     yield doc
 
 
-def read_sources(paths: Sequence[str], stdin: TextIO) -> list[Source]:
-    """Every object in ``paths`` (``-`` = ``stdin``), in order; raise :class:`InputError` on bad input."""
-    sources: list[Source] = []
+def _walk(root: str, recursive: bool) -> Iterator[str]:
+    """The manifest files under directory ``root`` in kubectl's order: ``filepath.Walk`` visits the entries of
+    a directory in lexical order of their names, descending into a subdirectory where its name sorts (only
+    with ``recursive``); files without a manifest extension are passed over."""
+    try:
+        with os.scandir(root) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        raise InputError(f"{root}: cannot read: {exc.strerror or exc}") from None
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):  # Walk does not follow symlinked directories either
+            if recursive:
+                yield from _walk(entry.path, recursive)
+        elif os.path.splitext(entry.name)[1] in MANIFEST_EXTENSIONS:
+            yield entry.path
+
+
+def expand_paths(paths: Sequence[str], recursive: bool = False) -> list[str]:
+    """The files to read, in order: each path as given (``-`` is stdin), a directory replaced by its files."""
+    files: list[str] = []
     for path in paths:
+        if path != "-" and os.path.isdir(path):
+            files.extend(_walk(path, recursive))
+        else:
+            files.append(path)
+    return files
+
+
+def read_sources(
+    paths: Sequence[str], stdin: TextIO, recursive: bool = False, notes: list[str] | None = None
+) -> list[Source]:
+    """Every object in ``paths`` (``-`` = ``stdin``; directories as kubectl reads them), in order; raise
+    :class:`InputError` on bad input. Documents that are not Kubernetes objects are skipped, and a line saying
+    so is appended to ``notes``."""
+    sources: list[Source] = []
+    for path in expand_paths(paths, recursive):
         file = "<stdin>" if path == "-" else path
         for n, doc in enumerate(_documents(_read(path, stdin), file), start=1):
+            if not is_kubernetes_object(doc):
+                if notes is not None:
+                    notes.append(f"{file}: document {n} is not a Kubernetes object (no apiVersion or kind): skipped")
+                continue
             sources.extend(Source(file, n, obj) for obj in _objects(doc, f"{file}: document {n}"))
     return sources
 
@@ -322,15 +376,18 @@ def review_command(
             raise InputError("--old is only meaningful with --operation UPDATE")
         if list(args.files).count("-") + (args.old == "-") > 1:
             raise InputError("standard input (-) can be read only once")
-        sources = read_sources(args.files, stdin)
+        notes: list[str] = []
+        sources = read_sources(args.files, stdin, getattr(args, "recursive", False), notes)
         olds = read_sources([args.old], stdin) if args.old is not None else []
-        if not sources:
+        if not sources and not notes:
             raise InputError("no objects found in the input")
         cluster = cluster_snapshot(args) if getattr(args, "cluster", False) else None
         outcomes = review_sources(sources, args.config, operation, olds, cluster)
     except (InputError, ConfigError) as exc:
         print(f"vm-admission review: {exc}", file=stderr)
         return EXIT_BAD_INPUT
+    for note in notes:
+        print(f"vm-admission review: note: {note}", file=stderr)
     if output == "json":
         stdout.write(render_json(outcomes))
     elif output == "yaml":
