@@ -60,7 +60,13 @@ class Cluster:
         taints: list[dict[str, str]] | None = None,
         labels: dict[str, str] | None = None,
     ) -> None:
-        node_labels = {POOL: pool, "kubevirt.io/schedulable": "true", "kubernetes.io/hostname": name, **(labels or {})}
+        node_labels = {
+            POOL: pool,
+            "kubevirt.io/schedulable": "true",
+            "kubernetes.io/hostname": name,
+            "kubernetes.io/arch": "amd64",  # the kubelet sets it; KubeVirt selects it from the (defaulted) architecture
+            **(labels or {}),
+        }
         if cpumanager is not None:
             node_labels["kubevirt.io/cpumanager"] = node_labels["cpumanager"] = cpumanager
         body: dict[str, Any] = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": node_labels}}

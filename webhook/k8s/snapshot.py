@@ -103,6 +103,9 @@ class ClusterSnapshot:
     node_count: int = 0
     kubevirt: KubeVirtView | None = None
     meta: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    # Derived answers (a preflight's findings per demand), computed on first use: the snapshot never changes,
+    # so neither do they. Bounded by the reader (see webhook.rules.preflight).
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def usable(self) -> bool:

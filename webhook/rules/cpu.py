@@ -707,6 +707,11 @@ def consistent_duplicate_warning(user: CpuSpec) -> str | None:
     )
 
 
+def defaulted_key(root: Path) -> str:
+    """Context.extra key of the defaulted CpuSpec at ``root`` (what the preflight reads)."""
+    return "cpu.defaulted:" + "/".join(map(str, root))
+
+
 def validate_spec(spec: Any, root: Path, ctx: Context, *, vmi_create: bool) -> Findings:
     """Read, default (on a copy) and check one VMI spec found at ``root``."""
     if spec is None:  # KubeVirt's CRDs require it; read as empty so the memory rules say what is missing
@@ -717,6 +722,7 @@ def validate_spec(spec: Any, root: Path, ctx: Context, *, vmi_create: bool) -> F
     if findings.bad_request is not None:
         return findings
     defaulted = apply_kubevirt_defaults(user, default_architecture(ctx))
+    ctx.extra[defaulted_key(root)] = defaulted  # the preflight reads the same defaulted spec
     findings.causes.extend(
         check_spec(defaulted, vmi_create=vmi_create, cpu_manager_enabled=ctx.config.cpuManager.enabled)
     )

@@ -44,6 +44,7 @@ _DIGITS = re.compile(r"[0-9]+")
 _MAX_COUNT_DIGITS = 6  # int() of a huge digit string is slow (and limited); any such count is out of range
 _CACHED_LENGTH = 256  # annotation values up to this length are parsed once (lru cache)
 _SHOWN = 40  # characters of a user's value quoted back in a message
+PLAN_KEY = "passthrough:plan"  # Context.extra: the validation review's plan (see checked())
 
 # Where the declaration lives, per kind: (metadata path, spec path).
 _LAYOUT: dict[str, tuple[Path, Path]] = {
@@ -552,13 +553,21 @@ def mutate_vm(obj: dict[str, Any], ctx: Context) -> Findings:
     return _mutate_vmi(obj, ctx)
 
 
+def checked(obj: dict[str, Any], ctx: Context) -> Plan:
+    """:func:`check`, once per validation review (the preflight reads the same plan)."""
+    plan = ctx.extra.get(PLAN_KEY)
+    if not isinstance(plan, Plan):
+        plan = ctx.extra[PLAN_KEY] = check(obj, ctx)
+    return plan
+
+
 def validate_pod(obj: dict[str, Any], ctx: Context) -> Findings:
-    return check(obj, ctx).findings
+    return checked(obj, ctx).findings
 
 
 def validate_vmi(obj: dict[str, Any], ctx: Context) -> Findings:
-    return check(obj, ctx).findings
+    return checked(obj, ctx).findings
 
 
 def validate_vm(obj: dict[str, Any], ctx: Context) -> Findings:
-    return check(obj, ctx).findings
+    return checked(obj, ctx).findings

@@ -25,12 +25,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from webhook.k8s import quantity, scheduling
 from webhook.k8s.paths import Path
 from webhook.k8s.paths import field as field_path
 from webhook.k8s.snapshot import CPU_MANAGER_GATE, HOST_DEVICES_GATE, ClusterSnapshot, NodeClass
 from webhook.rules import cpu, devices, passthrough
-from webhook.rules.base import Cause, Context, Findings
+from webhook.rules.base import Cause, Context, Findings, default_architecture
 from webhook.rules.dedicated import is_dedicated_pod
 
 SCHEDULABLE_LABEL = ("kubevirt.io/schedulable", "true")
@@ -92,7 +94,9 @@ def _count_declared(obj: dict[str, Any], ctx: Context, demand: Demand) -> bool:
     """Declared passthrough instances that are not (yet) translated count too (mutation may have been skipped).
 
     True when the object declares any device."""
-    plan = passthrough.check(obj, ctx)
+    plan = passthrough.checked(obj, ctx)
+    if not plan.devices:
+        return False
     existing = {e.get("name") for e in plan.host_devices if isinstance(e, dict)}
     for dev in plan.devices:
         missing = sum(1 for i in range(dev.count) if dev.host_device_name(i) not in existing)
@@ -107,10 +111,12 @@ def _count_declared(obj: dict[str, Any], ctx: Context, demand: Demand) -> bool:
 def vmi_demand(obj: dict[str, Any], spec: Any, root: Path, ctx: Context, what: str) -> Demand | None:
     if not isinstance(spec, dict):
         return None
-    user, findings = cpu.read_spec(spec, root)
-    if findings.bad_request is not None:
-        return None
-    s = cpu.apply_kubevirt_defaults(user)
+    s = ctx.extra.get(cpu.defaulted_key(root))  # the CPU rules' defaulted copy, when they ran
+    if not isinstance(s, cpu.CpuSpec):
+        user, findings = cpu.read_spec(spec, root)
+        if findings.bad_request is not None:
+            return None
+        s = cpu.apply_kubevirt_defaults(user, default_architecture(ctx))
     extra = dict([SCHEDULABLE_LABEL])
     if s.architecture:
         extra[ARCH_LABEL] = s.architecture.lower()
@@ -346,6 +352,42 @@ def _resource_shortfalls(classes: list[NodeClass], demand: Demand, where: str) -
     return out
 
 
+MEMO_SIZE = 1024  # distinct demand shapes remembered per snapshot (a new snapshot starts empty)
+
+
+def _signature(demand: Demand, ctx: Context) -> tuple[Any, ...]:
+    p = demand.placement
+    return (
+        demand.what,
+        demand.root,
+        demand.vmi,
+        tuple(sorted(p.node_selector.items())),
+        None if p.required_terms is None else orjson.dumps(p.required_terms, option=orjson.OPT_SORT_KEYS),
+        orjson.dumps(p.tolerations, option=orjson.OPT_SORT_KEYS) if p.tolerations else None,
+        demand.dedicated,
+        demand.dedicated_field,
+        demand.cpus,
+        demand.cpus_field,
+        demand.cpus_detail,
+        tuple(sorted(demand.devices.items())),
+        tuple(sorted(demand.device_fields.items())),
+        tuple(sorted(demand.memory.items())),
+        demand.memory_field,
+        tuple(ctx.config.cpuManager.labels.items()),
+    )
+
+
+def fit_memo(demand: Demand, ctx: Context, snapshot: ClusterSnapshot) -> list[tuple[str, Path, str]]:
+    """:func:`fit`, remembered per snapshot: VMIs of one shape (an instance type) are judged once per view."""
+    key = _signature(demand, ctx)
+    found = snapshot.memo.get(key)
+    if found is None:
+        if len(snapshot.memo) >= MEMO_SIZE:
+            snapshot.memo.clear()
+        found = snapshot.memo[key] = tuple(fit(demand, ctx, snapshot))
+    return list(found)
+
+
 def fit(demand: Demand, ctx: Context, snapshot: ClusterSnapshot) -> list[tuple[str, Path, str]]:
     """(rule, field, message) for every reason no node could ever run the object; [] when some node fits."""
     eligible = [c for c in snapshot.node_classes if scheduling.eligible(c, demand.placement)]
@@ -446,7 +488,7 @@ def _vmi_like(obj: dict[str, Any], spec: Any, root: Path, ctx: Context, what: st
     if placement:
         demand = vmi_demand(obj, spec, root, ctx, what)
         if demand is not None:
-            findings.extend(_findings(fit(demand, ctx, snapshot), ctx))
+            findings.extend(_findings(fit_memo(demand, ctx, snapshot), ctx))
     return findings
 
 
@@ -471,4 +513,4 @@ def validate_pod(obj: dict[str, Any], ctx: Context) -> Findings:
     demand, declared = pod_demand(obj, ctx)
     if not demand.dedicated and not declared:
         return Findings()
-    return _findings(fit(demand, ctx, snapshot), ctx)
+    return _findings(fit_memo(demand, ctx, snapshot), ctx)
