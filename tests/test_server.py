@@ -12,7 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, StartServer
 from tests.helpers import make_review, patch_ops
 from webhook import build, engine
 from webhook.config import Config, parse_config
@@ -255,20 +255,57 @@ def test_readyz_fails_without_certificates_or_when_shutting_down() -> None:
     assert asyncio.run(status(AppState(certs_loaded=True, shutting_down=True))) == 503
 
 
-def test_one_json_log_line_per_review_without_the_object(https_server: ServerProcess) -> None:
-    pod = {**PLAIN_POD, "metadata": {"name": "logged", "namespace": "team-a", "labels": {"secret": "hunter2-xyz"}}}
-    review = make_review(pod, dry_run=True)
-    uid = review["request"]["uid"]
-    assert https_server.post("/validate", review).status_code == 200
+DENIED_POD = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "pinned", "namespace": "team-a", "labels": {"secret": "hunter2-xyz"}},
+    "spec": {
+        "nodeSelector": {"kubevirt.io/cpumanager": "true"},
+        "containers": [{"name": "compute", "image": "x", "resources": {"requests": {"cpu": "1", "memory": "1Gi"},
+                                                                        "limits": {"cpu": "2", "memory": "1Gi"}}}],
+    },
+}  # fmt: skip
 
+
+def _log_lines(server: ServerProcess, uid: str, *, wait: bool = True) -> list[dict[str, Any]]:
     def lines() -> list[dict[str, Any]]:
-        return [orjson.loads(line) for line in https_server.log.splitlines() if uid in line]
+        return [orjson.loads(line) for line in server.log.splitlines() if uid in line]
 
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + (10 if wait else 0.5)
     while not lines() and time.monotonic() < deadline:
         time.sleep(0.05)
-    [entry] = lines()
-    assert entry["msg"] == "review"
+    return lines()
+
+
+def test_at_the_default_level_denials_are_logged_and_allowed_reviews_are_not(https_server: ServerProcess) -> None:
+    denied = make_review(DENIED_POD, dry_run=True)
+    r = https_server.post("/validate", denied)
+    assert r.status_code == 200 and r.json()["response"]["allowed"] is False
+    [entry] = _log_lines(https_server, denied["request"]["uid"])
+    assert entry["msg"] == "review" and entry["level"] == "info"
+    assert {k: entry[k] for k in ("webhook", "kind", "namespace", "name", "operation", "dryRun", "verdict")} == {
+        "webhook": "validate",
+        "kind": "Pod",
+        "namespace": "team-a",
+        "name": "pinned",
+        "operation": "CREATE",
+        "dryRun": True,
+        "verdict": "denied",
+    }
+    assert entry["patchOps"] == 0 and entry["durationMs"] >= 0
+    allowed = make_review(PLAIN_POD)
+    assert https_server.post("/validate", allowed).status_code == 200
+    assert _log_lines(https_server, allowed["request"]["uid"], wait=False) == []
+    assert "hunter2-xyz" not in https_server.log
+
+
+def test_at_debug_every_review_gets_one_json_log_line_without_the_object(start_server: StartServer) -> None:
+    server = start_server("--log-level", "debug")
+    pod = {**PLAIN_POD, "metadata": {"name": "logged", "namespace": "team-a", "labels": {"secret": "hunter2-xyz"}}}
+    review = make_review(pod, dry_run=True)
+    assert server.post("/validate", review).status_code == 200
+    [entry] = _log_lines(server, review["request"]["uid"])
+    assert entry["msg"] == "review" and entry["level"] == "debug"
     assert {k: entry[k] for k in ("webhook", "kind", "namespace", "name", "operation", "dryRun", "verdict")} == {
         "webhook": "validate",
         "kind": "Pod",
@@ -278,8 +315,18 @@ def test_one_json_log_line_per_review_without_the_object(https_server: ServerPro
         "dryRun": True,
         "verdict": "allowed",
     }
-    assert entry["patchOps"] == 0 and entry["durationMs"] >= 0
-    assert "hunter2-xyz" not in https_server.log
+    assert "hunter2-xyz" not in server.log
+
+
+def test_review_metrics_count_every_review_with_its_duration(state: AppState) -> None:
+    for _ in range(3):
+        _post(state, "/validate", make_review(CONFIGMAP))
+    text = state.metrics.render()[0].decode()
+    labels = 'kind="other",operation="CREATE",verdict="allowed",webhook="validate"'
+    assert f"vm_admission_requests_total{{{labels}}} 3.0" in text
+    assert f"vm_admission_request_duration_seconds_count{{{labels}}} 3.0" in text
+    assert 'vm_admission_request_duration_seconds_bucket{kind="other",le="+Inf",operation="CREATE",' in text
+    assert 'vm_admission_requests_in_flight{webhook="validate"} 0.0' in text
 
 
 def test_log_lines_carry_utc_timestamps_with_milliseconds_across_second_boundaries() -> None:
