@@ -72,6 +72,8 @@ def _review_stats() -> Callable[[], None]:
 
 def run(number: int = 20_000) -> list[tuple[str, float]]:
     """(what, µs per review) rows; logging goes to /dev/null through the server's own JSON handler."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
     server.setup_logging("info")
     handler = logging.getLogger().handlers[0]
     assert isinstance(handler, logging.StreamHandler)
@@ -88,8 +90,9 @@ def run(number: int = 20_000) -> list[tuple[str, float]]:
             ("metrics, ReviewStats (plain numbers): after", _per_call_us(_review_stats(), number)),
         ]  # fmt: skip
     finally:
-        handler.setStream(old_stream)  # type: ignore[arg-type]
+        handler.setStream(old_stream)
         devnull.close()
+        root.handlers[:], root.level = saved[0], saved[1]
     return rows
 
 
