@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(
         f"Python {platform.python_version()}, orjson {orjson.__version__}, {platform.machine()}, "
-        f"build: {build.flavor()} (scripts/compiled -m bench.run for the mypyc build)"
+        f"build: {build.flavor()} (scripts/bench measures the compiled build of pip install .)"
     )
     print()
     print(f"## In process ({args.iterations:,} reviews per case)")
