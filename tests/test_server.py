@@ -349,3 +349,70 @@ def test_log_lines_carry_utc_timestamps_with_milliseconds_across_second_boundari
     assert line(1_700_000_000.999)["ts"] == "2023-11-14T22:13:20.999Z"  # same second, cached prefix
     assert line(1_700_000_001.0)["ts"] == "2023-11-14T22:13:21.000Z"  # the next second
     assert line(1_600_000_000.5)["ts"] == "2020-09-13T12:26:40.500Z"  # clocks may step back
+
+
+# ------------------------------------------------------------------- the raw ASGI admission handler
+
+
+def _asgi_call(
+    state: AppState,
+    messages: list[dict[str, Any]],
+    method: str = "POST",
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> list[dict[str, Any]]:
+    """Call the app with ``messages`` as what ``receive()`` returns, in order; return what it sent."""
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "https",
+        "path": "/validate", "raw_path": b"/validate", "query_string": b"", "root_path": "",
+        "headers": headers if headers is not None else [(b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8443),
+    }  # fmt: skip
+    pending = list(messages)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return pending.pop(0) if pending else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(create_app(state)(scope, receive, send))
+    return sent
+
+
+def test_a_body_in_many_pieces_is_joined_before_review(state: AppState) -> None:
+    body = orjson.dumps(make_review(CONFIGMAP))
+    pieces = [body[i : i + 100] for i in range(0, len(body), 100)]
+    messages = [{"type": "http.request", "body": p, "more_body": i < len(pieces) - 1} for i, p in enumerate(pieces)]
+    start, payload = _asgi_call(state, messages)
+    assert start["status"] == 200
+    assert (b"content-type", b"application/json") in start["headers"]
+    assert orjson.loads(payload["body"])["response"]["allowed"] is True
+
+
+def test_streamed_pieces_over_7_mib_get_413_and_the_rest_is_drained(state: AppState) -> None:
+    chunk = b"x" * (1024 * 1024)
+    messages = [{"type": "http.request", "body": chunk, "more_body": True} for _ in range(9)]
+    messages.append({"type": "http.request", "body": b"}", "more_body": False})
+    start, payload = _asgi_call(state, messages)
+    assert start["status"] == 413 and "larger than" in orjson.loads(payload["body"])["error"]
+    assert b'vm_admission_errors_total{reason="too_large"} 1.0' in state.metrics.render()[0]
+
+
+def test_a_client_that_leaves_mid_body_gets_no_answer_and_nothing_is_counted(state: AppState) -> None:
+    sent = _asgi_call(state, [{"type": "http.request", "body": b'{"kind":', "more_body": True}])
+    assert sent == []
+    text = state.metrics.render()[0].decode()
+    assert 'vm_admission_requests_in_flight{webhook="validate"} 0.0' in text
+    assert "vm_admission_requests_total{" not in text
+
+
+def test_other_methods_on_the_admission_paths_get_405_naming_post(state: AppState) -> None:
+    start, payload = _asgi_call(state, [], method="PUT")
+    assert start["status"] == 405 and (b"allow", b"POST") in start["headers"]
+    assert orjson.loads(payload["body"])["error"]
+
+
+def test_a_missing_content_type_gets_415(state: AppState) -> None:
+    start, _ = _asgi_call(state, [{"type": "http.request", "body": b"{}"}], headers=[])
+    assert start["status"] == 415
