@@ -76,9 +76,7 @@ def go_binary() -> Path:
     if not binary.exists():
         CACHE.mkdir(exist_ok=True)
         tmp = binary.with_suffix(".tmp")
-        subprocess.run(
-            [go, "build", "-trimpath", "-o", str(tmp), "."], cwd=GOECHO, env=env, check=True, timeout=600
-        )
+        subprocess.run([go, "build", "-trimpath", "-o", str(tmp), "."], cwd=GOECHO, env=env, check=True, timeout=600)
         os.replace(tmp, binary)
     return binary
 

@@ -88,9 +88,7 @@ def _servers(names: list[str], core: int | None) -> Iterator[dict[str, Server]]:
         yield {name: stack.enter_context(baselines.server(name, core=core)) for name in names}
 
 
-def run(
-    duration_s: float = 10.0, memory_reviews: int = 100_000, rounds: int = 3, *, pin: bool = True
-) -> HttpReport:
+def run(duration_s: float = 10.0, memory_reviews: int = 100_000, rounds: int = 3, *, pin: bool = True) -> HttpReport:
     """The whole HTTPS part; raises if wrk is missing (callers check :func:`wrk.available` first).
 
     ``pin=False`` (smoke tests, one-core machines) runs servers and wrk unpinned.
