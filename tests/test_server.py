@@ -151,6 +151,13 @@ def test_body_just_under_the_limit_is_reviewed(https_server: ServerProcess) -> N
     assert r.status_code == 200 and r.json()["response"]["allowed"] is True
 
 
+def test_the_api_servers_timeout_query_is_ignored(https_server: ServerProcess) -> None:
+    review = make_review(CONFIGMAP)
+    for path in ("/mutate?timeout=10s", "/validate?timeout=5s"):
+        r = https_server.post(path, review)
+        assert r.status_code == 200 and r.json()["response"]["uid"] == review["request"]["uid"]
+
+
 def test_unknown_paths_and_methods_are_not_served(https_server: ServerProcess) -> None:
     assert https_server.get("/mutate").status_code == 405
     assert https_server.get("/docs").status_code == 404
