@@ -17,6 +17,7 @@ from webhook.k8s.defaults import default_pod_requests
 from webhook.k8s.patch import JsonPatch, PatchBuilder, PatchError
 from webhook.rules import cpu, network, passthrough, qos
 from webhook.rules.base import Cause, Context, Findings, Operation
+from webhook.rules.dedicated import is_dedicated_pod
 
 Webhook = Literal["mutate", "validate"]
 Rule = Callable[[dict[str, Any], Context], Findings]
@@ -30,6 +31,9 @@ MUTATORS: Mapping[str, tuple[Rule, ...]] = {
     "VirtualMachineInstance": (passthrough.mutate_vmi,),
     "VirtualMachine": (passthrough.mutate_vm,),
 }
+# Most pods in a cluster are neither dedicated-CPU pods nor carry a passthrough declaration: no Pod rule has
+# anything to say about them, and ``handle`` answers them without building a context (a third of the fast
+# path's time). A new Pod rule must concern only pods that ``pod_concerned`` flags, or extend it.
 VALIDATORS: Mapping[str, tuple[Rule, ...]] = {
     "Pod": (cpu.validate_pod, passthrough.validate_pod),
     "VirtualMachineInstance": (cpu.validate_vmi, passthrough.validate_vmi, network.validate_vmi),
@@ -64,6 +68,11 @@ def object_kind(request: Mapping[str, Any]) -> str:
     return ""
 
 
+def pod_concerned(pod: dict[str, Any], config: Config) -> bool:
+    """Whether any Pod rule (mutating or validating) has something to say about ``pod``."""
+    return is_dedicated_pod(pod, config) or passthrough.concerns_pod(pod)
+
+
 def _concerned(kind: str, webhook: Webhook, operation: str, obj: Any) -> bool:
     if operation not in ("CREATE", "UPDATE") or not isinstance(obj, dict):
         return False
@@ -92,6 +101,8 @@ def handle(request: Mapping[str, Any], webhook: Webhook, config: Config) -> Verd
     if not isinstance(operation, str) or not _concerned(kind, webhook, operation, obj):
         return Verdict()
     assert isinstance(obj, dict)
+    if kind == "Pod" and not pod_concerned(obj, config):
+        return Verdict()
     old = request.get("oldObject")
     ctx = Context(
         config=config,
