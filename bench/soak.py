@@ -18,7 +18,8 @@ from collections.abc import Sequence
 import orjson
 
 from bench import wrk
-from bench.http import Server, post, rss_kib, server
+from bench.baselines import Server, rss_kib
+from bench.http import post, server
 from bench.inprocess import ours
 from bench.payloads import payloads
 from webhook.config import Config

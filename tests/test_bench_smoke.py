@@ -1,14 +1,19 @@
-"""The benchmark runs: every payload goes through our path, the naive reference and bare orjson."""
+"""The benchmarks run: in process, the three HTTPS servers (webhook, Python floor, Go echo), ``bench.run --quick``."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import orjson
+import pytest
 
-from bench import inprocess, wrk
+from bench import baselines, http, inprocess, overhead, run, wrk
 from bench.http import post
+from bench.inprocess import ours
 from bench.payloads import payloads
+from webhook import build
+from webhook.config import Config
 
 
 def test_payloads_are_admission_reviews_of_realistic_size() -> None:
@@ -34,22 +39,63 @@ def test_in_process_bench_runs_and_prints_a_table() -> None:
     assert all(line.startswith(("PASS", "FAIL")) for line in inprocess.verdicts(rows))
 
 
-def test_bench_server_answers_the_webhook_and_the_bare_and_decode_endpoints_with_the_same_size() -> None:
-    from bench import http
+def test_per_review_bookkeeping_bench_runs() -> None:
+    rows = overhead.run(number=200)
+    assert len(rows) == 4 and all(us > 0 for _, us in rows)
+    assert overhead.table(rows).count("\n") == len(rows) + 1
 
+
+def _go_or_skip() -> None:
+    """Go is needed for the Go baseline; on CI (CI=true, where Go is installed) its absence is a failure."""
+    if not baselines.go_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true: {baselines.GO_HINT}")
+        pytest.skip(baselines.GO_HINT)
+
+
+@pytest.mark.parametrize("kind", ["webhook", "python", "go"])
+def test_every_bench_server_answers_the_launcher_pod_with_its_uid(kind: str) -> None:
+    if kind == "go":
+        _go_or_skip()
     pod = next(p for p in payloads() if p.name == "launcher-pod" and p.webhook == "mutate")
-    with http.server(core=None, log_level="warning") as srv:
-        sizes = [len(_post(srv, path, pod.body)) for path in ("/mutate", "/bare", "/decode")]
-        assert max(sizes) - min(sizes) <= 64, sizes
-        status, _ = post(srv, "/decode", b"{not json", timeout=10)
-        assert status == 500  # /decode really decodes (and, being bench-only, has no error handling)
-        assert http.rss_kib(srv.pid) > 0
-        if wrk.available():
-            result = wrk.run(
-                srv.url, [("/mutate", pod.body), ("/bare", pod.body)], connections=2, duration_s=1, core=None
-            )
-            assert result.requests > 0
-            assert result.errors == 0
+    expected = ours("mutate", Config())(pod.body) if kind == "webhook" else None
+    with baselines.server(kind, core=None, log_level="warning") as srv:
+        for path in ("/mutate", "/validate"):
+            http.check_answers(srv, path, pod.body, expected if path == "/mutate" else None)
+        if kind == "webhook":
+            assert baselines.served_build(srv) == build.flavor()  # the bench measures the build it imported
+        if kind == "go":  # registrable as a webhook: a valid allowed AdmissionReview, errors as 4xx
+            doc = orjson.loads(_post(srv, "/validate", pod.body))
+            assert doc["kind"] == "AdmissionReview" and doc["response"]["allowed"] is True
+            assert srv.request("POST", "/mutate", b"{not json")[0] == 400
+        assert baselines.rss_kib(srv.pid) > 0
+
+
+def test_go_missing_is_an_error_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(baselines, "go_available", lambda: False)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(baselines.GoMissing):
+        http.want_go()
+    monkeypatch.setenv("CI", "false")
+    assert http.want_go() is False
+
+
+def test_the_quick_bench_run_prints_every_table_and_target(capsys: pytest.CaptureFixture[str]) -> None:
+    if not wrk.available():
+        pytest.skip(wrk.INSTALL_HINT)
+    if baselines.go_available() or os.environ.get("CI") == "true":
+        _go_or_skip()
+    assert run.main(["--quick", "--no-pin"]) == 0
+    out = capsys.readouterr().out
+    assert "## In process" in out and "## Per-review bookkeeping" in out
+    assert f"webhook build: {build.flavor()}" in out
+    for case in ("launcher pod", "fast path"):
+        assert case in out
+    for target in ("0.75x the Python floor", "p99 ≤ 3 ms", "0.9x the Python floor", "flat memory"):
+        assert target in out
+    if baselines.go_available():
+        assert "1.5x the Go echo" in out
+    assert "errors during" not in out
 
 
 def _post(srv: Any, path: str, body: bytes) -> bytes:

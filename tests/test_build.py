@@ -1,4 +1,4 @@
-"""The build in use: pure Python by default; scripts/compiled runs this suite against the mypyc build."""
+"""The build in use: pure Python in an editable install (this suite); scripts/compiled runs it against mypyc."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +38,22 @@ def test_every_hot_path_module_is_compiled_exactly_when_expected() -> None:
         assert module.__file__.endswith(".py") is not EXPECT_COMPILED, module.__file__
 
 
-def test_without_the_switch_the_build_compiles_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("VM_ADMISSION_COMPILE", raising=False)
+def test_editable_installs_stay_pure_python_and_other_installs_compile_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    setup: Any = _setup_module()
+    monkeypatch.setattr(setup, "_can_compile", lambda: None)
+    assert setup.wants_compile(None, ["setup.py", "editable_wheel", "--dist-info-dir", "x"]) is False
+    assert setup.wants_compile(None, ["setup.py", "bdist_wheel"]) is True
+    assert setup.wants_compile("auto", ["setup.py", "bdist_wheel"]) is True
+    assert setup.wants_compile("0", ["setup.py", "bdist_wheel"]) is False
+    assert setup.wants_compile("1", ["setup.py", "editable_wheel"]) is True
+    monkeypatch.setattr(setup, "_can_compile", lambda: "no C compiler (cc/gcc)")
+    assert setup.wants_compile(None, ["setup.py", "bdist_wheel"]) is False  # pure Python, and it says why
+    with pytest.raises(SystemExit):
+        setup.wants_compile("yes", [])
+
+
+def test_with_the_switch_off_the_build_compiles_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VM_ADMISSION_COMPILE", "0")
     assert _setup_module().ext_modules() == []  # type: ignore[attr-defined]

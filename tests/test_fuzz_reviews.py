@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 from typing import Any
+from unittest import mock
 
 import jsonpatch
 import orjson
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from bench.payloads import dedicated_vmi, launcher_pod, vm
 from tests.helpers import make_review
 from tests.test_hostile import POD_PATHS, VM_PATHS, VMI_PATHS, assert_well_formed, put, review_in_process
+from webhook import engine
 from webhook.config import Config, parse_config
 
 # CI runs 120 examples per test; a longer run: VM_ADMISSION_FUZZ_EXAMPLES=20000 pytest tests/test_fuzz_reviews.py
@@ -327,3 +329,22 @@ def test_patches_from_realistic_objects_apply_and_are_idempotent() -> None:
         doc["request"]["object"] = patched
         again = review_in_process(doc, "mutate")
         assert "patch" not in again["response"], jsonpatch.JsonPatch([]).to_string()
+
+
+@FUZZ
+@given(pods(), configs)
+def test_pods_the_engine_answers_without_running_the_rules_get_what_the_rules_would_say(
+    pod: dict[str, Any], config: Config
+) -> None:
+    """``engine.handle`` skips the Pod rules for pods ``pod_concerned`` does not flag: the verdict must not change."""
+    for webhook in ("mutate", "validate"):
+        gated = engine.handle(make_review(copy.deepcopy(pod))["request"], webhook, config)  # type: ignore[arg-type]
+        with mock.patch.object(engine, "pod_concerned", lambda pod, config: True):  # every rule runs
+            full = engine.handle(make_review(copy.deepcopy(pod))["request"], webhook, config)  # type: ignore[arg-type]
+        assert gated == full
+
+
+def test_the_pod_fast_path_is_on_for_the_shipped_rules() -> None:
+    """Every Pod rule in the tables is a gated one, so pods no rule concerns skip the rules (issue 16)."""
+    assert engine.GATED_POD_RULES.issuperset(engine.MUTATORS["Pod"])
+    assert engine.GATED_POD_RULES.issuperset(engine.VALIDATORS["Pod"])

@@ -12,7 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, StartServer
 from tests.helpers import make_review, patch_ops
 from webhook import build, engine
 from webhook.config import Config, parse_config
@@ -151,6 +151,13 @@ def test_body_just_under_the_limit_is_reviewed(https_server: ServerProcess) -> N
     assert r.status_code == 200 and r.json()["response"]["allowed"] is True
 
 
+def test_the_api_servers_timeout_query_is_ignored(https_server: ServerProcess) -> None:
+    review = make_review(CONFIGMAP)
+    for path in ("/mutate?timeout=10s", "/validate?timeout=5s"):
+        r = https_server.post(path, review)
+        assert r.status_code == 200 and r.json()["response"]["uid"] == review["request"]["uid"]
+
+
 def test_unknown_paths_and_methods_are_not_served(https_server: ServerProcess) -> None:
     assert https_server.get("/mutate").status_code == 405
     assert https_server.get("/docs").status_code == 404
@@ -255,20 +262,57 @@ def test_readyz_fails_without_certificates_or_when_shutting_down() -> None:
     assert asyncio.run(status(AppState(certs_loaded=True, shutting_down=True))) == 503
 
 
-def test_one_json_log_line_per_review_without_the_object(https_server: ServerProcess) -> None:
-    pod = {**PLAIN_POD, "metadata": {"name": "logged", "namespace": "team-a", "labels": {"secret": "hunter2-xyz"}}}
-    review = make_review(pod, dry_run=True)
-    uid = review["request"]["uid"]
-    assert https_server.post("/validate", review).status_code == 200
+DENIED_POD = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "pinned", "namespace": "team-a", "labels": {"secret": "hunter2-xyz"}},
+    "spec": {
+        "nodeSelector": {"kubevirt.io/cpumanager": "true"},
+        "containers": [{"name": "compute", "image": "x", "resources": {"requests": {"cpu": "1", "memory": "1Gi"},
+                                                                        "limits": {"cpu": "2", "memory": "1Gi"}}}],
+    },
+}  # fmt: skip
 
+
+def _log_lines(server: ServerProcess, uid: str, *, wait: bool = True) -> list[dict[str, Any]]:
     def lines() -> list[dict[str, Any]]:
-        return [orjson.loads(line) for line in https_server.log.splitlines() if uid in line]
+        return [orjson.loads(line) for line in server.log.splitlines() if uid in line]
 
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + (10 if wait else 0.5)
     while not lines() and time.monotonic() < deadline:
         time.sleep(0.05)
-    [entry] = lines()
-    assert entry["msg"] == "review"
+    return lines()
+
+
+def test_at_the_default_level_denials_are_logged_and_allowed_reviews_are_not(https_server: ServerProcess) -> None:
+    denied = make_review(DENIED_POD, dry_run=True)
+    r = https_server.post("/validate", denied)
+    assert r.status_code == 200 and r.json()["response"]["allowed"] is False
+    [entry] = _log_lines(https_server, denied["request"]["uid"])
+    assert entry["msg"] == "review" and entry["level"] == "info"
+    assert {k: entry[k] for k in ("webhook", "kind", "namespace", "name", "operation", "dryRun", "verdict")} == {
+        "webhook": "validate",
+        "kind": "Pod",
+        "namespace": "team-a",
+        "name": "pinned",
+        "operation": "CREATE",
+        "dryRun": True,
+        "verdict": "denied",
+    }
+    assert entry["patchOps"] == 0 and entry["durationMs"] >= 0
+    allowed = make_review(PLAIN_POD)
+    assert https_server.post("/validate", allowed).status_code == 200
+    assert _log_lines(https_server, allowed["request"]["uid"], wait=False) == []
+    assert "hunter2-xyz" not in https_server.log
+
+
+def test_at_debug_every_review_gets_one_json_log_line_without_the_object(start_server: StartServer) -> None:
+    server = start_server("--log-level", "debug")
+    pod = {**PLAIN_POD, "metadata": {"name": "logged", "namespace": "team-a", "labels": {"secret": "hunter2-xyz"}}}
+    review = make_review(pod, dry_run=True)
+    assert server.post("/validate", review).status_code == 200
+    [entry] = _log_lines(server, review["request"]["uid"])
+    assert entry["msg"] == "review" and entry["level"] == "debug"
     assert {k: entry[k] for k in ("webhook", "kind", "namespace", "name", "operation", "dryRun", "verdict")} == {
         "webhook": "validate",
         "kind": "Pod",
@@ -278,8 +322,18 @@ def test_one_json_log_line_per_review_without_the_object(https_server: ServerPro
         "dryRun": True,
         "verdict": "allowed",
     }
-    assert entry["patchOps"] == 0 and entry["durationMs"] >= 0
-    assert "hunter2-xyz" not in https_server.log
+    assert "hunter2-xyz" not in server.log
+
+
+def test_review_metrics_count_every_review_with_its_duration(state: AppState) -> None:
+    for _ in range(3):
+        _post(state, "/validate", make_review(CONFIGMAP))
+    text = state.metrics.render()[0].decode()
+    labels = 'kind="other",operation="CREATE",verdict="allowed",webhook="validate"'
+    assert f"vm_admission_requests_total{{{labels}}} 3.0" in text
+    assert f"vm_admission_request_duration_seconds_count{{{labels}}} 3.0" in text
+    assert 'vm_admission_request_duration_seconds_bucket{kind="other",le="+Inf",operation="CREATE",' in text
+    assert 'vm_admission_requests_in_flight{webhook="validate"} 0.0' in text
 
 
 def test_log_lines_carry_utc_timestamps_with_milliseconds_across_second_boundaries() -> None:
@@ -302,3 +356,70 @@ def test_log_lines_carry_utc_timestamps_with_milliseconds_across_second_boundari
     assert line(1_700_000_000.999)["ts"] == "2023-11-14T22:13:20.999Z"  # same second, cached prefix
     assert line(1_700_000_001.0)["ts"] == "2023-11-14T22:13:21.000Z"  # the next second
     assert line(1_600_000_000.5)["ts"] == "2020-09-13T12:26:40.500Z"  # clocks may step back
+
+
+# ------------------------------------------------------------------- the raw ASGI admission handler
+
+
+def _asgi_call(
+    state: AppState,
+    messages: list[dict[str, Any]],
+    method: str = "POST",
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> list[dict[str, Any]]:
+    """Call the app with ``messages`` as what ``receive()`` returns, in order; return what it sent."""
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "https",
+        "path": "/validate", "raw_path": b"/validate", "query_string": b"", "root_path": "",
+        "headers": headers if headers is not None else [(b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8443),
+    }  # fmt: skip
+    pending = list(messages)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return pending.pop(0) if pending else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(create_app(state)(scope, receive, send))
+    return sent
+
+
+def test_a_body_in_many_pieces_is_joined_before_review(state: AppState) -> None:
+    body = orjson.dumps(make_review(CONFIGMAP))
+    pieces = [body[i : i + 100] for i in range(0, len(body), 100)]
+    messages = [{"type": "http.request", "body": p, "more_body": i < len(pieces) - 1} for i, p in enumerate(pieces)]
+    start, payload = _asgi_call(state, messages)
+    assert start["status"] == 200
+    assert (b"content-type", b"application/json") in start["headers"]
+    assert orjson.loads(payload["body"])["response"]["allowed"] is True
+
+
+def test_streamed_pieces_over_7_mib_get_413_and_the_rest_is_drained(state: AppState) -> None:
+    chunk = b"x" * (1024 * 1024)
+    messages = [{"type": "http.request", "body": chunk, "more_body": True} for _ in range(9)]
+    messages.append({"type": "http.request", "body": b"}", "more_body": False})
+    start, payload = _asgi_call(state, messages)
+    assert start["status"] == 413 and "larger than" in orjson.loads(payload["body"])["error"]
+    assert b'vm_admission_errors_total{reason="too_large"} 1.0' in state.metrics.render()[0]
+
+
+def test_a_client_that_leaves_mid_body_gets_no_answer_and_nothing_is_counted(state: AppState) -> None:
+    sent = _asgi_call(state, [{"type": "http.request", "body": b'{"kind":', "more_body": True}])
+    assert sent == []
+    text = state.metrics.render()[0].decode()
+    assert 'vm_admission_requests_in_flight{webhook="validate"} 0.0' in text
+    assert "vm_admission_requests_total{" not in text
+
+
+def test_other_methods_on_the_admission_paths_get_405_naming_post(state: AppState) -> None:
+    start, payload = _asgi_call(state, [], method="PUT")
+    assert start["status"] == 405 and (b"allow", b"POST") in start["headers"]
+    assert orjson.loads(payload["body"])["error"]
+
+
+def test_a_missing_content_type_gets_415(state: AppState) -> None:
+    start, _ = _asgi_call(state, [{"type": "http.request", "body": b"{}"}], headers=[])
+    assert start["status"] == 415

@@ -2,15 +2,24 @@
 
 Names and labels are part of the operations documentation (docs/operations.md); label values are bounded
 (kinds we know or ``other``, the four operations or ``other``, a fixed set of verdicts and error reasons).
+
+The per-review series (``vm_admission_requests_total``, ``vm_admission_request_duration_seconds``,
+``vm_admission_requests_in_flight``) are plain Python integers and floats, turned into Prometheus families
+only when ``/metrics`` is scraped (:class:`ReviewStats`). prometheus_client's own children take a lock and
+walk the buckets in Python on every ``inc``/``observe``: about 1.8 µs per review for the four updates, against
+about 0.3 µs here. That is safe because every update happens on the event loop thread, which also serves
+the scrape; nothing else writes these numbers.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from webhook import build
 
@@ -23,26 +32,85 @@ OPERATIONS = frozenset({"CREATE", "UPDATE", "DELETE", "CONNECT"})
 RULE_ID = re.compile(r"[a-z]+\.[A-Za-z0-9]+")  # docs/rules.md; anything else is counted as "other"
 
 
+class InFlight:
+    """A gauge child that is a plain integer (read by :class:`ReviewStats` at scrape time)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def inc(self) -> None:
+        self.value += 1
+
+    def dec(self) -> None:
+        self.value -= 1
+
+
+class _Series:
+    """One label set of the review counter and histogram: count, sum and per-bucket (not cumulative) counts."""
+
+    __slots__ = ("buckets", "count", "total")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0.0
+        self.buckets = [0] * (len(DURATION_BUCKETS) + 1)  # the last one is +Inf
+
+
+class ReviewStats:
+    """The per-review collectors as a custom Prometheus collector: cheap updates, families built on scrape."""
+
+    def __init__(self) -> None:
+        self.series: dict[tuple[str, str, str, str], _Series] = {}
+        self.in_flight: dict[str, InFlight] = {}
+
+    def observe(self, key: tuple[str, str, str, str], seconds: float) -> None:
+        s = self.series.get(key)
+        if s is None:
+            s = self.series[key] = _Series()
+        s.count += 1
+        s.total += seconds
+        s.buckets[bisect_left(DURATION_BUCKETS, seconds)] += 1  # le is inclusive: bisect_left finds its bucket
+
+    def collect(self) -> Iterable[Metric]:
+        labels = ["webhook", "kind", "operation", "verdict"]
+        requests = CounterMetricFamily(
+            "vm_admission_requests",
+            "AdmissionReviews answered, by webhook, kind, operation and verdict.",
+            labels=labels,
+        )
+        duration = HistogramMetricFamily(
+            "vm_admission_request_duration_seconds",
+            "Time from the first body byte read to the response built, by webhook, kind, operation and verdict.",
+            labels=labels,
+        )
+        bounds = [*(repr(float(b)) for b in DURATION_BUCKETS), "+Inf"]  # as prometheus_client writes them
+        for key, s in sorted(self.series.items()):
+            requests.add_metric(key, s.count)
+            cumulative, running = [], 0
+            for bound, n in zip(bounds, s.buckets, strict=True):
+                running += n
+                cumulative.append((bound, float(running)))
+            duration.add_metric(key, cumulative, s.total)
+        in_flight = GaugeMetricFamily(
+            "vm_admission_requests_in_flight", "AdmissionReviews being handled now.", labels=["webhook"]
+        )
+        for webhook, gauge in sorted(self.in_flight.items()):
+            in_flight.add_metric([webhook], gauge.value)
+        return [requests, duration, in_flight]
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())  # no fixed description: registering never calls collect() early
+
+
 class Metrics:
     """All collectors of one server; ``render()`` gives the exposition text and its content type."""
 
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
-        review = ["webhook", "kind", "operation", "verdict"]
-        self.requests = Counter(
-            "vm_admission_requests", "AdmissionReviews answered, by webhook, kind, operation and verdict.", review,
-            registry=r,
-        )  # fmt: skip
-        self.duration = Histogram(
-            "vm_admission_request_duration_seconds",
-            "Time from the first body byte read to the response built, by webhook, kind, operation and verdict.",
-            review,
-            buckets=DURATION_BUCKETS,
-            registry=r,
-        )
-        self.in_flight = Gauge(
-            "vm_admission_requests_in_flight", "AdmissionReviews being handled now.", ["webhook"], registry=r
-        )
+        self.reviews = ReviewStats()
+        r.register(self.reviews)
         self.errors = Counter(
             "vm_admission_errors",
             "Requests refused at the edge (bad_json, not_admission_review, content_type, too_large) and "
@@ -118,31 +186,22 @@ class Metrics:
             ["kind"],
             registry=r,
         )
-        # Labelled children per (webhook, kind, operation, verdict): label values are bounded, and looking
-        # them up in prometheus_client (a lock and argument checks) costs more than the review itself.
-        self._children: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
-        self._in_flight: dict[str, Any] = {}
         for result in ("success", "failure"):
             self.cert_reloads.labels(result)
             self.config_reloads.labels(result)
 
-    def in_flight_for(self, webhook: str) -> Any:
-        """The in-flight gauge child of ``webhook`` (cached, like the review children)."""
-        gauge = self._in_flight.get(webhook)
+    def in_flight_for(self, webhook: str) -> InFlight:
+        """The in-flight gauge child of ``webhook``: a plain integer to ``inc()``/``dec()``."""
+        gauge = self.reviews.in_flight.get(webhook)
         if gauge is None:
-            gauge = self._in_flight[webhook] = self.in_flight.labels(webhook)
+            gauge = self.reviews.in_flight[webhook] = InFlight()
         return gauge
 
     def observe(self, webhook: str, kind: str, operation: str, verdict: str, seconds: float) -> None:
         """Count one answered review and its duration; unknown kinds/operations become ``other``."""
         k = kind if kind in KINDS else "other"
         op = operation if operation in OPERATIONS else "other"
-        key = (webhook, k, op, verdict)
-        children = self._children.get(key)
-        if children is None:
-            children = self._children[key] = (self.requests.labels(*key), self.duration.labels(*key))
-        children[0].inc()
-        children[1].observe(seconds)
+        self.reviews.observe((webhook, k, op, verdict), seconds)
 
     def count_denials(self, webhook: str, verdict: Verdict) -> None:
         """Count each cause of a denied ``verdict`` (or, in warn mode, each would-deny cause) by rule id.

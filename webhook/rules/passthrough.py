@@ -538,6 +538,22 @@ def _mutate_vmi(obj: dict[str, Any], ctx: Context) -> Findings:
     return plan.findings
 
 
+def concerns_pod(pod: dict[str, Any]) -> bool:
+    """Whether the passthrough rules have anything to say about ``pod`` (False lets the engine skip them).
+
+    They speak only of a declaration, or of metadata or annotations that are not maps (a bad request).
+    """
+    meta = pod.get("metadata")
+    if meta is None:
+        return False
+    if not isinstance(meta, dict):
+        return True
+    annotations = meta.get("annotations")
+    if annotations is None:
+        return False
+    return not isinstance(annotations, dict) or ANNOTATION in annotations
+
+
 def mutate_pod(obj: dict[str, Any], ctx: Context) -> Findings:
     """Give the target container requests and limits for each declared device."""
     return _mutate_pod(obj, ctx)
