@@ -115,6 +115,13 @@ def test_policy_report_validates_against_the_crd_schema_and_counts_its_results()
     assert empty["results"] == [] and set(empty["summary"].values()) == {0}
 
 
+def test_a_huge_report_keeps_the_failures_first_and_says_how_many_it_left_out() -> None:
+    report = policy_report("ns", _found() * 3, 0, max_results=4)
+    assert [r["result"] for r in report["results"]] == ["fail", "error", "fail", "error"]
+    assert report["metadata"]["annotations"] == {"vm-admission.io/results-left-out": "5"}
+    assert report["summary"] == {"pass": 0, "fail": 3, "warn": 3, "error": 3, "skip": 0}
+
+
 def test_text_blocks_and_summary_by_namespace_and_rule() -> None:
     (a,) = _found()
     block = render_block(a)

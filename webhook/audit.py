@@ -43,6 +43,10 @@ REPORT_NAME = "vm-admission"
 FIELD_MANAGER = "vm-admission"
 REPORT_API = ("wgpolicyk8s.io", "v1alpha2", "policyreports")
 REPORT_CRD_HINT = "kubectl apply -f manifests/crds/policyreport-crd.yaml"
+# A report is one etcd object (at most ~1.5 MiB); a result is ~0.5-1 KiB, so one report keeps this many (fail and
+# error before warn) and says in an annotation how many it left out. The summary counts them all.
+MAX_REPORT_RESULTS = 1000
+TRUNCATED_ANNOTATION = "vm-admission.io/results-left-out"
 NOT_PINNED = "not pinned (the pod is not Guaranteed, so the CPU manager gives it no dedicated CPUs): "
 Result = Literal["fail", "warn", "error"]
 Output = Literal["text", "json", "yaml"]
@@ -434,20 +438,27 @@ def report_results(found: list[Audited], seconds: int) -> list[dict[str, Any]]:
     return results
 
 
-def policy_report(namespace: str, found: list[Audited], now: float) -> dict[str, Any]:
+def policy_report(
+    namespace: str, found: list[Audited], now: float, max_results: int = MAX_REPORT_RESULTS
+) -> dict[str, Any]:
     """The ``vm-admission`` PolicyReport of one namespace (``found``: its objects with findings)."""
     results = report_results(found, int(now))
     summary = {"pass": 0, "fail": 0, "warn": 0, "error": 0, "skip": 0}
     for r in results:
         summary[r["result"]] += 1
+    metadata: dict[str, Any] = {
+        "name": REPORT_NAME,
+        "namespace": namespace,
+        "labels": {"app.kubernetes.io/managed-by": "vm-admission"},
+    }
+    if len(results) > max_results:
+        results.sort(key=lambda r: r["result"] == "warn")  # stable: fail and error first, in audit order
+        metadata["annotations"] = {TRUNCATED_ANNOTATION: str(len(results) - max_results)}
+        del results[max_results:]
     return {
         "apiVersion": f"{REPORT_API[0]}/{REPORT_API[1]}",
         "kind": "PolicyReport",
-        "metadata": {
-            "name": REPORT_NAME,
-            "namespace": namespace,
-            "labels": {"app.kubernetes.io/managed-by": "vm-admission"},
-        },
+        "metadata": metadata,
         "summary": summary,
         "results": results,
     }
