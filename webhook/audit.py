@@ -34,7 +34,7 @@ from webhook.config import Config, ConfigError, load_config
 from webhook.engine import Verdict, handle
 from webhook.k8s.snapshot import ClusterSnapshot
 from webhook.offline import Source, cause_json
-from webhook.rules.base import Cause
+from webhook.rules.base import Cause, CauseType
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 DEFAULT_LIMIT = 500
@@ -87,13 +87,11 @@ class Finding:
     result: Result
     field: str
     message: str
+    type: CauseType = "FieldValueInvalid"
 
     def as_json(self) -> dict[str, str]:
-        return {"result": self.result, **cause_json(_cause(self))}
-
-
-def _cause(f: Finding) -> Cause:
-    return Cause(f.field, f.message, rule=f.rule)
+        """As ``review -o json`` prints a cause ({type, field, message, rule}), plus the result."""
+        return {"result": self.result, **cause_json(Cause(self.field, self.message, self.type, self.rule))}
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,13 +131,13 @@ def findings_of(verdict: Verdict, kind: str) -> tuple[Finding, ...]:
     if not verdict.allowed and verdict.code == 400:
         return (Finding("object.unreadable", "error", "", verdict.message),)
     out = [_fail(c, kind) for c in (*verdict.causes, *verdict.would_deny)]
-    out += [Finding(c.rule, "warn", c.field, c.message) for c in verdict.advisories]
+    out += [Finding(c.rule, "warn", c.field, c.message, c.type) for c in verdict.advisories]
     return tuple(out)
 
 
 def _fail(c: Cause, kind: str) -> Finding:
     message = NOT_PINNED + c.message if kind == "Pod" and c.rule == "qos.guaranteed" else c.message
-    return Finding(c.rule, "fail", c.field, message)
+    return Finding(c.rule, "fail", c.field, message, c.type)
 
 
 def audit_object(obj: dict[str, Any], kind: Kind, config: Config, cluster: ClusterSnapshot | None) -> Audited:
@@ -309,9 +307,11 @@ class Progress:
         self.shown = True
 
     def done(self) -> None:
+        """Erase the line (before other output goes to the same terminal, and at the end)."""
         if self.on and self.shown:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
+            self.shown = False
 
 
 @dataclass(slots=True)
@@ -481,10 +481,13 @@ def existing_reports(api: Api, namespace: str | None, limit: int) -> set[str]:
     return out - {""}
 
 
-def write_reports(api: Api, run: AuditRun, namespace: str | None, limit: int, now: float | None = None) -> list[str]:
-    """Apply one report per namespace with audited objects or an earlier report (skipping namespaces that are
+def write_reports(
+    api: Api, run: AuditRun, namespace: str | None, earlier: set[str], now: float | None = None
+) -> list[str]:
+    """Apply one report per namespace with audited objects or an earlier report (``earlier``: see
+    :func:`existing_reports`, listed before the audit so a missing CRD fails fast; skipping namespaces that are
     being deleted, with a note); the namespaces written, sorted."""
-    targets = (run.summary.namespaces | existing_reports(api, namespace, limit)) - {""}
+    targets = (run.summary.namespaces | earlier) - {""}
     if namespace:
         targets = {namespace}
     by_ns: dict[str, list[Audited]] = {}
@@ -574,20 +577,23 @@ def audit_command(args: argparse.Namespace, stdout: TextIO | None = None, stderr
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     output: Output = args.output
     namespace: str | None = None if args.all_namespaces else args.namespace
+    progress = Progress(stderr)
     try:
         if args.limit < 1:
             raise AuditError("--limit must be at least 1")
         config = load_config(args.config)
         api = Api(_client(args))
+        earlier = existing_reports(api, namespace, args.limit) if args.report else set()  # fails fast without the CRD
 
         def on_found(a: Audited) -> None:
+            progress.done()  # stdout may be the same terminal
             stdout.write(render_block(a))
 
-        run = run_audit(api, config, namespace, args.limit, on_found if output == "text" else None, Progress(stderr))
-        reports = write_reports(api, run, namespace, args.limit) if args.report else None
+        run = run_audit(api, config, namespace, args.limit, on_found if output == "text" else None, progress)
+        reports = write_reports(api, run, namespace, earlier) if args.report else None
         run.summary.requests = api.requests
     except (AuditError, ConfigError) as exc:
-        Progress(stderr).done()
+        progress.done()
         print(f"vm-admission audit: {exc}", file=stderr)
         return EXIT_ERROR
     for note in run.notes:
