@@ -18,6 +18,7 @@ from webhook.audit import (
     Progress,
     Ref,
     Summary,
+    api_error,
     audit_object,
     findings_of,
     policy_report,
@@ -166,3 +167,23 @@ def test_bad_arguments_exit_2_with_one_line(capsys: pytest.CaptureFixture[str]) 
     assert err == "vm-admission audit: --limit must be at least 1\n"
     with pytest.raises(SystemExit):
         main(["audit", "-n", "x", "-A"])
+
+
+class _ApiException(Exception):
+    def __init__(self, status: int, reason: str, body: bytes) -> None:
+        self.status, self.reason, self.body = status, reason, body
+
+
+def test_api_errors_are_one_line_naming_the_verb_and_resource() -> None:
+    import urllib3
+
+    body = b'{"kind":"Status","message":"pods is forbidden: User \\"a\\" cannot list resource \\"pods\\""}'
+    err = str(api_error(_ApiException(403, "Forbidden", body), "list", "pods in all namespaces"))
+    assert (
+        err
+        == 'cannot list pods in all namespaces: 403 Forbidden: pods is forbidden: User "a" cannot list resource "pods"'
+    )
+    down = urllib3.exceptions.MaxRetryError(None, "/api/v1/pods", "Connection refused\nmore")  # type: ignore[arg-type]
+    err = str(api_error(down, "list", "pods in namespace x"))
+    assert err.startswith("cannot list pods in namespace x: the API server is unreachable: ") and "\n" not in err
+    assert str(api_error(ValueError("bad\nworse"), "list", "nodes")) == "cannot list nodes: ValueError: bad"

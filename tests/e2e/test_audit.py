@@ -304,6 +304,7 @@ def test_the_cron_jobs_role_is_enough(
         ("pods", "list", ["cannot list pods in all namespaces", "403"]),
         ("virtualmachineinstances", "list", ["cannot list virtualmachineinstances.kubevirt.io", "403"]),
         ("nodes", "list", ["nodes", "403"]),
+        ("policyreports", "list", ["cannot list policyreports.wgpolicyk8s.io in all namespaces", "403"]),
         ("policyreports", "patch", ["cannot apply (patch) policyreports.wgpolicyk8s.io", "403"]),
         ("policyreports", "create", ["cannot apply (patch) policyreports.wgpolicyk8s.io", "403"]),
     ],
