@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import orjson
 import pytest
 import yaml
 
@@ -187,3 +188,31 @@ def test_api_errors_are_one_line_naming_the_verb_and_resource() -> None:
     err = str(api_error(down, "list", "pods in namespace x"))
     assert err.startswith("cannot list pods in namespace x: the API server is unreachable: ") and "\n" not in err
     assert str(api_error(ValueError("bad\nworse"), "list", "nodes")) == "cannot list nodes: ValueError: bad"
+
+
+def test_a_list_goes_on_past_an_expired_continue_token_with_the_one_the_api_server_offers() -> None:
+    from webhook.audit import Api
+
+    calls: list[str | None] = []
+
+    def fake(**kw: Any) -> Any:
+        token = kw.get("_continue")
+        calls.append(token)
+        if token == "old":
+            raise _ApiException(410, "Gone", b'{"kind":"Status","code":410,"metadata":{"continue":"fresh"}}')
+        page = {"items": [{"n": len(calls)}], "metadata": {"continue": "old" if token is None else ""}}
+        return type("R", (), {"data": orjson.dumps(page)})()
+
+    api = Api.__new__(Api)
+    api.requests, api.inconsistent, api.timeout = 0, set(), (1.0, 1.0)
+    api._list_call = lambda kind, namespace: fake  # type: ignore[method-assign]
+    pages = list(api.pages(KIND["Pod"], None, 1))
+    assert calls == [None, "old", "fresh"] and len(pages) == 2 and api.inconsistent == {"Pod"}
+    calls.clear()
+
+    def gone(**kw: Any) -> Any:
+        raise _ApiException(410, "Gone", b"{}")
+
+    api._list_call = lambda kind, namespace: gone  # type: ignore[method-assign]
+    with pytest.raises(_ApiException):
+        list(api.pages(KIND["Pod"], None, 1))

@@ -186,6 +186,17 @@ def _terminating(exc: BaseException) -> bool:
     return any(isinstance(c, dict) and "NamespaceTerminating" in (c.get("reason"), c.get("type")) for c in causes)
 
 
+def _inconsistent_continue(exc: BaseException) -> str | None:
+    """The continue token a 410 ResourceExpired offers to go on with an inconsistent list, if any."""
+    if getattr(exc, "status", None) != 410:
+        return None
+    try:
+        token = (orjson.loads(getattr(exc, "body", None) or b"{}").get("metadata") or {}).get("continue")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return token if isinstance(token, str) and token else None
+
+
 def api_error(exc: BaseException, verb: str, what: str) -> AuditError:
     """``exc`` from the client as one line: ``cannot list pods in all namespaces: 403 Forbidden: ...``."""
     status = getattr(exc, "status", None)
@@ -211,6 +222,7 @@ class Api:
         self.custom: Any = client.CustomObjectsApi(api_client)
         self.timeout = (5.0, timeout)
         self.requests = 0
+        self.inconsistent: set[str] = set()  # kinds whose list went on past an expired continue token
 
     def _list_call(self, kind: Kind, namespace: str | None) -> Callable[..., Any]:
         if kind.group == "":
@@ -236,7 +248,17 @@ class Api:
             if field_selector:
                 kw["field_selector"] = field_selector
             self.requests += 1
-            resp = call(**kw)
+            try:
+                resp = call(**kw)
+            except Exception as exc:
+                fresh = _inconsistent_continue(exc) if token else None
+                if fresh is None:
+                    raise
+                # The continue token expired (410, a long list across an etcd compaction): go on from where
+                # we were with the token the API server offers, as client-go's pager may; say so.
+                self.inconsistent.add(kind.kind)
+                token = fresh
+                continue
             page = orjson.loads(resp.data)
             del resp
             items = page.get("items") or []
@@ -406,6 +428,11 @@ def run_audit(
                 )
                 continue
             raise api_error(exc, "list", f"{kind.resource} {scope(namespace)}") from None
+    for name in sorted(api.inconsistent):
+        run.notes.append(
+            f"{name}: a continue token expired during the list; the rest came from a newer resourceVersion, so "
+            "objects changed meanwhile may be missing or seen twice"
+        )
     if progress is not None:
         progress.tick(run.summary.objects, force=True)
         progress.done()
