@@ -1,5 +1,6 @@
 """``vm-admission audit`` (CONTRACT §10) on the real control plane: good and bad VMs, VMIs and launcher pods are
-stored directly (no webhook is registered: these tests do not request ``e2e_server``), the audit lists them
+stored directly (no webhook is registered: these tests do not request ``e2e_server``, and put aside a
+registration an earlier module left), the audit lists them
 through the API server as ``vm-admission audit`` run as a process, and ``--report`` writes PolicyReports that
 the vendored wg-policy CRD validates. RBAC: the CronJob's own ClusterRole is enough, and one permission less
 fails with one clear line.
@@ -24,6 +25,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from tests.conftest import REPO
+from tests.e2e.conftest import unregister
 from tests.envtest.controlplane import ControlPlane, free_port
 
 pytestmark = pytest.mark.e2e
@@ -121,8 +123,28 @@ class Seeder:
         return got
 
 
+WEBHOOKS = "mutatingwebhookconfiguration,validatingwebhookconfiguration"
+
+
 @pytest.fixture(scope="module")
-def seeder(control_plane: ControlPlane) -> Iterator[Seeder]:
+def no_webhooks(control_plane: ControlPlane) -> Iterator[None]:
+    """Our webhooks out of the way (an earlier module's session ``e2e_server`` may have registered them), so the
+    bad objects get stored; put back afterwards as they were."""
+    got = json.loads(control_plane.kubectl("get", WEBHOOKS, "-o", "json").stdout)
+    saved = [i for i in got["items"] if i["metadata"]["name"] == "vm-admission"]
+    unregister(control_plane)
+    yield
+    for item in saved:
+        for key in ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields"):
+            item["metadata"].pop(key, None)
+    if saved:
+        control_plane.kubectl(
+            "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": saved})
+        )
+
+
+@pytest.fixture(scope="module")
+def seeder(control_plane: ControlPlane, no_webhooks: None) -> Iterator[Seeder]:
     control_plane.kubectl("apply", "--server-side", "-f", str(CRD))
     control_plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/policyreports.wgpolicyk8s.io")
     s = Seeder(control_plane)
