@@ -31,15 +31,11 @@ AUDIT_RULES = [
     {
         "apiGroups": ["kubevirt.io"],
         "resources": ["virtualmachines", "virtualmachineinstances"],
-        "verbs": ["get", "list"],
+        "verbs": ["list"],
     },
-    {"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["get", "list"]},
-    {"apiGroups": ["kubevirt.io"], "resources": ["kubevirts"], "verbs": ["get", "list"]},
-    {
-        "apiGroups": ["wgpolicyk8s.io"],
-        "resources": ["policyreports"],
-        "verbs": ["get", "list", "create", "patch", "update"],
-    },
+    {"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["list"]},
+    {"apiGroups": ["kubevirt.io"], "resources": ["kubevirts"], "verbs": ["list"]},
+    {"apiGroups": ["wgpolicyk8s.io"], "resources": ["policyreports"], "verbs": ["list", "create", "patch"]},
 ]
 
 

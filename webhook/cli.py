@@ -1,4 +1,4 @@
-"""The ``vm-admission`` command line (CONTRACT §8): a thin front door; each subcommand lives in its module."""
+"""The ``vm-admission`` command line (CONTRACT §8, §10): a thin front door; each subcommand lives in its module."""
 
 from __future__ import annotations
 
@@ -61,6 +61,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     review.add_argument("--context", default=None, help="with --cluster: the kubeconfig context to use")
 
+    audit = sub.add_parser(
+        "audit", help="run the rules and the preflight on the VMs, VMIs and pods a cluster already holds"
+    )
+    audit.add_argument(
+        "--kubeconfig", default=None, help="kubeconfig (default: $KUBECONFIG, ~/.kube/config, in-cluster)"
+    )
+    audit.add_argument("--context", default=None, help="the kubeconfig context to use")
+    scope = audit.add_mutually_exclusive_group()
+    scope.add_argument("-n", "--namespace", default=None, help="audit this namespace only")
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="audit every namespace (the default)")
+    audit.add_argument("-o", "--output", default="text", choices=["text", "json", "yaml"])
+    audit.add_argument(
+        "--report", action="store_true", help="write a wgpolicyk8s.io/v1alpha2 PolicyReport per namespace"
+    )
+    audit.add_argument("--config", default=None, help="YAML config file (the webhook's)")
+    audit.add_argument("--limit", type=int, default=500, help="objects per list page (default 500)")
+
     certs = sub.add_parser("certs", help="generate a CA and serving certificate")
     certs.add_argument("--dns-name", action="append", default=[], required=True, help="SAN (repeatable)")
     certs.add_argument("--out", default="certs", help="output directory")
@@ -93,6 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from webhook.offline import review_command
 
         return review_command(args)
+    if args.command == "audit":
+        from webhook.audit import audit_command
+
+        return audit_command(args)
     if args.command == "certs":
         from webhook.certs import certs_command
 

@@ -73,6 +73,8 @@ class Verdict:
     # With ``enforcement: warn``: the causes that would have denied (their rule ids stay reachable for the
     # denials metric and ``review -o json``); ``causes`` is then empty. Never sent on the wire.
     would_deny: list[Cause] = field(default_factory=list)
+    # Warnings that are rule findings (preflight K1-K4 in warn mode), structured; never sent on the wire.
+    advisories: list[Cause] = field(default_factory=list)
 
 
 def object_kind(request: Mapping[str, Any]) -> str:
@@ -176,7 +178,9 @@ def deny_message(causes: list[Cause]) -> str:
 
 def to_verdict(findings: Findings, config: Config) -> Verdict:
     """Turn findings into a verdict; ``enforcement: warn`` turns denials into warnings naming the fields."""
-    verdict = Verdict(warnings=list(findings.warnings), audit=dict(findings.audit))
+    verdict = Verdict(
+        warnings=list(findings.warnings), audit=dict(findings.audit), advisories=list(findings.advisories)
+    )
     if findings.bad_request is not None:
         verdict.allowed, verdict.code, verdict.reason = False, 400, "BadRequest"
         verdict.message = findings.bad_request

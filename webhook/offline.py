@@ -128,15 +128,15 @@ class Outcome:
             "reviewed": self.reviewed,
             "code": code,
             "message": message if not self.admitted else ("" if self.reviewed else NOT_REVIEWED),
-            "causes": [_cause_json(c) for c in causes],
-            "wouldDeny": [_cause_json(c) for c in self.would_deny],
+            "causes": [cause_json(c) for c in causes],
+            "wouldDeny": [cause_json(c) for c in self.would_deny],
             "warnings": self.warnings,
             "patch": self.patch,
         }
         return out
 
 
-def _cause_json(c: Cause) -> dict[str, str]:
+def cause_json(c: Cause) -> dict[str, str]:
     """A cause as ``review -o json`` prints it: the wire's {type, field, message} plus its rule id."""
     return {"type": c.type, "field": c.field, "message": c.message, "rule": c.rule}
 

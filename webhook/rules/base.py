@@ -43,17 +43,22 @@ class Cause:
 class Findings:
     """What rules found: causes deny, warnings inform, audit annotations go to the audit log.
 
-    ``bad_request`` marks an object the rules could not read (a 400, not a policy denial).
+    ``bad_request`` marks an object the rules could not read (a 400, not a policy denial). ``advisories`` are
+    the warnings that are findings of a rule (preflight under ``cluster.enforcement: warn``) kept as causes, so
+    ``vm-admission audit`` reads their rule id and field without parsing the warning text; the warning itself
+    is in ``warnings`` too. They never travel on the wire.
     """
 
     causes: list[Cause] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     audit: dict[str, str] = field(default_factory=dict)
     bad_request: str | None = None
+    advisories: list[Cause] = field(default_factory=list)
 
     def extend(self, other: Findings) -> None:
         self.causes.extend(other.causes)
         self.warnings.extend(other.warnings)
+        self.advisories.extend(other.advisories)
         self.audit.update(other.audit)
         if self.bad_request is None:
             self.bad_request = other.bad_request

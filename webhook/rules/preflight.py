@@ -29,7 +29,6 @@ import orjson
 
 from webhook.k8s import quantity, scheduling
 from webhook.k8s.paths import Path
-from webhook.k8s.paths import field as field_path
 from webhook.k8s.snapshot import CPU_MANAGER_GATE, HOST_DEVICES_GATE, ClusterSnapshot, NodeClass
 from webhook.rules import cpu, devices, passthrough
 from webhook.rules.base import Cause, Context, Findings, default_architecture
@@ -467,10 +466,12 @@ def _findings(fails: list[tuple[str, Path, str]], ctx: Context) -> Findings:
     out = Findings()
     for rule, path, message in fails:
         rid = f"preflight.{rule}"
+        cause = Cause.at(path, message, rule=rid)
         if ctx.config.cluster.enforcement == "enforce":
-            out.causes.append(Cause.at(path, message, rule=rid))
+            out.causes.append(cause)
         else:
-            out.warnings.append(f"preflight ({rid}): {field_path(path)}: {message}")
+            out.warnings.append(f"preflight ({rid}): {cause.field}: {message}")
+            out.advisories.append(cause)
     return out
 
 
