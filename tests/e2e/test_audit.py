@@ -104,7 +104,12 @@ class Seeder:
         self.custom.create_namespaced_custom_object("kubevirt.io", "v1", ns, plural[obj["kind"]], obj)
 
     def node(self, name: str, pool: str, cpumanager: bool) -> None:
-        labels = {POOL: pool, "kubevirt.io/schedulable": "true", "kubernetes.io/hostname": name}
+        labels = {
+            POOL: pool,
+            "kubevirt.io/schedulable": "true",
+            "kubernetes.io/hostname": name,
+            "kubernetes.io/arch": "amd64",
+        }
         if cpumanager:
             labels["kubevirt.io/cpumanager"] = "true"
         self.core.create_node({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels}})
