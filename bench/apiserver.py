@@ -26,6 +26,8 @@ from tests.conftest import ServerProcess
 from tests.e2e.conftest import register, unregister
 from tests.envtest.controlplane import ControlPlane, find_assets
 
+REPO = Path(__file__).resolve().parent.parent
+
 _SAMPLE = re.compile(
     r"^apiserver_admission_webhook_admission_duration_seconds_(sum|count)\{(?P<labels>[^}]*)\} (?P<value>\S+)$"
 )
@@ -122,31 +124,65 @@ def measure(cp: ControlPlane, target: str, namespace: str, creates: int, threads
 Target = Callable[[ControlPlane, Path], Callable[[], None]]
 
 
+BENCH_VENV = REPO / ".cache" / "bench-venv" / "bin" / "python"  # scripts/bench's `pip install .` (compiled)
+
+
+def server_python() -> str:
+    """The build the README's `serve` runs (scripts/bench's install) when it exists, else this venv's."""
+    return str(BENCH_VENV) if BENCH_VENV.exists() else sys.executable
+
+
 def with_vm_admission(cp: ControlPlane, work: Path) -> Callable[[], None]:
-    server = ServerProcess(work / "certs-ours", ["--shutdown-delay", "0", "--log-level", "warning"])
+    server = ServerProcess(
+        work / "certs-ours", ["--shutdown-delay", "0", "--log-level", "warning"], python=server_python()
+    )
     server.wait_ready()
     register(cp, server)
     return server.stop
 
 
-def go_echo_target() -> Target | None:
-    """The Go echo of bench/goecho, registered like ours, when that bench exists and builds here."""
-    try:
-        from bench import goecho  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    start: Target | None = getattr(goecho, "registered", None)
-    return start
+def with_go_echo(cp: ControlPlane, work: Path) -> Callable[[], None]:
+    """bench/goecho (net/http + crypto/tls + encoding/json), registered with our own webhook-config output."""
+    import socket
+    import subprocess
+
+    from bench.baselines import go_binary
+    from webhook import certs
+
+    certs.ensure_certs(work / "certs-go")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [str(go_binary()), "-addr", f"127.0.0.1:{port}", "-cert", str(work / "certs-go" / "tls.crt"),
+         "-key", str(work / "certs-go" / "tls.key")],
+    )  # fmt: skip
+    echo = ServerProcess.__new__(ServerProcess)  # only what register() reads: the URL and the CA
+    echo.url, echo.cert_dir = f"https://127.0.0.1:{port}", work / "certs-go"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.05)
+    register(cp, echo)
+
+    def stop() -> None:
+        proc.terminate()
+        proc.wait(10)
+
+    return stop
 
 
 def run(creates: int, threads: int) -> list[Result]:
     results = []
     with ControlPlane(find_assets(), extra_apiserver_args=("--v=0",)) as cp:
         cp.kubectl("create", "namespace", "bench")
-        targets: list[tuple[str, Target | None]] = [("none", None), ("vm-admission", with_vm_admission)]
-        go = go_echo_target()
-        if go is not None:
-            targets.append(("go-echo", go))
+        targets: list[tuple[str, Target | None]] = [
+            ("none", None),
+            ("vm-admission", with_vm_admission),
+            ("go-echo", with_go_echo),
+        ]
         for name, start in targets:
             stop = start(cp, cp.dir) if start else None
             try:
@@ -175,6 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=8, help="client threads (default 8)")
     args = parser.parse_args(argv)
     results = run(args.creates, args.threads)
+    print(f"webhook served by {server_python()} (scripts/bench installs the compiled build there)")
     print(f"## Through kube-apiserver: {args.creates} server-side dry-run creates of the launcher pod, "
           f"{args.threads} client threads")  # fmt: skip
     print()

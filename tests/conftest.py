@@ -43,14 +43,22 @@ def ca_context(ca: str | Path, cert: tuple[str, str] | None = None) -> ssl.SSLCo
 class ServerProcess:
     """A ``vm-admission serve`` subprocess and an httpx client that verifies its certificate with ``ca``."""
 
-    def __init__(self, cert_dir: Path, args: list[str], client_cert: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        cert_dir: Path,
+        args: list[str],
+        client_cert: tuple[str, str] | None = None,
+        python: str = sys.executable,
+    ) -> None:
         self.cert_dir = cert_dir
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         self.log_path = cert_dir.parent / f"server-{self.port}.log"
-        cmd = [sys.executable, "-m", "webhook.cli", "serve", "--port", str(self.port), "--cert-dir", str(cert_dir)]
+        cmd = [python, "-m", "webhook.cli", "serve", "--port", str(self.port), "--cert-dir", str(cert_dir)]
         self._log = open(self.log_path, "wb")  # noqa: SIM115  (closed in stop())
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if python != sys.executable:  # another install's webhook (bench: the compiled build), not the tree's
+            env["PYTHONSAFEPATH"] = "1"
         self.proc = subprocess.Popen([*cmd, *args], cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         self._client_cert = client_cert
         self._client: httpx.Client | None = None
