@@ -127,6 +127,13 @@ class _Reader:
             return None
         return v
 
+    def string(self, parent: dict[str, Any], key: str, path: Path) -> str | None:
+        v = parent.get(key)
+        if v is None or isinstance(v, str):
+            return v
+        self.problems.append(f"{field_path(path)}: must be a string, got {json_type(v)}")
+        return None
+
     def flag(self, parent: dict[str, Any], key: str, path: Path) -> bool:
         v = parent.get(key)
         if v is None:
@@ -161,11 +168,7 @@ def read_spec(spec: dict[str, Any], root: Path) -> tuple[CpuSpec, Findings]:
     """Read the fields the CPU rules use from a raw VMI spec; findings hold type problems and bad values."""
     r = _Reader()
     out = CpuSpec(root=root)
-    arch = spec.get("architecture")
-    if isinstance(arch, str):
-        out.architecture = arch
-    elif arch is not None:
-        r.problems.append(f"{field_path((*root, 'architecture'))}: must be a string, got {json_type(arch)}")
+    out.architecture = r.string(spec, "architecture", (*root, "architecture")) or ""
     domain = r.mapping(spec, "domain", (*root, "domain")) or {}
     d = (*root, "domain")
 
@@ -184,11 +187,7 @@ def read_spec(spec: dict[str, Any], root: Path) -> tuple[CpuSpec, Findings]:
             r.mapping(numa, "guestMappingPassthrough", (*c, "numa", "guestMappingPassthrough")) is not None
         )
 
-    policy = domain.get("ioThreadsPolicy")
-    if isinstance(policy, str):
-        out.io_threads_policy = policy
-    elif policy is not None:
-        r.problems.append(f"{field_path((*d, 'ioThreadsPolicy'))}: must be a string, got {json_type(policy)}")
+    out.io_threads_policy = r.string(domain, "ioThreadsPolicy", (*d, "ioThreadsPolicy"))
     io_threads = r.mapping(domain, "ioThreads", (*d, "ioThreads")) or {}
     if io_threads.get("supplementalPoolThreadCount") is not None:
         out.pool_threads = r.count(

@@ -128,11 +128,9 @@ def vmi_demand(obj: dict[str, Any], spec: Any, root: Path, ctx: Context, what: s
         n = cpu.vcpus(s.cores, s.sockets, s.threads)
         parts = [f"{n} vCPUs"] if n else []
         total = Decimal(n) if n else s.q(cpu.REQ_CPU)
-        io = spec.get("domain", {}).get("ioThreads") if isinstance(spec.get("domain"), dict) else None
-        pool = io.get("supplementalPoolThreadCount") if isinstance(io, dict) else None
-        if isinstance(pool, int) and not isinstance(pool, bool) and pool > 0:
-            total += pool
-            parts.append(f"{pool} I/O pool threads")
+        if s.pool_threads:  # added whatever the ioThreadsPolicy (KUBEVIRT-CLUSTER.md c.4)
+            total += s.pool_threads
+            parts.append(f"{s.pool_threads} I/O pool threads")
         if s.isolate_emulator_thread:
             total += 1
             parts.append("1 emulator thread")
