@@ -70,13 +70,15 @@ class NodeStore:
     def __len__(self) -> int:
         return len(self._nodes)
 
-    def replace(self, items: list[dict[str, Any]]) -> None:
-        self._nodes.clear()
-        self._members.clear()
-        self._interned.clear()
-        self._built.clear()
-        for item in items:
-            self.apply("ADDED", item)
+    def adopt(self, fresh: Store) -> None:
+        """Take over ``fresh``'s contents (a completed relist)."""
+        assert isinstance(fresh, NodeStore)
+        self._nodes, self._members, self._interned, self._built = (
+            fresh._nodes,
+            fresh._members,
+            fresh._interned,
+            fresh._built,
+        )
 
     def _remove(self, name: str) -> None:
         old = self._nodes.pop(name, None)
@@ -130,10 +132,9 @@ class KubeVirtStore:
     def __len__(self) -> int:
         return len(self._crs)
 
-    def replace(self, items: list[dict[str, Any]]) -> None:
-        self._crs.clear()
-        for item in items:
-            self.apply("ADDED", item)
+    def adopt(self, fresh: Store) -> None:
+        assert isinstance(fresh, KubeVirtStore)
+        self._crs = fresh._crs
 
     def apply(self, event: str, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
@@ -182,18 +183,24 @@ class Reflector:
         self.resource_version = ""
 
     def list(self) -> None:
-        """A full paged list into the store (replacing it); raises on failure."""
-        items: list[dict[str, Any]] = []
+        """A full paged list into the store (replacing it once complete); raises on failure.
+
+        Each page is folded into a fresh store and dropped: only one page of raw objects is ever held.
+        """
+        fresh = type(self.store)()
         token: str | None = None
         while True:
             page = self._list_page(self.page_size, token)
-            items.extend(i for i in page.get("items") or [] if isinstance(i, dict))
+            for item in page.get("items") or []:
+                if isinstance(item, dict):
+                    fresh.apply("ADDED", item)
             meta = page.get("metadata") or {}
             token = meta.get("continue") or None
+            del page
             if token is None:
                 self.resource_version = str(meta.get("resourceVersion") or "")
                 break
-        self.store.replace(items)
+        self.store.adopt(fresh)
         self.listed, self.failing_since, self.missing = True, None, False
         self._observer.cluster_objects(self.kind, len(self.store))
         self._changed()
@@ -258,7 +265,7 @@ class Reflector:
     def _not_served(self) -> None:
         if not self.missing:
             log.info("not served by the API server; treated as none", extra={"fields": {"kind": self.kind}})
-        self.store.replace([])
+        self.store.adopt(type(self.store)())
         self.listed, self.failing_since, self.missing, self.resource_version = True, None, True, ""
         self._observer.cluster_objects(self.kind, 0)
         self._changed()
