@@ -205,3 +205,162 @@ def test_requests_no_rule_concerns_are_allowed_untouched(request_: dict[str, Any
     for webhook in ("mutate", "validate"):
         verdict = engine.handle(request_, webhook, load_config(None))  # type: ignore[arg-type]
         assert verdict.allowed and not verdict.patch and not verdict.warnings
+
+
+def test_quantity_ei_suffix_is_two_to_the_sixtieth() -> None:
+    assert quantity.value(quantity.parse("1Ei")) == 2**60
+    assert quantity.value(quantity.parse("2Pi")) == 2**51
+
+
+def test_quantity_length_cap_is_64_characters() -> None:
+    at_cap = "0" * 63 + "1"
+    assert quantity.parse(at_cap) == 1
+    over = "0" * 64 + "1"
+    with pytest.raises(quantity.QuantityError) as err:
+        quantity.parse(over)
+    assert str(err.value).startswith(repr("0" * 64) + " is not a quantity")
+
+
+@pytest.mark.parametrize(("text", "ok"), [("1e21", True), ("9e21", True), ("1e22", False), ("1e-18", True), ("1e-19", False)])
+def test_quantity_exponent_range_edges(text: str, ok: bool) -> None:
+    if ok:
+        assert quantity.parse(text) == Decimal(text)
+    else:
+        with pytest.raises(quantity.QuantityError, match="out of range: quantities must lie between 1e-18 and 1e21"):
+            quantity.parse(text)
+
+
+def test_quantity_zero_with_a_tiny_exponent_is_zero() -> None:
+    assert quantity.parse("0e-30") == 0
+    assert quantity.value(quantity.parse("0e-30")) == 0
+
+
+def test_quantity_negative_fractions_round_away_from_zero() -> None:
+    q = quantity.parse("-1.2")
+    assert (quantity.value(q), quantity.milli_value(q), quantity.is_whole(q)) == (-2, -1200, False)
+    assert quantity.value(quantity.parse("-2")) == -2
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (True, "bool value is not a quantity: use a string such as '2' or '500m'"),
+        (None, "NoneType value is not a quantity: use a string such as '2' or '500m'"),
+        ([], "list value is not a quantity: use a string such as '2' or '500m'"),
+        ({}, "dict value is not a quantity: use a string such as '2' or '500m'"),
+        (float("nan"), "nan is not a finite quantity"),
+        (float("-inf"), "-inf is not a finite quantity"),
+        ("1K", "'1K' is not a quantity: use a number with an optional suffix, e.g. 2, 500m, 4Gi"),
+    ],
+)
+def test_quantity_errors_name_the_json_type(raw: Any, message: str) -> None:
+    with pytest.raises(quantity.QuantityError) as err:
+        quantity.parse(raw)
+    assert str(err.value) == message
+
+
+def test_quantity_json_numbers_parse_as_their_text() -> None:
+    assert quantity.parse(2) == 2
+    assert quantity.parse(1.5) == Decimal("1.5")
+    assert quantity.parse(-0.001) == Decimal("-0.001")
+    assert quantity.try_parse(None) is None
+    assert quantity.try_parse("x") is None
+    assert quantity.try_parse("0") == 0
+
+
+def test_qos_block_with_only_requests_or_only_limits_is_burstable() -> None:
+    assert qos.qos_class(_pod({"requests": {"cpu": "1", "memory": "1Gi"}})) == "Burstable"
+    assert qos.qos_class(_pod({"limits": {"cpu": "1", "memory": "1Gi"}})) == "Burstable"
+    assert qos.qos_class(_pod({"requests": {"cpu": "1"}, "limits": {}})) == "Burstable"
+    assert qos.qos_class(_pod({"requests": {}, "limits": {"memory": "1Gi"}})) == "Burstable"
+
+
+_PATCHABLE_POD = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "p", "annotations": {"vm-admission.io/guaranteed-qos": "true"}},
+    "spec": {"containers": [{"name": "a", "image": "x", "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}]},
+}
+_BAD_PASSTHROUGH = "10de:1eb"  # a device id of three digits: denied by the passthrough rule
+
+
+def _vmi(annotations: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachineInstance",
+        "metadata": {"name": "v", "annotations": annotations},
+        "spec": {"domain": {"resources": {"requests": {"memory": "1Gi"}}, "devices": {}}},
+    }
+
+
+def test_request_kind_without_group_is_the_core_group() -> None:
+    request = make_review(_PATCHABLE_POD)["request"]
+    request["kind"] = {"version": "v1", "kind": "Pod"}
+    verdict = engine.handle(request, "mutate", load_config(None))
+    assert verdict.allowed
+    assert [op["path"] for op in verdict.patch] == ["/spec/containers/0/resources/limits"]
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        {"group": "example.com", "version": "v1", "kind": "Pod"},
+        {"group": "", "version": "v1", "kind": "VirtualMachineInstance"},
+        {"group": "example.com", "version": "v1", "kind": "VirtualMachine"},
+        "Pod",
+    ],
+)
+def test_same_named_kind_from_another_api_group_is_ignored(kind: Any) -> None:
+    obj = _vmi({"vm-admission.io/passthrough": _BAD_PASSTHROUGH}) if "Pod" not in str(kind) else _PATCHABLE_POD
+    request = make_review(obj)["request"]
+    request["kind"] = kind
+    for webhook in ("mutate", "validate"):
+        verdict = engine.handle(request, webhook, load_config(None))  # type: ignore[arg-type]
+        assert verdict == engine.Verdict()
+
+
+def test_vmi_update_is_untouched_with_no_patch() -> None:
+    obj = _vmi({"vm-admission.io/passthrough": "10de:1eb8"})
+    create = engine.handle(make_review(obj)["request"], "mutate", load_config(None))
+    assert create.patch  # on CREATE the declaration becomes a hostDevices entry
+    request = make_review(obj, operation="UPDATE", old=obj)["request"]
+    assert engine.handle(request, "mutate", load_config(None)) == engine.Verdict()
+    bad = _vmi({"vm-admission.io/passthrough": _BAD_PASSTHROUGH})
+    request = make_review(bad, operation="UPDATE", old=bad)["request"]
+    assert engine.handle(request, "validate", load_config(None)) == engine.Verdict()
+
+
+def test_mirror_pod_exemption_is_only_for_pods() -> None:
+    obj = _vmi({"kubernetes.io/config.mirror": "x", "vm-admission.io/passthrough": _BAD_PASSTHROUGH})
+    verdict = engine.handle(make_review(obj)["request"], "validate", load_config(None))
+    assert not verdict.allowed and verdict.code == 422
+    assert [c.field for c in verdict.causes] == ["metadata.annotations.vm-admission.io/passthrough"]
+    vm = {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachine",
+        "metadata": {"name": "vm", "annotations": {"kubernetes.io/config.mirror": "x"}},
+        "spec": {"template": {"metadata": {"annotations": {"vm-admission.io/passthrough": _BAD_PASSTHROUGH}}}},
+    }
+    verdict = engine.handle(make_review(vm)["request"], "validate", load_config(None))
+    assert not verdict.allowed
+    assert [c.field for c in verdict.causes] == ["spec.template.metadata.annotations.vm-admission.io/passthrough"]
+
+
+def test_review_of_a_mutation_denied_object_shows_no_patch_and_skips_validation() -> None:
+    obj = _vmi({"vm-admission.io/passthrough": "10de:1eb8"})
+    obj["spec"]["domain"]["devices"] = {"hostDevices": {"name": "x"}}
+    result = engine.chain(obj, load_config(None))
+    assert not result.allowed
+    assert (result.mutation.allowed, result.mutation.code, result.mutation.reason) == (False, 400, "BadRequest")
+    assert result.mutation.message.startswith("spec.domain.devices.hostDevices: must be")
+    assert result.mutation.patch == []
+    assert result.validation == engine.Verdict()
+    assert result.admitted == obj
+
+
+def test_exactly_ten_causes_are_all_listed_without_a_count() -> None:
+    causes = [Cause(f"spec.f{i}", f"problem {i}") for i in range(10)]
+    verdict = engine.to_verdict(Findings(causes=causes), load_config(None))
+    assert verdict.message == ", ".join(f"spec.f{i}: problem {i}" for i in range(10))
+    assert engine.deny_message([*causes, Cause("", "bare")]) == verdict.message + ", and 1 more"
+    assert engine.deny_message([Cause("", "bare")]) == "bare"
