@@ -221,7 +221,9 @@ def test_quantity_length_cap_is_64_characters() -> None:
     assert str(err.value).startswith(repr("0" * 64) + " is not a quantity")
 
 
-@pytest.mark.parametrize(("text", "ok"), [("1e21", True), ("9e21", True), ("1e22", False), ("1e-18", True), ("1e-19", False)])
+@pytest.mark.parametrize(
+    ("text", "ok"), [("1e21", True), ("9e21", True), ("1e22", False), ("1e-18", True), ("1e-19", False)]
+)
 def test_quantity_exponent_range_edges(text: str, ok: bool) -> None:
     if ok:
         assert quantity.parse(text) == Decimal(text)

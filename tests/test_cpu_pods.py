@@ -284,3 +284,22 @@ def test_pod_update_is_allowed_untouched() -> None:
     verdict = engine.handle(rev["request"], "validate", DEFAULT)
     assert verdict.allowed and not verdict.warnings
     assert run(bad, operation="UPDATE") == Findings()
+
+
+def test_zero_cpu_request_without_a_limit_on_a_dedicated_pod_asks_for_a_positive_amount() -> None:
+    obj = pod([COMPUTE, {"resources": {"requests": {"cpu": "0", "memory": "1Gi"}, "limits": {"memory": "1Gi"}}}])
+    findings = run(obj)
+    assert got(findings) == [("spec.containers[1].resources.requests.cpu", "FieldValueInvalid")]
+    assert findings.causes[0].message == (
+        "container 'c1' has a cpu request of 0 and no limit: a dedicated-CPU pod must be Guaranteed "
+        "(request == limit for cpu and memory everywhere), so give it a positive request and an equal limit"
+    )
+    assert findings.warnings == []
+
+
+def test_a_whole_cpu_request_only_in_an_init_container_is_enough_to_pin() -> None:
+    obj = pod([{"resources": res("500m", "1Gi")}], init=[{"resources": res("1", "1Gi")}])
+    findings = run(obj)
+    assert got(findings) == [] and findings.warnings == []
+    obj = pod([{"resources": res("500m", "1Gi")}], init=[{"resources": res("500m", "1Gi")}])
+    assert run(obj).warnings[0].startswith("no container requests a whole number of CPUs")

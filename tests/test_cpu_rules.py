@@ -625,3 +625,92 @@ def test_https_vm_template_paths_and_consistent_spec_warning(https_server: Serve
     r = https_server.post("/validate", make_review(good)).json()["response"]
     assert r["allowed"] is True and "status" not in r
     assert [w for w in r["warnings"] if w.startswith("spec.template.spec.domain: cpu topology")]
+
+
+def _causes(findings: Findings) -> list[tuple[str, str, str]]:
+    assert findings.bad_request is None, findings.bad_request
+    return [(c.field, c.type, c.rule) for c in findings.causes]
+
+
+def _res(cpu_req: str | None, cpu_lim: str | None, mem: str = "1Gi") -> dict[str, Any]:
+    out: dict[str, Any] = {"requests": {"memory": mem}, "limits": {"memory": mem}}
+    if cpu_req is not None:
+        out["requests"]["cpu"] = cpu_req
+    if cpu_lim is not None:
+        out["limits"]["cpu"] = cpu_lim
+    return out
+
+
+def test_cores_true_is_a_bad_request_naming_cores() -> None:
+    findings = run(vmi(dedicated({"cores": True})))
+    assert findings.bad_request == "spec.domain.cpu.cores: must be an integer, got boolean"
+    assert findings.causes == []
+
+
+def test_explicit_zero_cores_sockets_threads_are_defaulted_like_absent_ones() -> None:
+    spec = dedicated({"cores": 0, "sockets": 0, "threads": 0}, _res("2", "2"))
+    findings = run(vmi(spec))
+    assert _causes(findings) == [] and findings.warnings == []
+    findings = run(vmi(dedicated({"cores": 0, "sockets": 0, "threads": 0}, _res("1500m", "1500m"))))
+    assert [rule for _, _, rule in _causes(findings)] == ["cpu.R2", "cpu.R3"]
+
+
+def test_sockets_are_defaulted_from_the_cpu_limit_before_the_request_g12() -> None:
+    findings = run(vmi(shared({"maxSockets": 3}, _res("2", "4"))))
+    assert _causes(findings) == [("spec.domain.cpu.sockets", "FieldValueInvalid", "cpu.G12")]
+    assert findings.causes[0].message == (
+        "4 sockets (derived from the CPU request/limit) is more than maxSockets 3: "
+        "lower the sockets or raise spec.domain.cpu.maxSockets"
+    )
+    findings = run(vmi(shared({"maxSockets": 3}, _res("4", None))))
+    assert [rule for _, _, rule in _causes(findings)] == ["cpu.G12"]
+
+
+def test_sockets_equal_to_max_sockets_are_admitted() -> None:
+    assert _causes(run(vmi(shared({"maxSockets": 4}, _res("2", "4"))))) == []
+    assert _causes(run(vmi(shared({"sockets": 4, "maxSockets": 4})))) == []
+    findings = run(vmi(shared({"sockets": 5, "maxSockets": 4})))
+    assert findings.causes[0].message.startswith("5 sockets is more than maxSockets 4")
+
+
+def test_hugepages_check_the_memory_request_not_the_guest_memory() -> None:
+    spec = shared(None, {"requests": {"memory": "3Mi"}})
+    spec["domain"]["memory"] = {"guest": "4Mi", "hugepages": {"pageSize": "2Mi"}}
+    findings = run(vmi(spec))
+    assert _causes(findings) == [("spec.domain.resources.requests.memory", "FieldValueInvalid", "cpu.G10")]
+    assert "(spec.domain.resources.requests.memory = 3145728 bytes)" in findings.causes[0].message
+    spec = shared(None, {"requests": {"memory": "4Mi"}})
+    spec["domain"]["memory"] = {"guest": "3Mi", "hugepages": {"pageSize": "2Mi"}}
+    assert _causes(run(vmi(spec))) == []
+    spec = shared(None, {})
+    spec["domain"]["memory"] = {"guest": "3Mi", "hugepages": {"pageSize": "2Mi"}}
+    findings = run(vmi(spec))
+    assert [rule for _, _, rule in _causes(findings)] == ["cpu.G10"]
+    assert "(spec.domain.memory.guest = 3145728 bytes)" in findings.causes[0].message
+    spec = shared(None, {"requests": {"memory": "1Mi"}})
+    spec["domain"]["memory"] = {"guest": "4Mi", "hugepages": {"pageSize": "2Mi"}}
+    assert [rule for _, _, rule in _causes(run(vmi(spec)))] == ["cpu.G9"]
+
+
+def test_guest_memory_zero_on_a_dedicated_vmi_needs_fixed_memory_r1() -> None:
+    spec = dedicated({"cores": 2}, {})
+    spec["domain"]["memory"] = {"guest": "0"}
+    findings = run(vmi(spec))
+    assert _causes(findings) == [("spec.domain.resources.limits.memory", "FieldValueInvalid", "cpu.R1")]
+    spec["domain"]["memory"] = {"guest": "1Gi"}
+    assert _causes(run(vmi(spec))) == []
+
+
+def test_no_duplicate_warning_when_only_one_of_request_and_limit_matches_the_cores() -> None:
+    findings = run(vmi(dedicated({"cores": 2}, _res("2", "3"))))
+    assert [rule for _, _, rule in _causes(findings)] == ["cpu.R6"]
+    assert findings.warnings == []
+    findings = run(vmi(dedicated({"cores": 2}, _res("3", "2"))))
+    assert findings.warnings == []
+    findings = run(vmi(dedicated({"cores": 2}, _res("2", None))))
+    assert findings.warnings == [
+        "spec.domain: cpu topology and resources.requests.cpu all give 2 CPUs; they agree, but give only the "
+        "topology, as the CPU manager docs advise"
+    ]
+    findings = run(vmi(dedicated({"cores": 2}, _res("2", "2"))))
+    assert findings.warnings[0].startswith("spec.domain: cpu topology and resources.requests.cpu and limits.cpu all")

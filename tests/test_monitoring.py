@@ -26,7 +26,6 @@ RULES = yaml.safe_load((MONITORING / "prometheusrule.yaml").read_text())
 DASHBOARD = json.loads((MONITORING / "dashboard.json").read_text())
 
 
-
 def promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([tool("promtool"), *args], capture_output=True, text=True, timeout=120, cwd=cwd)
 
