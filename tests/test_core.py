@@ -366,3 +366,45 @@ def test_exactly_ten_causes_are_all_listed_without_a_count() -> None:
     assert verdict.message == ", ".join(f"spec.f{i}: problem {i}" for i in range(10))
     assert engine.deny_message([*causes, Cause("", "bare")]) == verdict.message + ", and 1 more"
     assert engine.deny_message([Cause("", "bare")]) == "bare"
+
+
+@pytest.mark.parametrize(
+    ("root", "path", "message"),
+    [
+        ({"spec": {"a": "x"}}, ("spec", "a", "b", "c"), "/spec/a/b/c: 'b' is not under a map"),
+        ({"spec": {"a": "x"}}, ("spec", "a", "b"), "/spec/a is not a map"),
+        ({"spec": {"a": [1]}}, ("spec", "a", 3, "b"), "/spec/a/3/b: index 3 does not exist"),
+        ({"spec": {"a": [1]}}, ("spec", "a", -1, "b"), "/spec/a/-1/b: index -1 does not exist"),
+        ({"spec": {}}, ("spec", "a", 0, "b"), "cannot create a list element by index"),
+        ({"spec": {}}, ("spec", "a", 0), "set() needs a path that ends in a map key"),
+        ({"spec": {}}, (), "set() needs a path that ends in a map key"),
+    ],
+)
+def test_patch_builder_names_a_non_map_in_mid_path(root: dict[str, Any], path: Any, message: str) -> None:
+    before = copy.deepcopy(root)
+    pb = PatchBuilder(root)
+    with pytest.raises(PatchError) as err:
+        pb.set(path, 1)
+    assert str(err.value) == message
+    assert pb.ops == [] and root == before
+
+
+def test_patch_builder_appends_only_to_lists_and_copies_values() -> None:
+    with pytest.raises(PatchError, match=r"^/spec/a is not a list$"):
+        PatchBuilder({"spec": {"a": {}}}).append(("spec", "a"), 1)
+    with pytest.raises(PatchError, match=r"^/spec/a/b: 'b' is not under a map$"):
+        PatchBuilder({"spec": {"a": 1}}).append(("spec", "a", "b"), 1)
+    value = {"m": {"n": [1, {"o": "p"}]}, "s": "t", "z": None}
+    pb = PatchBuilder({"spec": {"a": [], "b": None}})
+    pb.append(("spec", "a"), value)
+    pb.append(("spec", "b"), "x")
+    pb.set(("spec", "c"), [value, 2.5, True])
+    assert pb.ops == [
+        {"op": "add", "path": "/spec/a/-", "value": value},
+        {"op": "add", "path": "/spec/b", "value": ["x"]},
+        {"op": "add", "path": "/spec/c", "value": [value, 2.5, True]},
+    ]
+    value["m"]["n"][1]["o"] = "changed"  # the recorded ops are copies: later edits of the object do not leak in
+    assert pb.ops[0]["value"]["m"]["n"][1] == {"o": "p"}
+    assert pb.ops[2]["value"][0]["m"]["n"][1] == {"o": "p"}
+    assert pb.root == {"spec": {"a": [value], "b": ["x"], "c": [value, 2.5, True]}}
