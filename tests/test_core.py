@@ -408,3 +408,26 @@ def test_patch_builder_appends_only_to_lists_and_copies_values() -> None:
     assert pb.ops[0]["value"]["m"]["n"][1] == {"o": "p"}
     assert pb.ops[2]["value"][0]["m"]["n"][1] == {"o": "p"}
     assert pb.root == {"spec": {"a": [value], "b": ["x"], "c": [value, 2.5, True]}}
+
+
+def test_review_works_on_a_copy_and_leaves_the_callers_object_alone() -> None:
+    obj = _vmi({"vm-admission.io/passthrough": "10de:1eb8"})
+    before = copy.deepcopy(obj)
+    result = engine.chain(obj, load_config(None))
+    assert result.allowed and result.mutation.patch
+    assert obj == before
+    assert result.admitted["spec"]["domain"]["devices"]["hostDevices"] == [
+        {"name": "pt-10de-1eb8-0", "deviceName": "devices.kubevirt.io/10de_1eb8"}
+    ]
+
+
+def test_review_gives_the_cluster_view_to_the_mutation_too() -> None:
+    from webhook.k8s.snapshot import ClusterSnapshot, KubeVirtView
+
+    obj = _vmi({"vm-admission.io/passthrough": "10de:1eb8"})
+    assert any("HostDevices feature gate" in w for w in engine.chain(obj, load_config(None)).mutation.warnings)
+    cluster = ClusterSnapshot(synced=True, kubevirt=KubeVirtView("kubevirt", "kubevirt"))
+    result = engine.chain(obj, load_config(None), cluster=cluster)
+    assert result.mutation.patch and result.mutation.warnings == []
+    unsynced = ClusterSnapshot(synced=False, kubevirt=KubeVirtView("kubevirt", "kubevirt"))
+    assert engine.chain(obj, load_config(None), cluster=unsynced).mutation.warnings != []
