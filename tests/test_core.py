@@ -431,3 +431,53 @@ def test_review_gives_the_cluster_view_to_the_mutation_too() -> None:
     assert result.mutation.patch and result.mutation.warnings == []
     unsynced = ClusterSnapshot(synced=False, kubevirt=KubeVirtView("kubevirt", "kubevirt"))
     assert engine.chain(obj, load_config(None), cluster=unsynced).mutation.warnings != []
+
+
+def test_review_applies_kubernetes_defaulting_to_pods() -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "a", "image": "x", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]},
+    }
+    result = engine.chain(pod, load_config(None))
+    assert result.allowed and result.mutation.patch == []
+    assert result.admitted["spec"]["containers"][0]["resources"]["requests"] == {"cpu": "1", "memory": "1Gi"}
+    assert "requests" not in pod["spec"]["containers"][0]["resources"]
+
+
+def test_pod_update_is_untouched_with_no_patch() -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "annotations": {"vm-admission.io/passthrough": "10de:1eb8"}},
+        "spec": {"containers": [{"name": "compute", "image": "x"}]},
+    }
+    assert engine.handle(make_review(pod)["request"], "mutate", load_config(None)).patch  # CREATE: translated
+    request = make_review(pod, operation="UPDATE", old=pod)["request"]
+    assert engine.handle(request, "mutate", load_config(None)) == engine.Verdict()
+    pod["metadata"]["annotations"]["vm-admission.io/passthrough"] = _BAD_PASSTHROUGH
+    request = make_review(pod, operation="UPDATE", old=pod)["request"]
+    assert engine.handle(request, "validate", load_config(None)) == engine.Verdict()
+
+
+def test_a_rule_that_cannot_patch_the_object_is_a_400_and_no_patch(monkeypatch: pytest.MonkeyPatch) -> None:
+    def rule(obj: dict[str, Any], ctx: Any) -> Findings:
+        ctx.patch.set(("metadata", "labels", "a"), "1")
+        ctx.patch.set(("spec", "x", "y"), "1")  # spec is a string: PatchError
+        return Findings(warnings=["seen"])
+
+    monkeypatch.setitem(engine.MUTATORS, "Pod", (rule,))  # type: ignore[index]
+    request = make_review({"kind": "Pod", "metadata": {}, "spec": "x"})["request"]
+    verdict = engine.handle(request, "mutate", load_config(None))
+    assert (verdict.allowed, verdict.code, verdict.reason) == (False, 400, "BadRequest")
+    assert verdict.message == "cannot patch the object: /spec/x/y: 'x' is not under a map"
+    assert verdict.patch == []
+
+
+def test_warn_enforcement_of_a_cause_without_a_field() -> None:
+    cfg = parse_config({"enforcement": "warn"})
+    verdict = engine.to_verdict(Findings(causes=[Cause("", "bare"), Cause("spec.a", "bad")]), cfg)
+    assert verdict.allowed and verdict.warnings == ["would deny: bare", "would deny: spec.a: bad"]
+    assert verdict.audit == {"would-deny": "bare, spec.a: bad"}
+    assert verdict.causes == [] and [c.message for c in verdict.would_deny] == ["bare", "bad"]
