@@ -374,6 +374,7 @@ def test_exactly_ten_causes_are_all_listed_without_a_count() -> None:
         ({"spec": {"a": "x"}}, ("spec", "a", "b", "c"), "/spec/a/b/c: 'b' is not under a map"),
         ({"spec": {"a": "x"}}, ("spec", "a", "b"), "/spec/a is not a map"),
         ({"spec": {"a": [1]}}, ("spec", "a", 3, "b"), "/spec/a/3/b: index 3 does not exist"),
+        ({"spec": {"a": [1]}}, ("spec", "a", 1, "b"), "/spec/a/1/b: index 1 does not exist"),
         ({"spec": {"a": [1]}}, ("spec", "a", -1, "b"), "/spec/a/-1/b: index -1 does not exist"),
         ({"spec": {}}, ("spec", "a", 0, "b"), "cannot create a list element by index"),
         ({"spec": {}}, ("spec", "a", 0), "set() needs a path that ends in a map key"),
@@ -481,3 +482,11 @@ def test_warn_enforcement_of_a_cause_without_a_field() -> None:
     assert verdict.allowed and verdict.warnings == ["would deny: bare", "would deny: spec.a: bad"]
     assert verdict.audit == {"would-deny": "bare, spec.a: bad"}
     assert verdict.causes == [] and [c.message for c in verdict.would_deny] == ["bare", "bad"]
+
+
+def test_patch_values_of_other_types_are_deep_copies() -> None:
+    inner = [1]
+    pb = PatchBuilder({})
+    pb.set(("a",), (inner,))
+    inner.append(2)
+    assert pb.ops == [{"op": "add", "path": "/a", "value": ([1],)}]
