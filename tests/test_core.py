@@ -490,3 +490,24 @@ def test_patch_values_of_other_types_are_deep_copies() -> None:
     pb.set(("a",), (inner,))
     inner.append(2)
     assert pb.ops == [{"op": "add", "path": "/a", "value": ([1],)}]
+
+
+def test_review_validates_the_patched_object_against_the_cluster_view() -> None:
+    from webhook.k8s.snapshot import ClusterSnapshot, KubeVirtView
+
+    obj = _vmi({"vm-admission.io/passthrough": "10de:1eb8"})
+    cluster = ClusterSnapshot(synced=True, kubevirt=KubeVirtView("kubevirt", "kubevirt"))  # no HostDevices gate
+    result = engine.chain(obj, load_config(None), cluster=cluster)
+    assert result.mutation.allowed and not result.validation.allowed
+    assert [(c.field, c.rule) for c in result.validation.causes] == [
+        ("spec.domain.devices.hostDevices", "preflight.K6")
+    ]
+    assert engine.chain(obj, load_config(None)).allowed
+
+
+@pytest.mark.parametrize("operation", ["DELETE", "CONNECT"])
+def test_operations_other_than_create_and_update_are_untouched_even_with_an_object(operation: str) -> None:
+    obj = _vmi({"vm-admission.io/passthrough": _BAD_PASSTHROUGH})
+    request = make_review(obj, operation=operation, old=obj)["request"]
+    for webhook in ("mutate", "validate"):
+        assert engine.handle(request, webhook, load_config(None)) == engine.Verdict()  # type: ignore[arg-type]
