@@ -511,3 +511,16 @@ def test_operations_other_than_create_and_update_are_untouched_even_with_an_obje
     request = make_review(obj, operation=operation, old=obj)["request"]
     for webhook in ("mutate", "validate"):
         assert engine.handle(request, webhook, load_config(None)) == engine.Verdict()  # type: ignore[arg-type]
+
+
+def test_an_old_object_that_is_not_a_map_is_read_as_none() -> None:
+    vm = {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachine",
+        "metadata": {"name": "vm"},
+        "spec": {"runStrategy": "Always", "template": {"spec": {"domain": {"devices": {}}}}},
+    }
+    request = make_review(vm, operation="UPDATE")["request"]
+    request["oldObject"] = "not a map"
+    verdict = engine.handle(request, "validate", load_config(None))
+    assert verdict.allowed and verdict.warnings == []
