@@ -714,3 +714,26 @@ def test_no_duplicate_warning_when_only_one_of_request_and_limit_matches_the_cor
     ]
     findings = run(vmi(dedicated({"cores": 2}, _res("2", "2"))))
     assert findings.warnings[0].startswith("spec.domain: cpu topology and resources.requests.cpu and limits.cpu all")
+
+
+PINNING_MESSAGES = [
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 2}, 'resources': {}}}, [('domain.resources.limits.memory', 'cpu.R1', 'dedicated CPUs need a fixed amount of memory: set {P}domain.resources.limits.memory (or {P}domain.resources.requests.memory, {P}domain.memory.guest or {P}domain.memory.hugepages)')], id='R1'),  # noqa: E501
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True}, 'resources': {'requests': {'cpu': '1500m', 'memory': '1Gi'}, 'limits': {'cpu': '1500m', 'memory': '1Gi'}}}}, [('domain.resources.requests.cpu', 'cpu.R2', "CPU request '1500m' is not a whole number of CPUs: with dedicated CPUs every vCPU gets a whole host CPU, so use a whole number such as 1 or 2"), ('domain.resources.limits.cpu', 'cpu.R3', "CPU limit '1500m' is not a whole number of CPUs: with dedicated CPUs every vCPU gets a whole host CPU, so use a whole number such as 1 or 2")], id='R2R3'),  # noqa: E501
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True}, 'resources': {'requests': {'memory': '1Gi'}, 'limits': {'cpu': '1500m', 'memory': '1Gi'}}}}, [('domain.resources.requests.cpu', 'cpu.R2', "CPU request '1500m' (taken from {P}domain.resources.limits.cpu) is not a whole number of CPUs: with dedicated CPUs every vCPU gets a whole host CPU, so use a whole number such as 1 or 2"), ('domain.resources.limits.cpu', 'cpu.R3', "CPU limit '1500m' is not a whole number of CPUs: with dedicated CPUs every vCPU gets a whole host CPU, so use a whole number such as 1 or 2")], id='R2derived'),  # noqa: E501
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 2}, 'resources': {'requests': {'memory': '1Gi'}, 'limits': {'memory': '2Gi'}}}}, [('domain.resources.requests.memory', 'cpu.R4', "must equal {P}domain.resources.limits.memory with dedicated CPUs (got '1Gi' and '2Gi'): set both to the same value")], id='R4'),  # noqa: E501
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 2}, 'resources': {'requests': {'cpu': '2', 'memory': '1Gi'}, 'limits': {'cpu': '3', 'memory': '1Gi'}}}}, [('domain.cpu.dedicatedCpuPlacement', 'cpu.R6', "{P}domain.resources.requests.cpu ('2') and {P}domain.resources.limits.cpu ('3') must be equal with dedicated CPUs: set both to the same whole number, or give only cores")], id='R6'),  # noqa: E501
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 2}, 'resources': {'requests': {'cpu': '3', 'memory': '1Gi'}, 'limits': {'cpu': '3', 'memory': '1Gi'}}}}, [('domain.cpu.dedicatedCpuPlacement', 'cpu.R7', "the CPU topology (cores x sockets x threads) gives 2 vCPUs but {P}domain.resources.requests.cpu '3' and {P}domain.resources.limits.cpu '3' say otherwise: with dedicated CPUs give only {P}domain.cpu.cores (KubeVirt sets the CPU request and limit from it) or make them equal to 2")], id='R7'),  # noqa: E501
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 2}, 'resources': {'requests': {'cpu': '3', 'memory': '1Gi'}, 'limits': {'memory': '1Gi'}}}}, [('domain.cpu.dedicatedCpuPlacement', 'cpu.R7', "the CPU topology (cores x sockets x threads) gives 2 vCPUs but {P}domain.resources.requests.cpu '3' say otherwise: with dedicated CPUs give only {P}domain.cpu.cores (KubeVirt sets the CPU request and limit from it) or make them equal to 2")], id='R7req'),  # noqa: E501
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 1, 'threads': 2}, 'resources': {'requests': {'memory': '1Gi'}, 'limits': {'memory': '1Gi'}}}, 'architecture': 'arm64'}, [('architecture', 'cpu.R8', '{P}domain.cpu.threads is 2 but dedicated CPUs on arm64 support 1 thread per core: set threads to 1 and use more cores')], id='R8'),  # noqa: E501
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 1, 'threads': 3}, 'resources': {'requests': {'memory': '1Gi'}, 'limits': {'memory': '1Gi'}}}}, [('domain.cpu.dedicatedCpuPlacement', 'cpu.R9', '{P}domain.cpu.threads is 3 but dedicated CPUs allow at most 2 threads per core: use more cores instead')], id='R9'),  # noqa: E501
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("spec", "expected"), PINNING_MESSAGES)
+def test_pinning_causes_say_what_to_change(
+    kind: str, spec: dict[str, Any], expected: list[tuple[str, str, str]]
+) -> None:
+    p = prefix(kind)
+    found = [(c.field, c.rule, c.message) for c in run(wrap(kind, spec)).causes if c.rule != "cpu.G11"]
+    assert found == [(p + field, rule, message.replace("{P}", p)) for field, rule, message in expected]
