@@ -346,6 +346,7 @@ def test_each_kind_of_gap_gets_its_own_message() -> None:
         (f"{c0}.requests.memory", "FieldValueRequired", "qos.guaranteed",
          f"container 'c0' has no memory request or limit: {NEED}, so set both to the same value"),
     ]  # fmt: skip
+    assert run(pod([{"resources": res("0", "1Gi")}])).warnings == [NO_WHOLE_CPU]  # a zero request pins nothing
     assert causes_of(run(pod([{"resources": res("0", "1Gi")}]))) == [
         (f"{c0}.requests.cpu", "FieldValueInvalid", "qos.guaranteed",
          f"container 'c0' has a cpu request and limit of 0: {NEED}, so give it a positive amount"),

@@ -737,3 +737,54 @@ def test_pinning_causes_say_what_to_change(
     p = prefix(kind)
     found = [(c.field, c.rule, c.message) for c in run(wrap(kind, spec)).causes if c.rule != "cpu.G11"]
     assert found == [(p + field, rule, message.replace("{P}", p)) for field, rule, message in expected]
+
+
+def test_memory_causes_quote_the_value_as_written() -> None:
+    findings = run(vmi(shared(None, {"requests": {"memory": -1}, "limits": {"memory": "-1Gi"}})))
+    assert [(c.field, c.rule, c.message) for c in findings.causes] == [
+        ("spec.domain.resources.requests.memory", "cpu.G4", "must not be negative (got '-1')"),
+        ("spec.domain.resources.limits.memory", "cpu.G6", "must not be negative (got '-1Gi')"),
+    ]
+    findings = run(vmi(shared(None, {"requests": {"memory": "500m"}})))
+    assert [(c.rule, c.message) for c in findings.causes] == [
+        ("cpu.G5", "must be at least 1M (got '500m'): a VM needs at least 1M of memory")
+    ]
+    findings = run(vmi(shared(None, {"requests": {"memory": "2Gi"}, "limits": {"memory": 1073741824}})))
+    assert [(c.rule, c.message) for c in findings.causes] == [
+        (
+            "cpu.G7",
+            "'2Gi' is greater than spec.domain.resources.limits.memory '1073741824': lower the request or raise "
+            "the limit",
+        )
+    ]
+
+
+def test_cpu_manager_disabled_message_says_how_to_enable_it() -> None:
+    findings = run(vmi(dedicated({"cores": 2})), config=parse_config({"cpuManager": {"enabled": False}}))
+    assert [(c.field, c.rule, c.message) for c in findings.causes] == [
+        (
+            "spec.domain.cpu.dedicatedCpuPlacement",
+            "cpu.cpuManager",
+            "dedicated CPUs are turned off on this cluster (cpuManager.enabled: false), so this VM would stay "
+            "Pending: to use dedicated CPUs enable KubeVirt's CPUManager feature gate, run the kubelet with the "
+            "static CPU manager policy (cpuManagerPolicy: static) on the nodes, then set cpuManager.enabled: true "
+            "in the vm-admission config; or remove dedicatedCpuPlacement",
+        )
+    ]
+
+
+def test_duplicate_warning_counts_sockets_and_threads_and_one_cpu() -> None:
+    spec = dedicated({"cores": 1, "sockets": 2, "threads": 2}, _res("4", None))
+    assert run(vmi(spec)).warnings == [
+        "spec.domain: cpu topology and resources.requests.cpu all give 4 CPUs; they agree, but give only the "
+        "topology, as the CPU manager docs advise"
+    ]
+    assert (
+        run(vmi(dedicated({"cores": 1}, _res("1", None))))
+        .warnings[0]
+        .startswith("spec.domain: cpu topology and resources.requests.cpu all give 1 CPUs")
+    )
+
+
+def test_a_vm_spec_that_is_not_a_map_is_a_bad_request() -> None:
+    assert run({**vm({}), "spec": "x"}).bad_request == "spec: must be an object, got string"
