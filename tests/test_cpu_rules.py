@@ -788,3 +788,65 @@ def test_duplicate_warning_counts_sockets_and_threads_and_one_cpu() -> None:
 
 def test_a_vm_spec_that_is_not_a_map_is_a_bad_request() -> None:
     assert run({**vm({}), "spec": "x"}).bad_request == "spec: must be an object, got string"
+
+
+def _hugepages_vmi(resources: dict[str, Any], memory: dict[str, Any]) -> dict[str, Any]:
+    spec = shared(None, resources)
+    spec["domain"]["memory"] = {**memory, "hugepages": {"pageSize": "2Mi"}}
+    return vmi(spec)
+
+
+def _all(findings: Findings) -> list[tuple[str, str, str]]:
+    return [(c.field, c.rule, c.message) for c in findings.causes]
+
+
+REQ_MEM_F = "spec.domain.resources.requests.memory"
+NOT_Q = "is not a quantity: use a number with an optional suffix, e.g. 2, 500m, 4Gi"
+
+
+def test_hugepage_rules_wait_for_readable_memory() -> None:
+    assert _all(run(_hugepages_vmi({"requests": {"memory": "3Mi"}}, {"guest": "lots"}))) == [
+        ("spec.domain.memory.guest", "cpu.quantity", f"'lots' {NOT_Q}")
+    ]
+    assert _all(run(_hugepages_vmi({"requests": {"memory": "lots"}}, {"guest": "3Mi"}))) == [
+        (REQ_MEM_F, "cpu.quantity", f"'lots' {NOT_Q}")
+    ]
+
+
+def test_hugepage_messages_name_the_memory_they_measured() -> None:
+    page = "the hugepage size spec.domain.memory.hugepages.pageSize '2Mi'"
+    assert _all(run(_hugepages_vmi({"requests": {"memory": "3Mi"}}, {}))) == [
+        (REQ_MEM_F, "cpu.G10",
+         f"the VM's memory ({REQ_MEM_F} = 3145728 bytes) is not a multiple of {page}: "
+         "round it to a whole number of pages"),
+    ]  # fmt: skip
+    assert _all(run(_hugepages_vmi({"limits": {"memory": "3Mi"}}, {"guest": "0"}))) == [
+        (REQ_MEM_F, "cpu.G10",
+         "the VM's memory (spec.domain.resources.limits.memory = 3145728 bytes) is not a multiple of "
+         f"{page}: round it to a whole number of pages"),
+    ]  # fmt: skip
+    assert _all(run(_hugepages_vmi({"requests": {"memory": "1"}}, {}))) == [
+        (REQ_MEM_F, "cpu.G5", "must be at least 1M (got '1'): a VM needs at least 1M of memory"),
+        (REQ_MEM_F, "cpu.G9",
+         f"the VM's memory ({REQ_MEM_F} = 1 bytes) is smaller than {page}: give it at least one page"),
+    ]  # fmt: skip
+
+
+def test_cpu_quantity_causes_quote_the_value_as_written() -> None:
+    findings = run(
+        vmi(shared(None, {"requests": {"cpu": "-1", "memory": "1Gi"}, "limits": {"cpu": -2, "memory": "1Gi"}}))
+    )
+    assert _all(findings) == [
+        ("spec.domain.resources.requests.cpu", "cpu.G1", "must not be negative (got '-1')"),
+        ("spec.domain.resources.limits.cpu", "cpu.G2", "must not be negative (got '-2')"),
+    ]
+    findings = run(
+        vmi(shared(None, {"requests": {"cpu": "3", "memory": "1Gi"}, "limits": {"cpu": 2, "memory": "1Gi"}}))
+    )
+    assert _all(findings) == [
+        (
+            "spec.domain.resources.requests.cpu",
+            "cpu.G3",
+            "'3' is greater than spec.domain.resources.limits.cpu '2': lower the request or raise the limit",
+        )
+    ]
