@@ -8,7 +8,10 @@ against KubeVirt's own CRD schema, so the tests never pass on objects a cluster 
 from __future__ import annotations
 
 import copy
+import json
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -850,3 +853,74 @@ def test_cpu_quantity_causes_quote_the_value_as_written() -> None:
             "'3' is greater than spec.domain.resources.limits.cpu '2': lower the request or raise the limit",
         )
     ]
+
+
+# --- every message as a user sees it (tests/data/cpu-messages.json) ---------------------------------------
+# The causes and bad requests of the rule tables above, word for word: a changed message shows up here. After
+# a deliberate change, regenerate with VM_ADMISSION_UPDATE_SNAPSHOTS=1 and review the diff.
+
+MESSAGES = Path(__file__).resolve().parent / "data" / "cpu-messages.json"
+
+EVERY_WRONG_TYPE: dict[str, Any] = {
+    "architecture": 64,
+    "domain": {
+        "cpu": {
+            "dedicatedCpuPlacement": "yes",
+            "isolateEmulatorThread": "no",
+            "cores": "2",
+            "sockets": 1.5,
+            "threads": True,
+            "maxSockets": "4",
+            "realtime": 1,
+            "numa": {"guestMappingPassthrough": True},
+        },
+        "ioThreadsPolicy": 3,
+        "ioThreads": {"supplementalPoolThreadCount": "2"},
+        "launchSecurity": "sev",
+        "resources": {"requests": ["cpu"], "limits": 3},
+        "memory": {"hugepages": "2Mi"},
+    },
+}
+EVERY_BAD_VALUE: dict[str, Any] = {
+    "domain": {
+        "cpu": {"cores": -1, "sockets": -2, "threads": -3, "maxSockets": -4},
+        "ioThreads": {"supplementalPoolThreadCount": -5},
+        "resources": {"requests": {"cpu": "x", "memory": "y"}, "limits": {"cpu": [], "memory": {}}},
+        "memory": {"guest": "g", "maxGuest": "m", "hugepages": {"pageSize": "0"}},
+    }
+}
+
+
+def _message_cases() -> dict[str, Any]:
+    cases: dict[str, Any] = {}
+    for table in (DENIED, PINNING_MESSAGES):
+        for param in table:
+            cases[param.id] = param.values[0]
+    cases["every wrong type"] = EVERY_WRONG_TYPE
+    cases["every bad value"] = EVERY_BAD_VALUE
+    cases["page size absent"] = {"domain": {"memory": {"hugepages": {}}, "resources": MEM}}
+    cases["page size not a quantity"] = {"domain": {"memory": {"hugepages": {"pageSize": "big"}}, "resources": MEM}}
+    return cases
+
+
+def _messages() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, spec in _message_cases().items():
+        for kind in KINDS:
+            findings = run(wrap(kind, spec))
+            out[f"{kind}: {name}"] = {
+                "bad_request": findings.bad_request,
+                "causes": [[c.field, c.type, c.rule, c.message] for c in findings.causes],
+                "warnings": findings.warnings,
+            }
+    return out
+
+
+def test_every_cpu_message_is_as_recorded() -> None:
+    found = _messages()
+    if os.environ.get("VM_ADMISSION_UPDATE_SNAPSHOTS") == "1":
+        MESSAGES.write_text(json.dumps(found, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    recorded = json.loads(MESSAGES.read_text(encoding="utf-8"))
+    assert found.keys() == recorded.keys()
+    for key in found:
+        assert found[key] == recorded[key], key
