@@ -900,6 +900,19 @@ def _message_cases() -> dict[str, Any]:
     cases["every bad value"] = EVERY_BAD_VALUE
     cases["page size absent"] = {"domain": {"memory": {"hugepages": {}}, "resources": MEM}}
     cases["page size not a quantity"] = {"domain": {"memory": {"hugepages": {"pageSize": "big"}}, "resources": MEM}}
+    cases["supplementalPool without a count"] = {"domain": {"ioThreadsPolicy": "supplementalPool", "resources": MEM}}
+    cases["supplementalPool with count 0"] = {
+        "domain": {
+            "ioThreadsPolicy": "supplementalPool",
+            "ioThreads": {"supplementalPoolThreadCount": 0},
+            "resources": MEM,
+        }
+    }
+    cases["unknown ioThreadsPolicy"] = {"domain": {"ioThreadsPolicy": "lots", "resources": MEM}}
+    cases["cpu limit unreadable, request from it"] = dedicated(
+        {"cores": 2}, {**MEM, "limits": {"cpu": "x", "memory": "1Gi"}}
+    )
+    cases["memory request unreadable"] = dedicated({"cores": 2}, {"requests": {"memory": "y"}})
     return cases
 
 
