@@ -295,6 +295,7 @@ def test_zero_cpu_request_without_a_limit_on_a_dedicated_pod_asks_for_a_positive
         "(request == limit for cpu and memory everywhere), so give it a positive request and an equal limit"
     )
     assert findings.warnings == []
+    assert findings.causes[0].rule == "qos.guaranteed"
 
 
 def test_a_whole_cpu_request_only_in_an_init_container_is_enough_to_pin() -> None:
@@ -389,9 +390,11 @@ def test_every_wrong_shape_is_named_in_one_bad_request() -> None:
     obj["spec"]["initContainers"] = {"a": 1}
     obj["spec"]["resources"] = [1]
     obj["spec"]["containers"][0]["resources"]["limits"] = 3
+    obj["spec"]["containers"][0]["resources"]["requests"] = "x"
     findings = run(obj)
     assert findings.bad_request == (
         "spec.resources: must be an object, got list; spec.initContainers: must be a list, got object; "
+        "spec.containers[0].resources.requests: must be an object, got string; "
         "spec.containers[0].resources.limits: must be an object, got number; "
         "spec.containers[1]: must be an object, got string"
     )

@@ -913,6 +913,13 @@ def _message_cases() -> dict[str, Any]:
         {"cores": 2}, {**MEM, "limits": {"cpu": "x", "memory": "1Gi"}}
     )
     cases["memory request unreadable"] = dedicated({"cores": 2}, {"requests": {"memory": "y"}})
+    cases["guest memory unreadable"] = {"domain": {"memory": {"guest": "g"}}}
+    cases["memory request above a 1-byte limit"] = shared(
+        None, {"requests": {"memory": "2"}, "limits": {"memory": "1"}}
+    )
+    cases["cpu request unreadable beside a limit"] = dedicated(
+        {"cores": 2}, {**MEM, "requests": {"cpu": "x", "memory": "1Gi"}, "limits": {"cpu": "3", "memory": "1Gi"}}
+    )
     return cases
 
 
