@@ -411,3 +411,9 @@ def test_cpu_manager_disabled_warning_says_how_to_enable_it() -> None:
         "Guaranteed QoS and gets no pinned CPUs (enable the CPUManager feature gate and the kubelet's static "
         "policy, then set it to true)"
     ]
+
+
+def test_an_opted_in_pod_whose_spec_is_not_a_map_is_a_bad_request() -> None:
+    obj = pod([COMPUTE], annotations={"vm-admission.io/guaranteed-qos": "true"})
+    obj["spec"] = "x"
+    assert run(obj).bad_request == "spec: must be an object"
