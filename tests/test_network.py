@@ -8,6 +8,8 @@ own CRD schemas; hotplug guidance is checked on VM UPDATEs of running and stoppe
 from __future__ import annotations
 
 import copy
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -638,3 +640,66 @@ def test_a_multus_change_other_than_network_name_needs_a_restart() -> None:
         'interface "storage": new multus.networkName reaches the running VM only by live migration (if '
         "KubeVirt's NAD live update is on), else restart (virtctl restart vm1)"
     ]
+
+
+# --- every message as a user sees it (tests/data/network-messages.json) -----------------------------------
+# Causes and warnings word for word; after a deliberate change regenerate with VM_ADMISSION_UPDATE_SNAPSHOTS=1
+# and review the diff.
+
+NETWORK_MESSAGES = Path(__file__).resolve().parent / "data" / "network-messages.json"
+
+
+def _unnamed(obj: dict[str, Any]) -> dict[str, Any]:
+    obj["metadata"].pop("name")
+    return obj
+
+
+def _network_message_cases() -> dict[str, Verdict]:
+    k = VMI
+    long_name = "y" * 250
+    return {
+        "masquerade on a resourceClaim network": validate(
+            make(k, [{"name": "dra", "masquerade": {}}], [{"name": "dra", "resourceClaim": {"claimName": "x"}}])
+        ),
+        "a network without a type": validate(make(k, [{"name": "x", "masquerade": {}}], [{"name": "x"}])),
+        "a network with two types": validate(
+            make(k, [{"name": "x", "masquerade": {}}], [{"name": "x", "pod": {}, "multus": {"networkName": "a"}}])
+        ),
+        "masquerade on a secondary Multus network": validate(make(k, [{"name": "s", "masquerade": {}}], [multus("s")])),
+        "masquerade on the Multus default network": validate(
+            make(k, [{"name": "s", "masquerade": {}}], [multus("s", default=True)])
+        ),
+        "absent on the Multus default network": validate(
+            make(k, [iface("s", state="absent")], [multus("s", default=True)])
+        ),
+        "two bindings": validate(make(k, [{"name": "s", "bridge": {}, "sriov": {}, "state": "absent"}], [multus("s")])),
+        "absent on a binding plugin": validate(
+            make(k, [{"name": "s", "binding": {"name": "p"}, "state": "absent"}], [multus("s")])
+        ),
+        "everything twice": validate(make(k, [MASQ, MASQ], [POD, POD])),
+        "an unknown model": validate(make(k, [{**MASQ, "model": "fast"}], [POD])),
+        "two changes on an unnamed VM": update(
+            vm(), _unnamed(vm([MASQ, iface("storage", model="e1000", macAddress="02:00:00:00:00:01")]))
+        ),
+        "a bridge removed": update(vm(), vm([MASQ], [POD])),
+        "an SR-IOV interface removed": update(vm([MASQ, iface("storage", "sriov")]), vm([MASQ], [POD])),
+        "masquerade plugged on Multus": update(
+            vm(), vm([MASQ, iface("storage"), iface("x", "masquerade")], [*BASE_NETS, multus("x")])
+        ),
+        "a long warning is cut": update(
+            vm(), vm([MASQ, iface("storage"), iface(long_name)], [*BASE_NETS, {"name": long_name, "pod": {}}])
+        ),
+    }
+
+
+def test_every_network_message_is_as_recorded() -> None:
+    found = {
+        name: {"causes": [[c.field, c.type, c.rule, c.message] for c in v.causes], "warnings": v.warnings}
+        for name, v in _network_message_cases().items()
+    }
+    if os.environ.get("VM_ADMISSION_UPDATE_SNAPSHOTS") == "1":
+        NETWORK_MESSAGES.write_text(json.dumps(found, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    recorded = json.loads(NETWORK_MESSAGES.read_text(encoding="utf-8"))
+    assert found.keys() == recorded.keys()
+    for key in found:
+        assert found[key] == recorded[key], key
