@@ -36,7 +36,9 @@ def test_in_process_bench_runs_and_prints_a_table() -> None:
     out = inprocess.table(rows)
     assert out.count("\n") == len(rows) + 1
     assert "launcher-pod" in out and "unrelated-pod" in out
-    assert all(line.startswith(("PASS", "FAIL")) for line in inprocess.verdicts(rows))
+    verdicts = inprocess.verdicts(rows)
+    assert verdicts, "the bench printed no verdict lines"
+    assert all(line.startswith(("PASS", "FAIL")) for line in verdicts)
 
 
 def test_per_review_bookkeeping_bench_runs() -> None:

@@ -205,3 +205,322 @@ def test_requests_no_rule_concerns_are_allowed_untouched(request_: dict[str, Any
     for webhook in ("mutate", "validate"):
         verdict = engine.handle(request_, webhook, load_config(None))  # type: ignore[arg-type]
         assert verdict.allowed and not verdict.patch and not verdict.warnings
+
+
+def test_quantity_ei_suffix_is_two_to_the_sixtieth() -> None:
+    assert quantity.value(quantity.parse("1Ei")) == 2**60
+    assert quantity.value(quantity.parse("2Pi")) == 2**51
+
+
+def test_quantity_length_cap_is_64_characters() -> None:
+    at_cap = "0" * 63 + "1"
+    assert quantity.parse(at_cap) == 1
+    over = "0" * 64 + "1"
+    with pytest.raises(quantity.QuantityError) as err:
+        quantity.parse(over)
+    assert str(err.value).startswith(repr("0" * 64) + " is not a quantity")
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"), [("1e21", True), ("9e21", True), ("1e22", False), ("1e-18", True), ("1e-19", False)]
+)
+def test_quantity_exponent_range_edges(text: str, ok: bool) -> None:
+    if ok:
+        assert quantity.parse(text) == Decimal(text)
+    else:
+        with pytest.raises(quantity.QuantityError, match="out of range: quantities must lie between 1e-18 and 1e21"):
+            quantity.parse(text)
+
+
+def test_quantity_zero_with_a_tiny_exponent_is_zero() -> None:
+    assert quantity.parse("0e-30") == 0
+    assert quantity.value(quantity.parse("0e-30")) == 0
+
+
+def test_quantity_negative_fractions_round_away_from_zero() -> None:
+    q = quantity.parse("-1.2")
+    assert (quantity.value(q), quantity.milli_value(q), quantity.is_whole(q)) == (-2, -1200, False)
+    assert quantity.value(quantity.parse("-2")) == -2
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (True, "bool value is not a quantity: use a string such as '2' or '500m'"),
+        (None, "NoneType value is not a quantity: use a string such as '2' or '500m'"),
+        ([], "list value is not a quantity: use a string such as '2' or '500m'"),
+        ({}, "dict value is not a quantity: use a string such as '2' or '500m'"),
+        (float("nan"), "nan is not a finite quantity"),
+        (float("-inf"), "-inf is not a finite quantity"),
+        ("1K", "'1K' is not a quantity: use a number with an optional suffix, e.g. 2, 500m, 4Gi"),
+    ],
+)
+def test_quantity_errors_name_the_json_type(raw: Any, message: str) -> None:
+    with pytest.raises(quantity.QuantityError) as err:
+        quantity.parse(raw)
+    assert str(err.value) == message
+
+
+def test_quantity_json_numbers_parse_as_their_text() -> None:
+    assert quantity.parse(2) == 2
+    assert quantity.parse(1.5) == Decimal("1.5")
+    assert quantity.parse(-0.001) == Decimal("-0.001")
+    assert quantity.try_parse(None) is None
+    assert quantity.try_parse("x") is None
+    assert quantity.try_parse("0") == 0
+
+
+def test_qos_block_with_only_requests_or_only_limits_is_burstable() -> None:
+    assert qos.qos_class(_pod({"requests": {"cpu": "1", "memory": "1Gi"}})) == "Burstable"
+    assert qos.qos_class(_pod({"limits": {"cpu": "1", "memory": "1Gi"}})) == "Burstable"
+    assert qos.qos_class(_pod({"requests": {"cpu": "1"}, "limits": {}})) == "Burstable"
+    assert qos.qos_class(_pod({"requests": {}, "limits": {"memory": "1Gi"}})) == "Burstable"
+
+
+_PATCHABLE_POD = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "p", "annotations": {"vm-admission.io/guaranteed-qos": "true"}},
+    "spec": {"containers": [{"name": "a", "image": "x", "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}]},
+}
+_BAD_PASSTHROUGH = "10de:1eb"  # a device id of three digits: denied by the passthrough rule
+
+
+def _vmi(annotations: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachineInstance",
+        "metadata": {"name": "v", "annotations": annotations},
+        "spec": {"domain": {"resources": {"requests": {"memory": "1Gi"}}, "devices": {}}},
+    }
+
+
+def test_request_kind_without_group_is_the_core_group() -> None:
+    request = make_review(_PATCHABLE_POD)["request"]
+    request["kind"] = {"version": "v1", "kind": "Pod"}
+    verdict = engine.handle(request, "mutate", load_config(None))
+    assert verdict.allowed
+    assert [op["path"] for op in verdict.patch] == ["/spec/containers/0/resources/limits"]
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        {"group": "example.com", "version": "v1", "kind": "Pod"},
+        {"group": "", "version": "v1", "kind": "VirtualMachineInstance"},
+        {"group": "example.com", "version": "v1", "kind": "VirtualMachine"},
+        "Pod",
+    ],
+)
+def test_same_named_kind_from_another_api_group_is_ignored(kind: Any) -> None:
+    obj = _vmi({"vm-admission.io/passthrough": _BAD_PASSTHROUGH}) if "Pod" not in str(kind) else _PATCHABLE_POD
+    request = make_review(obj)["request"]
+    request["kind"] = kind
+    for webhook in ("mutate", "validate"):
+        verdict = engine.handle(request, webhook, load_config(None))  # type: ignore[arg-type]
+        assert verdict == engine.Verdict()
+
+
+def test_vmi_update_is_untouched_with_no_patch() -> None:
+    obj = _vmi({"vm-admission.io/passthrough": "10de:1eb8"})
+    create = engine.handle(make_review(obj)["request"], "mutate", load_config(None))
+    assert create.patch  # on CREATE the declaration becomes a hostDevices entry
+    request = make_review(obj, operation="UPDATE", old=obj)["request"]
+    assert engine.handle(request, "mutate", load_config(None)) == engine.Verdict()
+    bad = _vmi({"vm-admission.io/passthrough": _BAD_PASSTHROUGH})
+    request = make_review(bad, operation="UPDATE", old=bad)["request"]
+    assert engine.handle(request, "validate", load_config(None)) == engine.Verdict()
+
+
+def test_mirror_pod_exemption_is_only_for_pods() -> None:
+    obj = _vmi({"kubernetes.io/config.mirror": "x", "vm-admission.io/passthrough": _BAD_PASSTHROUGH})
+    verdict = engine.handle(make_review(obj)["request"], "validate", load_config(None))
+    assert not verdict.allowed and verdict.code == 422
+    assert [c.field for c in verdict.causes] == ["metadata.annotations.vm-admission.io/passthrough"]
+    vm = {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachine",
+        "metadata": {"name": "vm", "annotations": {"kubernetes.io/config.mirror": "x"}},
+        "spec": {"template": {"metadata": {"annotations": {"vm-admission.io/passthrough": _BAD_PASSTHROUGH}}}},
+    }
+    verdict = engine.handle(make_review(vm)["request"], "validate", load_config(None))
+    assert not verdict.allowed
+    assert [c.field for c in verdict.causes] == ["spec.template.metadata.annotations.vm-admission.io/passthrough"]
+
+
+def test_review_of_a_mutation_denied_object_shows_no_patch_and_skips_validation() -> None:
+    obj = _vmi({"vm-admission.io/passthrough": "10de:1eb8"})
+    obj["spec"]["domain"]["devices"] = {"hostDevices": {"name": "x"}}
+    result = engine.chain(obj, load_config(None))
+    assert not result.allowed
+    assert (result.mutation.allowed, result.mutation.code, result.mutation.reason) == (False, 400, "BadRequest")
+    assert result.mutation.message.startswith("spec.domain.devices.hostDevices: must be")
+    assert result.mutation.patch == []
+    assert result.validation == engine.Verdict()
+    assert result.admitted == obj
+
+
+def test_exactly_ten_causes_are_all_listed_without_a_count() -> None:
+    causes = [Cause(f"spec.f{i}", f"problem {i}") for i in range(10)]
+    verdict = engine.to_verdict(Findings(causes=causes), load_config(None))
+    assert verdict.message == ", ".join(f"spec.f{i}: problem {i}" for i in range(10))
+    assert engine.deny_message([*causes, Cause("", "bare")]) == verdict.message + ", and 1 more"
+    assert engine.deny_message([Cause("", "bare")]) == "bare"
+
+
+@pytest.mark.parametrize(
+    ("root", "path", "message"),
+    [
+        ({"spec": {"a": "x"}}, ("spec", "a", "b", "c"), "/spec/a/b/c: 'b' is not under a map"),
+        ({"spec": {"a": "x"}}, ("spec", "a", "b"), "/spec/a is not a map"),
+        ({"spec": {"a": [1]}}, ("spec", "a", 3, "b"), "/spec/a/3/b: index 3 does not exist"),
+        ({"spec": {"a": [1]}}, ("spec", "a", 1, "b"), "/spec/a/1/b: index 1 does not exist"),
+        ({"spec": {"a": [1]}}, ("spec", "a", -1, "b"), "/spec/a/-1/b: index -1 does not exist"),
+        ({"spec": {}}, ("spec", "a", 0, "b"), "cannot create a list element by index"),
+        ({"spec": {}}, ("spec", "a", 0), "set() needs a path that ends in a map key"),
+        ({"spec": {}}, (), "set() needs a path that ends in a map key"),
+    ],
+)
+def test_patch_builder_names_a_non_map_in_mid_path(root: dict[str, Any], path: Any, message: str) -> None:
+    before = copy.deepcopy(root)
+    pb = PatchBuilder(root)
+    with pytest.raises(PatchError) as err:
+        pb.set(path, 1)
+    assert str(err.value) == message
+    assert pb.ops == [] and root == before
+
+
+def test_patch_builder_appends_only_to_lists_and_copies_values() -> None:
+    with pytest.raises(PatchError, match=r"^/spec/a is not a list$"):
+        PatchBuilder({"spec": {"a": {}}}).append(("spec", "a"), 1)
+    with pytest.raises(PatchError, match=r"^/spec/a/b: 'b' is not under a map$"):
+        PatchBuilder({"spec": {"a": 1}}).append(("spec", "a", "b"), 1)
+    value = {"m": {"n": [1, {"o": "p"}]}, "s": "t", "z": None}
+    pb = PatchBuilder({"spec": {"a": [], "b": None}})
+    pb.append(("spec", "a"), value)
+    pb.append(("spec", "b"), "x")
+    pb.set(("spec", "c"), [value, 2.5, True])
+    assert pb.ops == [
+        {"op": "add", "path": "/spec/a/-", "value": value},
+        {"op": "add", "path": "/spec/b", "value": ["x"]},
+        {"op": "add", "path": "/spec/c", "value": [value, 2.5, True]},
+    ]
+    value["m"]["n"][1]["o"] = "changed"  # the recorded ops are copies: later edits of the object do not leak in
+    assert pb.ops[0]["value"]["m"]["n"][1] == {"o": "p"}
+    assert pb.ops[2]["value"][0]["m"]["n"][1] == {"o": "p"}
+    assert pb.root == {"spec": {"a": [value], "b": ["x"], "c": [value, 2.5, True]}}
+
+
+def test_review_works_on_a_copy_and_leaves_the_callers_object_alone() -> None:
+    obj = _vmi({"vm-admission.io/passthrough": "10de:1eb8"})
+    before = copy.deepcopy(obj)
+    result = engine.chain(obj, load_config(None))
+    assert result.allowed and result.mutation.patch
+    assert obj == before
+    assert result.admitted["spec"]["domain"]["devices"]["hostDevices"] == [
+        {"name": "pt-10de-1eb8-0", "deviceName": "devices.kubevirt.io/10de_1eb8"}
+    ]
+
+
+def test_review_gives_the_cluster_view_to_the_mutation_too() -> None:
+    from webhook.k8s.snapshot import ClusterSnapshot, KubeVirtView
+
+    obj = _vmi({"vm-admission.io/passthrough": "10de:1eb8"})
+    assert any("HostDevices feature gate" in w for w in engine.chain(obj, load_config(None)).mutation.warnings)
+    cluster = ClusterSnapshot(synced=True, kubevirt=KubeVirtView("kubevirt", "kubevirt"))
+    result = engine.chain(obj, load_config(None), cluster=cluster)
+    assert result.mutation.patch and result.mutation.warnings == []
+    unsynced = ClusterSnapshot(synced=False, kubevirt=KubeVirtView("kubevirt", "kubevirt"))
+    assert engine.chain(obj, load_config(None), cluster=unsynced).mutation.warnings != []
+
+
+def test_review_applies_kubernetes_defaulting_to_pods() -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "a", "image": "x", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]},
+    }
+    result = engine.chain(pod, load_config(None))
+    assert result.allowed and result.mutation.patch == []
+    assert result.admitted["spec"]["containers"][0]["resources"]["requests"] == {"cpu": "1", "memory": "1Gi"}
+    assert "requests" not in pod["spec"]["containers"][0]["resources"]
+
+
+def test_pod_update_is_untouched_with_no_patch() -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "annotations": {"vm-admission.io/passthrough": "10de:1eb8"}},
+        "spec": {"containers": [{"name": "compute", "image": "x"}]},
+    }
+    assert engine.handle(make_review(pod)["request"], "mutate", load_config(None)).patch  # CREATE: translated
+    request = make_review(pod, operation="UPDATE", old=pod)["request"]
+    assert engine.handle(request, "mutate", load_config(None)) == engine.Verdict()
+    pod["metadata"]["annotations"]["vm-admission.io/passthrough"] = _BAD_PASSTHROUGH
+    request = make_review(pod, operation="UPDATE", old=pod)["request"]
+    assert engine.handle(request, "validate", load_config(None)) == engine.Verdict()
+
+
+def test_a_rule_that_cannot_patch_the_object_is_a_400_and_no_patch(monkeypatch: pytest.MonkeyPatch) -> None:
+    def rule(obj: dict[str, Any], ctx: Any) -> Findings:
+        ctx.patch.set(("metadata", "labels", "a"), "1")
+        ctx.patch.set(("spec", "x", "y"), "1")  # spec is a string: PatchError
+        return Findings(warnings=["seen"])
+
+    monkeypatch.setitem(engine.MUTATORS, "Pod", (rule,))  # type: ignore[index]
+    request = make_review({"kind": "Pod", "metadata": {}, "spec": "x"})["request"]
+    verdict = engine.handle(request, "mutate", load_config(None))
+    assert (verdict.allowed, verdict.code, verdict.reason) == (False, 400, "BadRequest")
+    assert verdict.message == "cannot patch the object: /spec/x/y: 'x' is not under a map"
+    assert verdict.patch == []
+
+
+def test_warn_enforcement_of_a_cause_without_a_field() -> None:
+    cfg = parse_config({"enforcement": "warn"})
+    verdict = engine.to_verdict(Findings(causes=[Cause("", "bare"), Cause("spec.a", "bad")]), cfg)
+    assert verdict.allowed and verdict.warnings == ["would deny: bare", "would deny: spec.a: bad"]
+    assert verdict.audit == {"would-deny": "bare, spec.a: bad"}
+    assert verdict.causes == [] and [c.message for c in verdict.would_deny] == ["bare", "bad"]
+
+
+def test_patch_values_of_other_types_are_deep_copies() -> None:
+    inner = [1]
+    pb = PatchBuilder({})
+    pb.set(("a",), (inner,))
+    inner.append(2)
+    assert pb.ops == [{"op": "add", "path": "/a", "value": ([1],)}]
+
+
+def test_review_validates_the_patched_object_against_the_cluster_view() -> None:
+    from webhook.k8s.snapshot import ClusterSnapshot, KubeVirtView
+
+    obj = _vmi({"vm-admission.io/passthrough": "10de:1eb8"})
+    cluster = ClusterSnapshot(synced=True, kubevirt=KubeVirtView("kubevirt", "kubevirt"))  # no HostDevices gate
+    result = engine.chain(obj, load_config(None), cluster=cluster)
+    assert result.mutation.allowed and not result.validation.allowed
+    assert [(c.field, c.rule) for c in result.validation.causes] == [
+        ("spec.domain.devices.hostDevices", "preflight.K6")
+    ]
+    assert engine.chain(obj, load_config(None)).allowed
+
+
+@pytest.mark.parametrize("operation", ["DELETE", "CONNECT"])
+def test_operations_other_than_create_and_update_are_untouched_even_with_an_object(operation: str) -> None:
+    obj = _vmi({"vm-admission.io/passthrough": _BAD_PASSTHROUGH})
+    request = make_review(obj, operation=operation, old=obj)["request"]
+    for webhook in ("mutate", "validate"):
+        assert engine.handle(request, webhook, load_config(None)) == engine.Verdict()  # type: ignore[arg-type]
+
+
+def test_an_old_object_that_is_not_a_map_is_read_as_none() -> None:
+    vm = {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachine",
+        "metadata": {"name": "vm"},
+        "spec": {"runStrategy": "Always", "template": {"spec": {"domain": {"devices": {}}}}},
+    }
+    request = make_review(vm, operation="UPDATE")["request"]
+    request["oldObject"] = "not a map"
+    verdict = engine.handle(request, "validate", load_config(None))
+    assert verdict.allowed and verdict.warnings == []

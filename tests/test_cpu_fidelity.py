@@ -259,3 +259,64 @@ def test_default_architecture_prefers_the_cr_status_then_the_config(
     config = parse_config({"kubevirt": {"defaultArchitecture": "s390x"}})
     ctx = Context(config=config, kind="VirtualMachineInstance", cluster=snapshot)
     assert default_architecture(ctx) == expected
+
+
+MAX = "spec.template.spec.domain.memory.maxGuest"
+
+
+def _hotplug_messages(spec: dict[str, Any], **kw: Any) -> list[str]:
+    found = of_rule(run(wrap("VirtualMachine", spec), **kw), "cpu.memoryHotplug")
+    assert all((c.field, c.type) == (GUEST, "FieldValueInvalid") for c in found)
+    return [c.message for c in found]
+
+
+def test_memory_hotplug_messages_say_what_to_change() -> None:
+    spec = {**hotplug(guest="513Mi", max_guest="257Mi", launchSecurity={"sev": {}}), "architecture": "s390x"}
+    assert _hotplug_messages(spec) == [
+        f"memory hotplug ({MAX}) does not work with launchSecurity (an encrypted VM): remove maxGuest or "
+        "launchSecurity",
+        f"the guest memory '513Mi' is more than {MAX} '257Mi': raise maxGuest or lower the guest memory",
+        "the guest memory '513Mi' is not a multiple of 2Mi: memory hotplug adds memory in 2Mi blocks, so round it",
+        f"{MAX} '257Mi' is not a multiple of 2Mi: memory hotplug adds memory in 2Mi blocks, so round it",
+        f"memory hotplug ({MAX}) works only on amd64 (x86_64) VMs, this one is s390x: remove maxGuest",
+        f"memory hotplug ({MAX}) needs at least 1Gi of guest memory, {GUEST} is '513Mi': raise it or remove maxGuest",
+    ]
+    spec = hotplug(
+        guest=None, cpu={"dedicatedCpuPlacement": True, "realtime": {}, "numa": {"guestMappingPassthrough": {}}}
+    )
+    assert _hotplug_messages(spec) == [
+        f"memory hotplug ({MAX}) does not work with realtime vCPUs: remove maxGuest or realtime",
+        f"memory hotplug ({MAX}) does not work with NUMA guestMappingPassthrough: remove maxGuest or the NUMA "
+        "passthrough",
+        f"memory hotplug ({MAX}) needs the guest memory: set {GUEST} (or a memory request or limit)",
+    ]
+    spec = hotplug(guest=None)
+    spec["domain"]["resources"] = {"requests": {"memory": "1025Mi"}}
+    assert _hotplug_messages(spec) == [
+        "the guest memory '1025Mi' (taken from the memory request or limit) is not a multiple of 2Mi: memory hotplug "
+        "adds memory in 2Mi blocks, so round it"
+    ]
+    spec = hotplug(guest="3Gi", max_guest="9218Mi")
+    spec["domain"]["memory"]["hugepages"] = {"pageSize": "1Gi"}
+    assert _hotplug_messages(spec) == [
+        f"{MAX} '9218Mi' is not a multiple of 1Gi (the hugepage size): memory hotplug adds memory in 1Gi blocks, "
+        "so round it"
+    ]
+    spec = hotplug(guest="1026Mi", max_guest="2Gi")
+    spec["domain"]["memory"]["hugepages"] = {"pageSize": "1Gi"}
+    assert _hotplug_messages(spec) == [
+        "the guest memory '1026Mi' is not a multiple of 1Gi (the hugepage size): memory hotplug adds memory in 1Gi "
+        "blocks, so round it"
+    ]
+    spec = hotplug(guest="1026Mi", max_guest="2Gi")
+    spec["domain"]["memory"]["hugepages"] = {"pageSize": "2Mi"}
+    assert _hotplug_messages(spec) == []
+
+
+def test_memory_hotplug_edges_are_admitted() -> None:
+    assert _hotplug_messages(hotplug(guest="1Gi", max_guest="1Gi")) == []  # guest == maxGuest == 1Gi
+    assert _hotplug_messages(hotplug(guest="1Gi", max_guest="1026Mi")) == []
+    assert _hotplug_messages({**hotplug(), "architecture": "amd64"}) == []
+    assert _hotplug_messages(hotplug(guest="1022Mi", max_guest="2Gi")) == [
+        f"memory hotplug ({MAX}) needs at least 1Gi of guest memory, {GUEST} is '1022Mi': raise it or remove maxGuest"
+    ]

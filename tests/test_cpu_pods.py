@@ -284,3 +284,136 @@ def test_pod_update_is_allowed_untouched() -> None:
     verdict = engine.handle(rev["request"], "validate", DEFAULT)
     assert verdict.allowed and not verdict.warnings
     assert run(bad, operation="UPDATE") == Findings()
+
+
+def test_zero_cpu_request_without_a_limit_on_a_dedicated_pod_asks_for_a_positive_amount() -> None:
+    obj = pod([COMPUTE, {"resources": {"requests": {"cpu": "0", "memory": "1Gi"}, "limits": {"memory": "1Gi"}}}])
+    findings = run(obj)
+    assert got(findings) == [("spec.containers[1].resources.requests.cpu", "FieldValueInvalid")]
+    assert findings.causes[0].message == (
+        "container 'c1' has a cpu request of 0 and no limit: a dedicated-CPU pod must be Guaranteed "
+        "(request == limit for cpu and memory everywhere), so give it a positive request and an equal limit"
+    )
+    assert findings.warnings == []
+    assert findings.causes[0].rule == "qos.guaranteed"
+
+
+def test_a_whole_cpu_request_only_in_an_init_container_is_enough_to_pin() -> None:
+    obj = pod([{"resources": res("500m", "1Gi")}], init=[{"resources": res("1", "1Gi")}])
+    findings = run(obj)
+    assert got(findings) == [] and findings.warnings == []
+    obj = pod([{"resources": res("500m", "1Gi")}], init=[{"resources": res("500m", "1Gi")}])
+    assert run(obj).warnings[0].startswith("no container requests a whole number of CPUs")
+
+
+NEED = "a dedicated-CPU pod must be Guaranteed (request == limit for cpu and memory everywhere)"
+NO_WHOLE_CPU = (
+    "no container requests a whole number of CPUs, so the CPU manager pins none: give the main container a whole "
+    "CPU request and an equal limit (e.g. 2)"
+)
+
+
+def causes_of(findings: Findings) -> list[tuple[str, str, str, str]]:
+    assert findings.bad_request is None, findings.bad_request
+    return [(c.field, c.type, c.rule, c.message) for c in findings.causes]
+
+
+def test_each_kind_of_gap_gets_its_own_message() -> None:
+    c0 = "spec.containers[0].resources"
+    assert causes_of(run(pod([{"resources": res("2", "1Gi", lcpu="3")}]))) == [
+        (f"{c0}.requests.cpu", "FieldValueInvalid", "qos.guaranteed",
+         f"container 'c0' has a cpu request '2' but a limit '3': {NEED}, so make them equal"),
+    ]  # fmt: skip
+    findings = run(pod([{"resources": {"requests": {"cpu": "2", "memory": "1Gi"}}}]))
+    assert causes_of(findings) == [
+        (f"{c0}.limits.cpu", "FieldValueRequired", "qos.guaranteed",
+         f"container 'c0' has a cpu request '2' but no limit: {NEED}, so set the limit to '2'"),
+        (f"{c0}.limits.memory", "FieldValueRequired", "qos.guaranteed",
+         f"container 'c0' has a memory request '1Gi' but no limit: {NEED}, so set the limit to '1Gi'"),
+    ]  # fmt: skip
+    assert findings.warnings == []
+    findings = run(pod([{"resources": {"limits": {"cpu": "2", "memory": "1Gi"}}}]))
+    assert causes_of(findings) == [
+        (f"{c0}.requests.cpu", "FieldValueRequired", "qos.guaranteed",
+         f"container 'c0' has a cpu limit '2' but no request: {NEED}, so set the request to '2'"),
+        (f"{c0}.requests.memory", "FieldValueRequired", "qos.guaranteed",
+         f"container 'c0' has a memory limit '1Gi' but no request: {NEED}, so set the request to '1Gi'"),
+    ]  # fmt: skip
+    assert findings.warnings == [NO_WHOLE_CPU]
+    findings = run(pod([{"resources": {}}]))
+    assert causes_of(findings) == [
+        (f"{c0}.requests.cpu", "FieldValueRequired", "qos.guaranteed",
+         f"container 'c0' has no cpu request or limit: {NEED}, so set both to the same value"),
+        (f"{c0}.requests.memory", "FieldValueRequired", "qos.guaranteed",
+         f"container 'c0' has no memory request or limit: {NEED}, so set both to the same value"),
+    ]  # fmt: skip
+    assert run(pod([{"resources": res("0", "1Gi")}])).warnings == [NO_WHOLE_CPU]  # a zero request pins nothing
+    assert causes_of(run(pod([{"resources": res("0", "1Gi")}]))) == [
+        (f"{c0}.requests.cpu", "FieldValueInvalid", "qos.guaranteed",
+         f"container 'c0' has a cpu request and limit of 0: {NEED}, so give it a positive amount"),
+    ]  # fmt: skip
+
+
+def test_gap_messages_name_init_containers_unnamed_containers_and_the_pod() -> None:
+    findings = run(pod([{"resources": res("2", "1Gi")}], init=[{"resources": res("1", "1Gi", lcpu="2")}]))
+    assert causes_of(findings) == [
+        ("spec.initContainers[0].resources.requests.cpu", "FieldValueInvalid", "qos.guaranteed",
+         f"init container 'init0' has a cpu request '1' but a limit '2': {NEED}, so make them equal"),
+    ]  # fmt: skip
+    obj = pod([{"resources": res("2", "1Gi")}, {"resources": res("1", "1Gi", lcpu="2")}])
+    del obj["spec"]["containers"][1]["name"]
+    assert (
+        causes_of(run(obj))[0][3] == f"container #1 has a cpu request '1' but a limit '2': {NEED}, so make them equal"
+    )
+    obj = pod([{"resources": res("2", "1Gi")}], pod_resources={"requests": {"cpu": "2"}})
+    assert causes_of(run(obj)) == [
+        ("spec.resources.limits.cpu", "FieldValueRequired", "qos.guaranteed",
+         f"the pod (spec.resources) has a cpu request '2' but no limit: {NEED}, so set the limit to '2'"),
+        ("spec.resources.requests.memory", "FieldValueRequired", "qos.guaranteed",
+         f"the pod (spec.resources) has no memory request or limit: {NEED}, so set both to the same value"),
+    ]  # fmt: skip
+
+
+def test_unparsable_values_are_named_instead_of_the_gap() -> None:
+    obj = pod([{"resources": {"requests": {"cpu": "two", "memory": "1Gi"}, "limits": {"cpu": "2x", "memory": "1Gi"}}}])
+    assert causes_of(run(obj)) == [
+        ("spec.containers[0].resources.requests.cpu", "FieldValueInvalid", "qos.quantity",
+         "'two' is not a quantity: use a number with an optional suffix, e.g. 2, 500m, 4Gi"),
+        ("spec.containers[0].resources.limits.cpu", "FieldValueInvalid", "qos.quantity",
+         "'2x' is not a quantity: use a number with an optional suffix, e.g. 2, 500m, 4Gi"),
+    ]  # fmt: skip
+
+
+def test_every_wrong_shape_is_named_in_one_bad_request() -> None:
+    obj = pod([{"resources": res("2", "1Gi")}])
+    obj["spec"]["containers"].append("x")
+    obj["spec"]["initContainers"] = {"a": 1}
+    obj["spec"]["resources"] = [1]
+    obj["spec"]["containers"][0]["resources"]["limits"] = 3
+    obj["spec"]["containers"][0]["resources"]["requests"] = "x"
+    findings = run(obj)
+    assert findings.bad_request == (
+        "spec.resources: must be an object, got list; spec.initContainers: must be a list, got object; "
+        "spec.containers[0].resources.requests: must be an object, got string; "
+        "spec.containers[0].resources.limits: must be an object, got number; "
+        "spec.containers[1]: must be an object, got string"
+    )
+    assert findings.causes == [] and findings.warnings == []
+
+
+def test_cpu_manager_disabled_warning_says_how_to_enable_it() -> None:
+    findings = run(
+        pod([{"resources": res("2", "1Gi", lcpu="3")}]), config=parse_config({"cpuManager": {"enabled": False}})
+    )
+    assert findings.causes == [] and findings.bad_request is None
+    assert findings.warnings == [
+        "cpuManager.enabled is false in the vm-admission config: this dedicated-CPU pod is not checked for "
+        "Guaranteed QoS and gets no pinned CPUs (enable the CPUManager feature gate and the kubelet's static "
+        "policy, then set it to true)"
+    ]
+
+
+def test_an_opted_in_pod_whose_spec_is_not_a_map_is_a_bad_request() -> None:
+    obj = pod([COMPUTE], annotations={"vm-admission.io/guaranteed-qos": "true"})
+    obj["spec"] = "x"
+    assert run(obj).bad_request == "spec: must be an object"

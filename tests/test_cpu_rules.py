@@ -8,7 +8,10 @@ against KubeVirt's own CRD schema, so the tests never pass on objects a cluster 
 from __future__ import annotations
 
 import copy
+import json
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -625,3 +628,319 @@ def test_https_vm_template_paths_and_consistent_spec_warning(https_server: Serve
     r = https_server.post("/validate", make_review(good)).json()["response"]
     assert r["allowed"] is True and "status" not in r
     assert [w for w in r["warnings"] if w.startswith("spec.template.spec.domain: cpu topology")]
+
+
+def _causes(findings: Findings) -> list[tuple[str, str, str]]:
+    assert findings.bad_request is None, findings.bad_request
+    return [(c.field, c.type, c.rule) for c in findings.causes]
+
+
+def _res(cpu_req: str | None, cpu_lim: str | None, mem: str = "1Gi") -> dict[str, Any]:
+    out: dict[str, Any] = {"requests": {"memory": mem}, "limits": {"memory": mem}}
+    if cpu_req is not None:
+        out["requests"]["cpu"] = cpu_req
+    if cpu_lim is not None:
+        out["limits"]["cpu"] = cpu_lim
+    return out
+
+
+def test_cores_true_is_a_bad_request_naming_cores() -> None:
+    findings = run(vmi(dedicated({"cores": True})))
+    assert findings.bad_request == "spec.domain.cpu.cores: must be an integer, got boolean"
+    assert findings.causes == []
+
+
+def test_explicit_zero_cores_sockets_threads_are_defaulted_like_absent_ones() -> None:
+    spec = dedicated({"cores": 0, "sockets": 0, "threads": 0}, _res("2", "2"))
+    findings = run(vmi(spec))
+    assert _causes(findings) == [] and findings.warnings == []
+    findings = run(vmi(dedicated({"cores": 0, "sockets": 0, "threads": 0}, _res("1500m", "1500m"))))
+    assert [rule for _, _, rule in _causes(findings)] == ["cpu.R2", "cpu.R3"]
+
+
+def test_sockets_are_defaulted_from_the_cpu_limit_before_the_request_g12() -> None:
+    findings = run(vmi(shared({"maxSockets": 3}, _res("2", "4"))))
+    assert _causes(findings) == [("spec.domain.cpu.sockets", "FieldValueInvalid", "cpu.G12")]
+    assert findings.causes[0].message == (
+        "4 sockets (derived from the CPU request/limit) is more than maxSockets 3: "
+        "lower the sockets or raise spec.domain.cpu.maxSockets"
+    )
+    findings = run(vmi(shared({"maxSockets": 3}, _res("4", None))))
+    assert [rule for _, _, rule in _causes(findings)] == ["cpu.G12"]
+
+
+def test_sockets_equal_to_max_sockets_are_admitted() -> None:
+    assert _causes(run(vmi(shared({"maxSockets": 4}, _res("2", "4"))))) == []
+    assert _causes(run(vmi(shared({"sockets": 4, "maxSockets": 4})))) == []
+    findings = run(vmi(shared({"sockets": 5, "maxSockets": 4})))
+    assert findings.causes[0].message.startswith("5 sockets is more than maxSockets 4")
+
+
+def test_hugepages_check_the_memory_request_not_the_guest_memory() -> None:
+    spec = shared(None, {"requests": {"memory": "3Mi"}})
+    spec["domain"]["memory"] = {"guest": "4Mi", "hugepages": {"pageSize": "2Mi"}}
+    findings = run(vmi(spec))
+    assert _causes(findings) == [("spec.domain.resources.requests.memory", "FieldValueInvalid", "cpu.G10")]
+    assert "(spec.domain.resources.requests.memory = 3145728 bytes)" in findings.causes[0].message
+    spec = shared(None, {"requests": {"memory": "4Mi"}})
+    spec["domain"]["memory"] = {"guest": "3Mi", "hugepages": {"pageSize": "2Mi"}}
+    assert _causes(run(vmi(spec))) == []
+    spec = shared(None, {})
+    spec["domain"]["memory"] = {"guest": "3Mi", "hugepages": {"pageSize": "2Mi"}}
+    findings = run(vmi(spec))
+    assert [rule for _, _, rule in _causes(findings)] == ["cpu.G10"]
+    assert "(spec.domain.memory.guest = 3145728 bytes)" in findings.causes[0].message
+    spec = shared(None, {"requests": {"memory": "1Mi"}})
+    spec["domain"]["memory"] = {"guest": "4Mi", "hugepages": {"pageSize": "2Mi"}}
+    assert [rule for _, _, rule in _causes(run(vmi(spec)))] == ["cpu.G9"]
+
+
+def test_guest_memory_zero_on_a_dedicated_vmi_needs_fixed_memory_r1() -> None:
+    spec = dedicated({"cores": 2}, {})
+    spec["domain"]["memory"] = {"guest": "0"}
+    findings = run(vmi(spec))
+    assert _causes(findings) == [("spec.domain.resources.limits.memory", "FieldValueInvalid", "cpu.R1")]
+    spec["domain"]["memory"] = {"guest": "1Gi"}
+    assert _causes(run(vmi(spec))) == []
+
+
+def test_no_duplicate_warning_when_only_one_of_request_and_limit_matches_the_cores() -> None:
+    findings = run(vmi(dedicated({"cores": 2}, _res("2", "3"))))
+    assert [rule for _, _, rule in _causes(findings)] == ["cpu.R6"]
+    assert findings.warnings == []
+    findings = run(vmi(dedicated({"cores": 2}, _res("3", "2"))))
+    assert findings.warnings == []
+    findings = run(vmi(dedicated({"cores": 2}, _res("2", None))))
+    assert findings.warnings == [
+        "spec.domain: cpu topology and resources.requests.cpu all give 2 CPUs; they agree, but give only the "
+        "topology, as the CPU manager docs advise"
+    ]
+    findings = run(vmi(dedicated({"cores": 2}, _res("2", "2"))))
+    assert findings.warnings[0].startswith("spec.domain: cpu topology and resources.requests.cpu and limits.cpu all")
+
+
+PINNING_MESSAGES = [
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 2}, 'resources': {}}}, [('domain.resources.limits.memory', 'cpu.R1', 'dedicated CPUs need a fixed amount of memory: set {P}domain.resources.limits.memory (or {P}domain.resources.requests.memory, {P}domain.memory.guest or {P}domain.memory.hugepages)')], id='R1'),  # noqa: E501
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True}, 'resources': {'requests': {'cpu': '1500m', 'memory': '1Gi'}, 'limits': {'cpu': '1500m', 'memory': '1Gi'}}}}, [('domain.resources.requests.cpu', 'cpu.R2', "CPU request '1500m' is not a whole number of CPUs: with dedicated CPUs every vCPU gets a whole host CPU, so use a whole number such as 1 or 2"), ('domain.resources.limits.cpu', 'cpu.R3', "CPU limit '1500m' is not a whole number of CPUs: with dedicated CPUs every vCPU gets a whole host CPU, so use a whole number such as 1 or 2")], id='R2R3'),  # noqa: E501
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True}, 'resources': {'requests': {'memory': '1Gi'}, 'limits': {'cpu': '1500m', 'memory': '1Gi'}}}}, [('domain.resources.requests.cpu', 'cpu.R2', "CPU request '1500m' (taken from {P}domain.resources.limits.cpu) is not a whole number of CPUs: with dedicated CPUs every vCPU gets a whole host CPU, so use a whole number such as 1 or 2"), ('domain.resources.limits.cpu', 'cpu.R3', "CPU limit '1500m' is not a whole number of CPUs: with dedicated CPUs every vCPU gets a whole host CPU, so use a whole number such as 1 or 2")], id='R2derived'),  # noqa: E501
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 2}, 'resources': {'requests': {'memory': '1Gi'}, 'limits': {'memory': '2Gi'}}}}, [('domain.resources.requests.memory', 'cpu.R4', "must equal {P}domain.resources.limits.memory with dedicated CPUs (got '1Gi' and '2Gi'): set both to the same value")], id='R4'),  # noqa: E501
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 2}, 'resources': {'requests': {'cpu': '2', 'memory': '1Gi'}, 'limits': {'cpu': '3', 'memory': '1Gi'}}}}, [('domain.cpu.dedicatedCpuPlacement', 'cpu.R6', "{P}domain.resources.requests.cpu ('2') and {P}domain.resources.limits.cpu ('3') must be equal with dedicated CPUs: set both to the same whole number, or give only cores")], id='R6'),  # noqa: E501
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 2}, 'resources': {'requests': {'cpu': '3', 'memory': '1Gi'}, 'limits': {'cpu': '3', 'memory': '1Gi'}}}}, [('domain.cpu.dedicatedCpuPlacement', 'cpu.R7', "the CPU topology (cores x sockets x threads) gives 2 vCPUs but {P}domain.resources.requests.cpu '3' and {P}domain.resources.limits.cpu '3' say otherwise: with dedicated CPUs give only {P}domain.cpu.cores (KubeVirt sets the CPU request and limit from it) or make them equal to 2")], id='R7'),  # noqa: E501
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 2}, 'resources': {'requests': {'cpu': '3', 'memory': '1Gi'}, 'limits': {'memory': '1Gi'}}}}, [('domain.cpu.dedicatedCpuPlacement', 'cpu.R7', "the CPU topology (cores x sockets x threads) gives 2 vCPUs but {P}domain.resources.requests.cpu '3' say otherwise: with dedicated CPUs give only {P}domain.cpu.cores (KubeVirt sets the CPU request and limit from it) or make them equal to 2")], id='R7req'),  # noqa: E501
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 1, 'threads': 2}, 'resources': {'requests': {'memory': '1Gi'}, 'limits': {'memory': '1Gi'}}}, 'architecture': 'arm64'}, [('architecture', 'cpu.R8', '{P}domain.cpu.threads is 2 but dedicated CPUs on arm64 support 1 thread per core: set threads to 1 and use more cores')], id='R8'),  # noqa: E501
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 1, 'threads': 3}, 'resources': {'requests': {'memory': '1Gi'}, 'limits': {'memory': '1Gi'}}}}, [('domain.cpu.dedicatedCpuPlacement', 'cpu.R9', '{P}domain.cpu.threads is 3 but dedicated CPUs allow at most 2 threads per core: use more cores instead')], id='R9'),  # noqa: E501
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("spec", "expected"), PINNING_MESSAGES)
+def test_pinning_causes_say_what_to_change(
+    kind: str, spec: dict[str, Any], expected: list[tuple[str, str, str]]
+) -> None:
+    p = prefix(kind)
+    found = [(c.field, c.rule, c.message) for c in run(wrap(kind, spec)).causes if c.rule != "cpu.G11"]
+    assert found == [(p + field, rule, message.replace("{P}", p)) for field, rule, message in expected]
+
+
+def test_memory_causes_quote_the_value_as_written() -> None:
+    findings = run(vmi(shared(None, {"requests": {"memory": -1}, "limits": {"memory": "-1Gi"}})))
+    assert [(c.field, c.rule, c.message) for c in findings.causes] == [
+        ("spec.domain.resources.requests.memory", "cpu.G4", "must not be negative (got '-1')"),
+        ("spec.domain.resources.limits.memory", "cpu.G6", "must not be negative (got '-1Gi')"),
+    ]
+    findings = run(vmi(shared(None, {"requests": {"memory": "500m"}})))
+    assert [(c.rule, c.message) for c in findings.causes] == [
+        ("cpu.G5", "must be at least 1M (got '500m'): a VM needs at least 1M of memory")
+    ]
+    findings = run(vmi(shared(None, {"requests": {"memory": "2Gi"}, "limits": {"memory": 1073741824}})))
+    assert [(c.rule, c.message) for c in findings.causes] == [
+        (
+            "cpu.G7",
+            "'2Gi' is greater than spec.domain.resources.limits.memory '1073741824': lower the request or raise "
+            "the limit",
+        )
+    ]
+
+
+def test_cpu_manager_disabled_message_says_how_to_enable_it() -> None:
+    findings = run(vmi(dedicated({"cores": 2})), config=parse_config({"cpuManager": {"enabled": False}}))
+    assert [(c.field, c.rule, c.message) for c in findings.causes] == [
+        (
+            "spec.domain.cpu.dedicatedCpuPlacement",
+            "cpu.cpuManager",
+            "dedicated CPUs are turned off on this cluster (cpuManager.enabled: false), so this VM would stay "
+            "Pending: to use dedicated CPUs enable KubeVirt's CPUManager feature gate, run the kubelet with the "
+            "static CPU manager policy (cpuManagerPolicy: static) on the nodes, then set cpuManager.enabled: true "
+            "in the vm-admission config; or remove dedicatedCpuPlacement",
+        )
+    ]
+
+
+def test_duplicate_warning_counts_sockets_and_threads_and_one_cpu() -> None:
+    spec = dedicated({"cores": 1, "sockets": 2, "threads": 2}, _res("4", None))
+    assert run(vmi(spec)).warnings == [
+        "spec.domain: cpu topology and resources.requests.cpu all give 4 CPUs; they agree, but give only the "
+        "topology, as the CPU manager docs advise"
+    ]
+    assert (
+        run(vmi(dedicated({"cores": 1}, _res("1", None))))
+        .warnings[0]
+        .startswith("spec.domain: cpu topology and resources.requests.cpu all give 1 CPUs")
+    )
+
+
+def test_a_vm_spec_that_is_not_a_map_is_a_bad_request() -> None:
+    assert run({**vm({}), "spec": "x"}).bad_request == "spec: must be an object, got string"
+
+
+def _hugepages_vmi(resources: dict[str, Any], memory: dict[str, Any]) -> dict[str, Any]:
+    spec = shared(None, resources)
+    spec["domain"]["memory"] = {**memory, "hugepages": {"pageSize": "2Mi"}}
+    return vmi(spec)
+
+
+def _all(findings: Findings) -> list[tuple[str, str, str]]:
+    return [(c.field, c.rule, c.message) for c in findings.causes]
+
+
+REQ_MEM_F = "spec.domain.resources.requests.memory"
+NOT_Q = "is not a quantity: use a number with an optional suffix, e.g. 2, 500m, 4Gi"
+
+
+def test_hugepage_rules_wait_for_readable_memory() -> None:
+    assert _all(run(_hugepages_vmi({"requests": {"memory": "3Mi"}}, {"guest": "lots"}))) == [
+        ("spec.domain.memory.guest", "cpu.quantity", f"'lots' {NOT_Q}")
+    ]
+    assert _all(run(_hugepages_vmi({"requests": {"memory": "lots"}}, {"guest": "3Mi"}))) == [
+        (REQ_MEM_F, "cpu.quantity", f"'lots' {NOT_Q}")
+    ]
+
+
+def test_hugepage_messages_name_the_memory_they_measured() -> None:
+    page = "the hugepage size spec.domain.memory.hugepages.pageSize '2Mi'"
+    assert _all(run(_hugepages_vmi({"requests": {"memory": "3Mi"}}, {}))) == [
+        (REQ_MEM_F, "cpu.G10",
+         f"the VM's memory ({REQ_MEM_F} = 3145728 bytes) is not a multiple of {page}: "
+         "round it to a whole number of pages"),
+    ]  # fmt: skip
+    assert _all(run(_hugepages_vmi({"limits": {"memory": "3Mi"}}, {"guest": "0"}))) == [
+        (REQ_MEM_F, "cpu.G10",
+         "the VM's memory (spec.domain.resources.limits.memory = 3145728 bytes) is not a multiple of "
+         f"{page}: round it to a whole number of pages"),
+    ]  # fmt: skip
+    assert _all(run(_hugepages_vmi({"requests": {"memory": "1"}}, {}))) == [
+        (REQ_MEM_F, "cpu.G5", "must be at least 1M (got '1'): a VM needs at least 1M of memory"),
+        (REQ_MEM_F, "cpu.G9",
+         f"the VM's memory ({REQ_MEM_F} = 1 bytes) is smaller than {page}: give it at least one page"),
+    ]  # fmt: skip
+
+
+def test_cpu_quantity_causes_quote_the_value_as_written() -> None:
+    findings = run(
+        vmi(shared(None, {"requests": {"cpu": "-1", "memory": "1Gi"}, "limits": {"cpu": -2, "memory": "1Gi"}}))
+    )
+    assert _all(findings) == [
+        ("spec.domain.resources.requests.cpu", "cpu.G1", "must not be negative (got '-1')"),
+        ("spec.domain.resources.limits.cpu", "cpu.G2", "must not be negative (got '-2')"),
+    ]
+    findings = run(
+        vmi(shared(None, {"requests": {"cpu": "3", "memory": "1Gi"}, "limits": {"cpu": 2, "memory": "1Gi"}}))
+    )
+    assert _all(findings) == [
+        (
+            "spec.domain.resources.requests.cpu",
+            "cpu.G3",
+            "'3' is greater than spec.domain.resources.limits.cpu '2': lower the request or raise the limit",
+        )
+    ]
+
+
+# --- every message as a user sees it (tests/data/cpu-messages.json) ---------------------------------------
+# The causes and bad requests of the rule tables above, word for word: a changed message shows up here. After
+# a deliberate change, regenerate with VM_ADMISSION_UPDATE_SNAPSHOTS=1 and review the diff.
+
+MESSAGES = Path(__file__).resolve().parent / "data" / "cpu-messages.json"
+
+EVERY_WRONG_TYPE: dict[str, Any] = {
+    "architecture": 64,
+    "domain": {
+        "cpu": {
+            "dedicatedCpuPlacement": "yes",
+            "isolateEmulatorThread": "no",
+            "cores": "2",
+            "sockets": 1.5,
+            "threads": True,
+            "maxSockets": "4",
+            "realtime": 1,
+            "numa": {"guestMappingPassthrough": True},
+        },
+        "ioThreadsPolicy": 3,
+        "ioThreads": {"supplementalPoolThreadCount": "2"},
+        "launchSecurity": "sev",
+        "resources": {"requests": ["cpu"], "limits": 3},
+        "memory": {"hugepages": "2Mi"},
+    },
+}
+EVERY_BAD_VALUE: dict[str, Any] = {
+    "domain": {
+        "cpu": {"cores": -1, "sockets": -2, "threads": -3, "maxSockets": -4},
+        "ioThreads": {"supplementalPoolThreadCount": -5},
+        "resources": {"requests": {"cpu": "x", "memory": "y"}, "limits": {"cpu": [], "memory": {}}},
+        "memory": {"guest": "g", "maxGuest": "m", "hugepages": {"pageSize": "0"}},
+    }
+}
+
+
+def _message_cases() -> dict[str, Any]:
+    cases: dict[str, Any] = {}
+    for table in (DENIED, PINNING_MESSAGES):
+        for param in table:
+            cases[param.id] = param.values[0]
+    cases["every wrong type"] = EVERY_WRONG_TYPE
+    cases["every bad value"] = EVERY_BAD_VALUE
+    cases["page size absent"] = {"domain": {"memory": {"hugepages": {}}, "resources": MEM}}
+    cases["page size not a quantity"] = {"domain": {"memory": {"hugepages": {"pageSize": "big"}}, "resources": MEM}}
+    cases["supplementalPool without a count"] = {"domain": {"ioThreadsPolicy": "supplementalPool", "resources": MEM}}
+    cases["supplementalPool with count 0"] = {
+        "domain": {
+            "ioThreadsPolicy": "supplementalPool",
+            "ioThreads": {"supplementalPoolThreadCount": 0},
+            "resources": MEM,
+        }
+    }
+    cases["unknown ioThreadsPolicy"] = {"domain": {"ioThreadsPolicy": "lots", "resources": MEM}}
+    cases["cpu limit unreadable, request from it"] = dedicated(
+        {"cores": 2}, {**MEM, "limits": {"cpu": "x", "memory": "1Gi"}}
+    )
+    cases["memory request unreadable"] = dedicated({"cores": 2}, {"requests": {"memory": "y"}})
+    cases["guest memory unreadable"] = {"domain": {"memory": {"guest": "g"}}}
+    cases["memory request above a 1-byte limit"] = shared(
+        None, {"requests": {"memory": "2"}, "limits": {"memory": "1"}}
+    )
+    cases["cpu request unreadable beside a limit"] = dedicated(
+        {"cores": 2}, {**MEM, "requests": {"cpu": "x", "memory": "1Gi"}, "limits": {"cpu": "3", "memory": "1Gi"}}
+    )
+    return cases
+
+
+def _messages() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, spec in _message_cases().items():
+        for kind in KINDS:
+            findings = run(wrap(kind, spec))
+            out[f"{kind}: {name}"] = {
+                "bad_request": findings.bad_request,
+                "causes": [[c.field, c.type, c.rule, c.message] for c in findings.causes],
+                "warnings": findings.warnings,
+            }
+    return out
+
+
+def test_every_cpu_message_is_as_recorded() -> None:
+    found = _messages()
+    if os.environ.get("VM_ADMISSION_UPDATE_SNAPSHOTS") == "1":
+        MESSAGES.write_text(json.dumps(found, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    recorded = json.loads(MESSAGES.read_text(encoding="utf-8"))
+    assert found.keys() == recorded.keys()
+    for key in found:
+        assert found[key] == recorded[key], key

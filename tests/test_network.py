@@ -8,6 +8,8 @@ own CRD schemas; hotplug guidance is checked on VM UPDATEs of running and stoppe
 from __future__ import annotations
 
 import copy
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -551,3 +553,153 @@ def test_a_pod_only_binding_without_any_network_also_fails_the_pod_network_rule(
     assert [(f, t) for f, t, _ in found["network.N11"]] == [(field, "FieldValueInvalid")]
     [(f, t, message)] = found[rule]
     assert (f, t) == (field, "FieldValueInvalid") and "only on the pod network" in message
+
+
+# --- edges found by mutation testing ----------------------------------------------------------------------
+
+VMI = "VirtualMachineInstance"
+
+
+def rules(verdict: Verdict) -> list[tuple[str, str, str]]:
+    return sorted((c.field, c.type, c.rule) for c in verdict.causes)
+
+
+def test_interfaces_with_no_networks_are_denied_n11() -> None:
+    verdict = validate(make(VMI, [MASQ], None))
+    assert rules(verdict) == [
+        ("spec.domain.devices.interfaces[0].name", "FieldValueInvalid", "network.N11"),
+        ("spec.domain.devices.interfaces[0].name", "FieldValueInvalid", "network.N6"),
+    ]
+
+
+def test_networks_with_no_interfaces_are_denied_n10() -> None:
+    verdict = validate(make(VMI, None, [POD]))
+    assert rules(verdict) == [("spec.networks[0].name", "FieldValueRequired", "network.N10")]
+
+
+def test_bridge_null_is_no_binding_n5() -> None:
+    verdict = validate(make(VMI, [{"name": "default", "bridge": None}], [POD]))
+    assert rules(verdict) == [("spec.domain.devices.interfaces[0]", "FieldValueInvalid", "network.N5")]
+    assert 'interface "default" has no binding: set exactly one of' in verdict.causes[0].message
+
+
+def test_an_empty_interface_name_is_denied_n18() -> None:
+    verdict = validate(make(VMI, [{"name": "", "masquerade": {}}], [{"name": "", "pod": {}}]))
+    assert rules(verdict) == [("spec.domain.devices.interfaces[0].name", "FieldValueInvalid", "network.N18")]
+    assert verdict.causes[0].message == 'interface name "" may contain only letters, digits, "-" and "_"'
+
+
+@pytest.mark.parametrize("mac", ["02-00-00-00-00-00", "02:00:00:00:00:00"])
+def test_the_reserved_mac_is_denied_in_any_spelling_n7(mac: str) -> None:
+    verdict = validate(make(VMI, [{**MASQ, "macAddress": mac}], [POD]))
+    assert rules(verdict) == [("spec.domain.devices.interfaces[0].macAddress", "FieldValueInvalid", "network.N7")]
+    assert verdict.causes[0].message == (
+        f'interface "default": MAC address {mac} is reserved for KubeVirt\'s in-pod bridge; choose another'
+    )
+
+
+def test_an_empty_model_is_no_model() -> None:
+    verdict = validate(make(VMI, [{**MASQ, "model": ""}], [POD]))
+    assert verdict.allowed and verdict.causes == []
+
+
+def test_an_eight_byte_mac_is_denied_as_longer_than_six_bytes() -> None:
+    verdict = validate(make(VMI, [{**MASQ, "macAddress": "02:00:00:00:00:00:00:01"}], [POD]))
+    assert rules(verdict) == [("spec.domain.devices.interfaces[0].macAddress", "FieldValueInvalid", "network.N18")]
+    assert verdict.causes[0].message.endswith('"02:00:00:00:00:00:00:01" is longer than 6 bytes')
+    assert validate(make(VMI, [{**MASQ, "macAddress": "02:00:00:aa:bb:cc"}], [POD])).allowed
+
+
+def test_a_null_key_is_the_same_as_an_absent_key_in_the_hotplug_diff() -> None:
+    assert update(vm([MASQ, iface("storage", model=None)]), vm()).warnings == []
+    assert update(vm(), vm([MASQ, iface("storage", model=None)])).warnings == []
+    assert update(vm(), vm([MASQ, iface("storage", model="e1000")])).warnings == [
+        'interface "storage": changing model needs a restart (virtctl restart vm1); only state is live; '
+        "to swap it live, set state: absent and add a new interface"
+    ]
+
+
+def test_an_old_spec_with_autoattach_pod_interface_false_had_no_default_interface() -> None:
+    old = vm()
+    old["spec"]["template"]["spec"]["domain"]["devices"] = {"autoattachPodInterface": False}
+    old["spec"]["template"]["spec"].pop("networks")
+    assert update(old, vm()).warnings == [
+        'interface "default": added, but it is on the pod network; only secondary Multus networks hot-plug; '
+        "the running VM needs a restart (virtctl restart vm1)"
+    ]
+    assert update(old, vm([iface("storage")], [multus("storage")])).warnings == []
+
+
+def test_a_multus_change_other_than_network_name_needs_a_restart() -> None:
+    verdict = update(vm(), vm(BASE_IFACES, [POD, multus("storage", default=False)]))
+    assert verdict.warnings == [
+        'interface "storage": its network changed (multus); needs a restart (virtctl restart vm1)'
+    ]
+    verdict = update(vm(), vm(BASE_IFACES, [POD, multus("storage", nad="ns/other")]))
+    assert verdict.warnings == [
+        'interface "storage": new multus.networkName reaches the running VM only by live migration (if '
+        "KubeVirt's NAD live update is on), else restart (virtctl restart vm1)"
+    ]
+
+
+# --- every message as a user sees it (tests/data/network-messages.json) -----------------------------------
+# Causes and warnings word for word; after a deliberate change regenerate with VM_ADMISSION_UPDATE_SNAPSHOTS=1
+# and review the diff.
+
+NETWORK_MESSAGES = Path(__file__).resolve().parent / "data" / "network-messages.json"
+
+
+def _unnamed(obj: dict[str, Any]) -> dict[str, Any]:
+    obj["metadata"].pop("name")
+    return obj
+
+
+def _network_message_cases() -> dict[str, Verdict]:
+    k = VMI
+    long_name = "y" * 250
+    return {
+        "masquerade on a resourceClaim network": validate(
+            make(k, [{"name": "dra", "masquerade": {}}], [{"name": "dra", "resourceClaim": {"claimName": "x"}}])
+        ),
+        "a network without a type": validate(make(k, [{"name": "x", "masquerade": {}}], [{"name": "x"}])),
+        "a network with two types": validate(
+            make(k, [{"name": "x", "masquerade": {}}], [{"name": "x", "pod": {}, "multus": {"networkName": "a"}}])
+        ),
+        "masquerade on a secondary Multus network": validate(make(k, [{"name": "s", "masquerade": {}}], [multus("s")])),
+        "masquerade on the Multus default network": validate(
+            make(k, [{"name": "s", "masquerade": {}}], [multus("s", default=True)])
+        ),
+        "absent on the Multus default network": validate(
+            make(k, [iface("s", state="absent")], [multus("s", default=True)])
+        ),
+        "two bindings": validate(make(k, [{"name": "s", "bridge": {}, "sriov": {}, "state": "absent"}], [multus("s")])),
+        "absent on a binding plugin": validate(
+            make(k, [{"name": "s", "binding": {"name": "p"}, "state": "absent"}], [multus("s")])
+        ),
+        "everything twice": validate(make(k, [MASQ, MASQ], [POD, POD])),
+        "an unknown model": validate(make(k, [{**MASQ, "model": "fast"}], [POD])),
+        "two changes on an unnamed VM": update(
+            vm(), _unnamed(vm([MASQ, iface("storage", model="e1000", macAddress="02:00:00:00:00:01")]))
+        ),
+        "a bridge removed": update(vm(), vm([MASQ], [POD])),
+        "an SR-IOV interface removed": update(vm([MASQ, iface("storage", "sriov")]), vm([MASQ], [POD])),
+        "masquerade plugged on Multus": update(
+            vm(), vm([MASQ, iface("storage"), iface("x", "masquerade")], [*BASE_NETS, multus("x")])
+        ),
+        "a long warning is cut": update(
+            vm(), vm([MASQ, iface("storage"), iface(long_name)], [*BASE_NETS, {"name": long_name, "pod": {}}])
+        ),
+    }
+
+
+def test_every_network_message_is_as_recorded() -> None:
+    found = {
+        name: {"causes": [[c.field, c.type, c.rule, c.message] for c in v.causes], "warnings": v.warnings}
+        for name, v in _network_message_cases().items()
+    }
+    if os.environ.get("VM_ADMISSION_UPDATE_SNAPSHOTS") == "1":
+        NETWORK_MESSAGES.write_text(json.dumps(found, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    recorded = json.loads(NETWORK_MESSAGES.read_text(encoding="utf-8"))
+    assert found.keys() == recorded.keys()
+    for key in found:
+        assert found[key] == recorded[key], key

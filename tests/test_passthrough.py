@@ -844,3 +844,81 @@ def test_long_annotation_values_parse_like_short_ones_and_stay_out_of_the_cache(
     before = passthrough._parse_annotation_cached.cache_info().currsize
     assert passthrough.parse_annotation(padded, ("a",), 8) == passthrough.parse_annotation(short, ("a",), 8)
     assert passthrough._parse_annotation_cached.cache_info().currsize <= before + 1  # only the short one
+
+
+# ---------------------------------------------------------------------------------------------------------
+# edges found by mutation testing
+
+
+@pytest.mark.parametrize("count", ["2x", "1.5", "+2", "0x2"])
+def test_annotation_counts_that_are_not_digits_are_malformed(count: str) -> None:
+    entries, found = passthrough.parse_annotation(f"10de:1eb8={count}", ("a",), 8)
+    assert entries == ()
+    assert [(c.field, c.type, c.rule, c.message) for c in found] == [
+        (
+            "a",
+            "FieldValueInvalid",
+            "passthrough.malformed",
+            f"entry 1 '10de:1eb8={count}': count '{count}' is not a whole number",
+        )
+    ]
+
+
+@pytest.mark.parametrize(("count", "n"), [("0001", 1), ("0" * 10 + "8", 8), ("0" * 300 + "2", 2)])
+def test_annotation_counts_with_leading_zeros_are_their_number(count: str, n: int) -> None:
+    assert passthrough.parse_annotation(f"10de:1eb8={count}", ("a",), 8) == ((("10de", "1eb8", n),), ())
+
+
+def test_annotation_count_of_seven_significant_digits_is_out_of_range() -> None:
+    _, found = passthrough.parse_annotation("10de:1eb8=1000000", ("a",), 8)
+    assert [(c.rule, c.message) for c in found] == [
+        (
+            "passthrough.count",
+            "entry 1 '10de:1eb8=1000000': count '1000000' is out of range: use 1 to 8 (passthrough.maxCount)",
+        )
+    ]
+    _, found = passthrough.parse_annotation("10de:1eb8=100000", ("a",), 8)
+    assert [c.message for c in found] == [
+        "entry 1 '10de:1eb8=100000': count 100000 is out of range: use 1 to 8 (passthrough.maxCount)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("10de0:1eb8", "entry 1 '10de0:1eb8': vendor '10de0' is not 4 hex digits"),
+        ("10de:1eb80", "entry 1 '10de:1eb80': device '1eb80' is not 4 hex digits"),
+    ],
+)
+def test_five_digit_vendor_and_device_ids_are_malformed(value: str, message: str) -> None:
+    resp, _ = run(vmi(value))
+    assert causes(resp) == [("FieldValueInvalid", ANN_FIELD, message)]
+    obj = vmi(devices={"passthrough": [{"vendor": value.split(":")[0], "device": value.split(":")[1]}]})
+    resp, _ = run(obj)
+    assert resp["response"]["allowed"] is False
+    assert len(causes(resp)) == 1 and causes(resp)[0][2].endswith("is not 4 hex digits")
+
+
+def test_a_total_count_equal_to_max_count_is_admitted() -> None:
+    resp, admitted = run(vmi("10de:1eb8=4, 10de:1eb8=4"))
+    assert resp["response"]["allowed"] is True
+    assert [h["name"] for h in host_devices(admitted)] == [f"pt-10de-1eb8-{i}" for i in range(8)]
+    resp, _ = run(vmi(devices={"passthrough": [{"vendor": "10de", "device": "1eb8", "count": 8}]}))
+    assert resp["response"]["allowed"] is True
+
+
+def test_a_host_device_of_ours_at_index_count_is_beyond_the_declaration() -> None:
+    beyond = {"name": "pt-10de-1eb8-2", "deviceName": "devices.kubevirt.io/10de_1eb8"}
+    resp, _ = run(vmi("10de:1eb8=2", devices={"hostDevices": [beyond]}))
+    assert causes(resp) == [
+        (
+            "FieldValueInvalid",
+            ANN_FIELD,
+            "spec.domain.devices.hostDevices[0] (pt-10de-1eb8-2) is beyond the declared count 2 of 10de:1eb8: "
+            "remove the entry or raise the count",
+        )
+    ]
+    last = {"name": "pt-10de-1eb8-1", "deviceName": "devices.kubevirt.io/10de_1eb8"}
+    resp, _ = run(vmi("10de:1eb8=2", devices={"hostDevices": [last]}))
+    assert resp["response"]["allowed"] is True
+    assert [op["value"]["name"] for op in patch_ops(resp)] == ["pt-10de-1eb8-0"]

@@ -317,6 +317,9 @@ def test_shapes_the_rule_cannot_read_are_left_for_the_validator(spec: dict[str, 
 
     assert resp["response"]["allowed"] is True
     assert patch_ops(resp) == []
+    assert warnings(resp) == []
+    verdict = engine.handle(make_review(_opted_in(spec))["request"], "mutate", Config())
+    assert verdict.audit == {} and verdict.warnings == []
 
 
 def test_a_bad_container_does_not_stop_the_others_being_completed() -> None:

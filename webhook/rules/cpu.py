@@ -846,6 +846,14 @@ def _gap_causes(pod: dict[str, Any], gap: qos.Gap) -> list[Cause]:
                 rule="qos.guaranteed",
             )
         ]
+    if lim is None:  # a zero request and no limit
+        return [
+            Cause.at(
+                req_path,
+                f"{who} has a {r} request of 0 and no limit: {need}, so give it a positive request and an equal limit",
+                rule="qos.guaranteed",
+            )
+        ]
     if req == lim:  # both zero
         return [
             Cause.at(
