@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench.payloads import launcher_pod
 from tests.conftest import ServerProcess
-from tests.e2e.conftest import register, unregister
+from tests.e2e.conftest import register, register_url, unregister
 from tests.envtest.controlplane import ControlPlane, find_assets
 
 REPO = Path(__file__).resolve().parent.parent
@@ -157,15 +157,13 @@ def with_go_echo(cp: ControlPlane, work: Path) -> Callable[[], None]:
         [str(go_binary()), "-addr", f"127.0.0.1:{port}", "-cert", str(work / "certs-go" / "tls.crt"),
          "-key", str(work / "certs-go" / "tls.key")],
     )  # fmt: skip
-    echo = ServerProcess.__new__(ServerProcess)  # only what register() reads: the URL and the CA
-    echo.url, echo.cert_dir = f"https://127.0.0.1:{port}", work / "certs-go"
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 break
         time.sleep(0.05)
-    register(cp, echo)
+    register_url(cp, f"https://127.0.0.1:{port}", work / "certs-go" / "ca.crt")
 
     def stop() -> None:
         proc.terminate()

@@ -54,7 +54,12 @@ def webhook_config(server_url: str, ca_file: Path, *extra: str) -> list[dict[str
 
 def register(cp: ControlPlane, server: ServerProcess, *extra: str) -> None:
     """Apply our webhook configurations for ``server`` (replacing any earlier registration)."""
-    docs = webhook_config(server.url, server.ca, *extra)
+    register_url(cp, server.url, server.ca, *extra)
+
+
+def register_url(cp: ControlPlane, url: str, ca_file: Path, *extra: str) -> None:
+    """The same for any webhook at ``url`` whose certificate ``ca_file`` signed (a baseline, say)."""
+    docs = webhook_config(url, ca_file, *extra)
     cp.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from types import MappingProxyType
 from typing import Any
 
 # KubeVirt's gate states (KUBEVIRT-CLUSTER.md a.2, b): GA gates are always on, Beta gates are on unless
@@ -91,9 +90,6 @@ class KubeVirtView:
         return f"{self.namespace}/{self.name}"
 
 
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
-
-
 @dataclass(frozen=True, slots=True)
 class ClusterSnapshot:
     """One consistent view of the cluster. ``synced`` is False until every kind's first list completed."""
@@ -102,7 +98,6 @@ class ClusterSnapshot:
     node_classes: tuple[NodeClass, ...] = ()
     node_count: int = 0
     kubevirt: KubeVirtView | None = None
-    meta: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     # Derived answers (a preflight's findings per demand), computed on first use: the snapshot never changes,
     # so neither do they. Bounded by the reader (see webhook.rules.preflight).
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
