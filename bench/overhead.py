@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from webhook import server
+from webhook import endpoint, server
 from webhook.metrics import DURATION_BUCKETS, Metrics
 
 FIELDS = {
@@ -79,7 +79,7 @@ def run(number: int = 20_000) -> list[tuple[str, float]]:
     assert isinstance(handler, logging.StreamHandler)
     devnull = open(os.devnull, "w")  # noqa: SIM115  (closed below)
     old_stream = handler.setStream(devnull)
-    log = server.review_log
+    log = endpoint.review_log
     try:
         rows = [
             ("review log line at info (JSON, written): before, every review", _per_call_us(

@@ -16,8 +16,9 @@ from tests.conftest import ServerProcess, StartServer
 from tests.helpers import make_review, patch_ops
 from webhook import build, engine
 from webhook.config import Config, parse_config
+from webhook.endpoint import MAX_BODY
 from webhook.rules.base import Cause, Context, Findings
-from webhook.server import MAX_BODY, AppState, create_app
+from webhook.server import AppState, create_app
 
 CONFIGMAP = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "default"}}
 PLAIN_POD = {

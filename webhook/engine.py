@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from webhook.config import Config
@@ -58,23 +58,47 @@ GATED_POD_RULES: frozenset[Rule] = frozenset(
 )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Verdict:
-    """The outcome of one review, independent of the envelope it travels in."""
+    """The outcome of one review, independent of the envelope it travels in.
 
-    allowed: bool = True
-    code: int = 200
-    message: str = ""
-    reason: str = ""
-    causes: list[Cause] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    audit: dict[str, str] = field(default_factory=dict)
-    patch: JsonPatch = field(default_factory=list)
-    # With ``enforcement: warn``: the causes that would have denied (their rule ids stay reachable for the
-    # denials metric and ``review -o json``); ``causes`` is then empty. Never sent on the wire.
-    would_deny: list[Cause] = field(default_factory=list)
-    # Warnings that are rule findings (preflight K1-K4 in warn mode), structured; never sent on the wire.
-    advisories: list[Cause] = field(default_factory=list)
+    ``would_deny``: with ``enforcement: warn``, the causes that would have denied (their rule ids stay reachable
+    for the denials metric and ``review -o json``); ``causes`` is then empty. ``advisories``: the warnings that
+    are rule findings (preflight K1-K4 in warn mode), structured. Neither is sent on the wire. ``__init__`` is
+    spelled out so that mypyc compiles it (see ``rules.base.Findings``).
+    """
+
+    allowed: bool
+    code: int
+    message: str
+    reason: str
+    causes: list[Cause]
+    warnings: list[str]
+    audit: dict[str, str]
+    patch: JsonPatch
+    would_deny: list[Cause]
+    advisories: list[Cause]
+
+    def __init__(
+        self,
+        allowed: bool = True,
+        code: int = 200,
+        message: str = "",
+        reason: str = "",
+        causes: list[Cause] | None = None,
+        warnings: list[str] | None = None,
+        audit: dict[str, str] | None = None,
+        patch: JsonPatch | None = None,
+        would_deny: list[Cause] | None = None,
+        advisories: list[Cause] | None = None,
+    ) -> None:
+        self.allowed, self.code, self.message, self.reason = allowed, code, message, reason
+        self.causes = [] if causes is None else causes
+        self.warnings = [] if warnings is None else warnings
+        self.audit = {} if audit is None else audit
+        self.patch = [] if patch is None else patch
+        self.would_deny = [] if would_deny is None else would_deny
+        self.advisories = [] if advisories is None else advisories
 
 
 def object_kind(request: Mapping[str, Any]) -> str:

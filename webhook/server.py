@@ -1,10 +1,9 @@
 """The HTTPS service (CONTRACT §7): FastAPI routes, edge limits, reloads, and the uvicorn runner.
 
-The hot path (``/mutate``, ``/validate``) is a raw ASGI handler in front of the FastAPI app, on uvicorn with the
-httptools parser: read the body (bounded) -> ``review.parse_review`` -> ``engine.handle`` -> ``review.response``
--> ``orjson.dumps``. FastAPI serves health, readiness and metrics. Nothing on the hot path touches the disk:
-the config is swapped by reference when the file changes, and the certificate is reloaded into the live TLS
-context by a background poll.
+The hot path (``/mutate``, ``/validate``) is a raw ASGI handler (:mod:`webhook.endpoint`, compiled with the rest
+of the hot path) in front of the FastAPI app, on uvicorn with the httptools parser. FastAPI serves health,
+readiness and metrics. Nothing on the hot path touches the disk: the config is swapped by reference when the
+file changes, and the certificate is reloaded into the live TLS context by a background poll.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from time import perf_counter
 from types import FrameType
 from typing import Any
 
@@ -30,18 +28,14 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from webhook import build, certs, engine, review
+from webhook import build, certs, engine
 from webhook.cluster.view import ClusterView, api_client
 from webhook.config import Config, ConfigError, load_config
+from webhook.endpoint import JSON, admit
 from webhook.k8s.snapshot import ClusterSnapshot
 from webhook.metrics import Metrics
 
 log = logging.getLogger("vm_admission.server")
-review_log = logging.getLogger("vm_admission.review")
-
-MAX_BODY = 7 * 1024 * 1024  # kube-apiserver's own request limit is 3 MiB; objects fit well within 7 MiB
-DRAIN_CAP = 2 * MAX_BODY  # read (and drop) this much of an oversized body so the client sees the 413
-JSON = "application/json"
 
 
 # --------------------------------------------------------------------------------------------- logging
@@ -199,183 +193,6 @@ class AppState:
 
 
 # ---------------------------------------------------------------------------------------------- routes
-
-# Responses of the admission endpoints are raw ASGI messages; these headers are the same on every one.
-_JSON_HEADERS = [(b"content-type", JSON.encode())]
-_JSON_BYTES = JSON.encode()
-
-
-class BodyError(Exception):
-    def __init__(self, status: int, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.reason = status, reason
-
-
-class ClientGone(Exception):
-    """The client disconnected before its body was read: there is nobody to answer."""
-
-
-async def _send(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:
-    headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
-    if extra:
-        headers.extend(extra)
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _read_body(scope: Scope, receive: Receive) -> bytes:
-    """The body, at most :data:`MAX_BODY` bytes (Content-Length checked first, streamed bytes counted too)."""
-    ctype = b""
-    declared: bytes | None = None
-    for name, value in scope["headers"]:  # ASGI servers give header names in lower case
-        if name == b"content-type":
-            ctype = value
-        elif name == b"content-length":
-            declared = value
-    if ctype.split(b";", 1)[0].strip().lower() != _JSON_BYTES:
-        got = ctype.decode("latin-1")
-        raise BodyError(415, "content_type", f"content type must be {JSON}, got {got or 'none'!r}")
-    too_large = f"body larger than {MAX_BODY} bytes"
-    if declared is not None:
-        try:
-            length = int(declared)
-        except ValueError:
-            raise BodyError(400, "bad_json", "invalid Content-Length") from None
-        if length > MAX_BODY:
-            await _drain(receive)
-            raise BodyError(413, "too_large", too_large)
-    message = await receive()
-    if message["type"] != "http.request":
-        raise ClientGone
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body", False):  # the usual case: uvicorn hands over the whole body at once
-        if len(body) > MAX_BODY:
-            raise BodyError(413, "too_large", too_large)
-        return body
-    chunks = [body]
-    size = len(body)
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            raise ClientGone
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            if message.get("more_body", False):
-                await _drain(receive, size)
-            raise BodyError(413, "too_large", too_large)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-async def _drain(receive: Receive, seen: int = 0) -> None:
-    """Discard the rest of an oversized body (up to a cap), so an ordinary client reads the 413 cleanly."""
-    with contextlib.suppress(Exception):
-        while seen <= DRAIN_CAP:
-            message = await receive()
-            if message["type"] != "http.request":
-                return
-            seen += len(message.get("body", b""))
-            if not message.get("more_body", False):
-                return
-
-
-def _text(value: Any, limit: int = 253) -> str:
-    return value[:limit] if isinstance(value, str) else ""
-
-
-def _log_review(
-    level: int, req: dict[str, Any], uid: str, webhook: str, operation: str, label: str, ops: int, seconds: float
-) -> None:
-    req_kind = req.get("kind")
-    review_log.log(
-        level,
-        "review",
-        extra={
-            "fields": {
-                "uid": uid,
-                "webhook": webhook,
-                "kind": _text(req_kind.get("kind")) if isinstance(req_kind, dict) else "",
-                "namespace": _text(req.get("namespace")),
-                "name": _text(req.get("name")),
-                "operation": operation,
-                "dryRun": req.get("dryRun") is True,
-                "verdict": label,
-                "patchOps": ops,
-                "durationMs": round(seconds * 1000, 3),
-            }
-        },
-    )
-
-
-async def admit(state: AppState, webhook: engine.Webhook, scope: Scope, receive: Receive, send: Send) -> None:
-    """``POST /mutate`` and ``POST /validate`` as a raw ASGI handler: no routing, no Request/Response objects.
-
-    Per review: one body read, ``parse_review`` -> ``engine.handle`` -> ``review.response`` -> ``orjson.dumps``,
-    two plain-integer metric updates and, at the default log level, a log line only for denials and errors
-    (allowed and patched reviews are logged at ``debug``).
-    """
-    if scope["method"] != "POST":
-        await _send(send, 405, b'{"error":"method not allowed; use POST"}', [(b"allow", b"POST")])
-        return
-    metrics = state.metrics
-    gauge = metrics.in_flight_for(webhook)
-    gauge.inc()
-    started = perf_counter()
-    try:
-        try:
-            body = await _read_body(scope, receive)
-            doc = review.parse_review(body)
-        except BodyError as exc:
-            metrics.errors.labels(exc.reason).inc()
-            await _send(send, exc.status, orjson.dumps({"error": str(exc)}))
-            return
-        except review.EnvelopeError as exc:
-            reason = "bad_json" if str(exc).startswith("body is not valid JSON") else "not_admission_review"
-            metrics.errors.labels(reason).inc()
-            await _send(send, 400, orjson.dumps({"error": str(exc)}))
-            return
-        api_version, req = doc["apiVersion"], doc["request"]
-        uid: str = req["uid"]
-        kind = engine.object_kind(req) or "other"
-        operation = _text(req.get("operation")) or "other"
-        patch_ops = 0
-        level = logging.DEBUG
-        try:
-            verdict = engine.handle(req, webhook, state.config, state.snapshot())
-            metrics.count_denials(webhook, verdict)
-            out = review.response(api_version, uid, verdict, allow_patch=webhook == "mutate")
-            patch_ops = len(verdict.patch) if "patch" in out["response"] else 0
-            if patch_ops:
-                label = "patched"
-            elif not verdict.allowed:
-                label, level = "denied", logging.INFO
-            else:
-                label = "warned" if verdict.warnings else "allowed"
-                if "would-deny" in verdict.audit:  # enforcement: warn turned a denial into warnings
-                    level = logging.INFO
-        except Exception as exc:
-            log.exception("review failed inside the rules", extra={"fields": {"uid": uid, "webhook": webhook}})
-            metrics.errors.labels("internal").inc()
-            out = review.errored(api_version, uid, 500, f"internal error while reviewing: {type(exc).__name__}")
-            label, level = "error", logging.ERROR
-        payload = orjson.dumps(out)
-        seconds = perf_counter() - started
-        metrics.observe(webhook, kind, operation, label, seconds)
-        if review_log.isEnabledFor(level):
-            _log_review(level, req, uid, webhook, operation, label, patch_ops, seconds)
-        await _send(send, 200, payload)
-    except ClientGone:
-        return
-    except Exception:  # a bug in this function: still never a 500 page
-        log.exception("unexpected error at the edge")
-        metrics.errors.labels("internal").inc()
-        with contextlib.suppress(Exception):
-            await _send(send, 400, b'{"error":"the request could not be processed"}')
-    finally:
-        gauge.dec()
-
 
 ADMISSION_PATHS: dict[str, engine.Webhook] = {"/mutate": "mutate", "/validate": "validate"}
 

@@ -6,7 +6,7 @@ mutation rules edit through ``ctx.patch`` (see :mod:`webhook.k8s.patch`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from webhook.config import Config
@@ -39,7 +39,7 @@ class Cause:
         return cls(field_path(path), message, type, rule)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Findings:
     """What rules found: causes deny, warnings inform, audit annotations go to the audit log.
 
@@ -47,13 +47,31 @@ class Findings:
     the warnings that are findings of a rule (preflight under ``cluster.enforcement: warn``) kept as causes, so
     ``vm-admission audit`` reads their rule id and field without parsing the warning text; the warning itself
     is in ``warnings`` too. They never travel on the wire.
+
+    The per-review classes (this, :class:`Context`, ``engine.Verdict``, ``passthrough.Plan``) spell out
+    ``__init__``: mypyc compiles a hand-written one, while a dataclass's generated ``__init__`` stays
+    interpreted (0.2-0.4 µs per object, several objects per review).
     """
 
-    causes: list[Cause] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    audit: dict[str, str] = field(default_factory=dict)
-    bad_request: str | None = None
-    advisories: list[Cause] = field(default_factory=list)
+    causes: list[Cause]
+    warnings: list[str]
+    audit: dict[str, str]
+    bad_request: str | None
+    advisories: list[Cause]
+
+    def __init__(
+        self,
+        causes: list[Cause] | None = None,
+        warnings: list[str] | None = None,
+        audit: dict[str, str] | None = None,
+        bad_request: str | None = None,
+        advisories: list[Cause] | None = None,
+    ) -> None:
+        self.causes = [] if causes is None else causes
+        self.warnings = [] if warnings is None else warnings
+        self.audit = {} if audit is None else audit
+        self.bad_request = bad_request
+        self.advisories = [] if advisories is None else advisories
 
     def extend(self, other: Findings) -> None:
         self.causes.extend(other.causes)
@@ -64,19 +82,35 @@ class Findings:
             self.bad_request = other.bad_request
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Context:
     """Everything a rule may know beyond the object: the config and the request's facts."""
 
     config: Config
     kind: str
-    operation: Operation = "CREATE"
-    old_object: dict[str, Any] | None = None
-    namespace: str = ""
-    dry_run: bool = False
-    patch: PatchBuilder | None = None  # set for mutation; rules must not edit without it
-    cluster: ClusterSnapshot | None = None  # the cluster view (§9) when it is on and synced; rules only read it
-    extra: dict[str, Any] = field(default_factory=dict)
+    operation: Operation
+    old_object: dict[str, Any] | None
+    namespace: str
+    dry_run: bool
+    patch: PatchBuilder | None  # set for mutation; rules must not edit without it
+    cluster: ClusterSnapshot | None  # the cluster view (§9) when it is on and synced; rules only read it
+    extra: dict[str, Any]
+
+    def __init__(
+        self,
+        config: Config,
+        kind: str,
+        operation: Operation = "CREATE",
+        old_object: dict[str, Any] | None = None,
+        namespace: str = "",
+        dry_run: bool = False,
+        patch: PatchBuilder | None = None,
+        cluster: ClusterSnapshot | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.config, self.kind, self.operation, self.old_object = config, kind, operation, old_object
+        self.namespace, self.dry_run, self.patch, self.cluster = namespace, dry_run, patch, cluster
+        self.extra = {} if extra is None else extra
 
 
 def json_type(value: Any) -> str:

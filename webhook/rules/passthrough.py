@@ -21,7 +21,7 @@ object: they are the source of truth that makes a second pass a no-op.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -54,7 +54,7 @@ _LAYOUT: dict[str, tuple[Path, Path]] = {
 }
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Device:
     """One declared device, merged over all its declarations (counts summed)."""
 
@@ -62,7 +62,12 @@ class Device:
     device: str
     count: int
     declared_at: Path  # the first declaration's field: causes about the device go there
-    resource: str = ""
+    resource: str
+
+    def __init__(self, vendor: str, device: str, count: int, declared_at: Path, resource: str = "") -> None:
+        # spelled out so that mypyc compiles it (see rules.base.Findings)
+        self.vendor, self.device, self.count = vendor, device, count
+        self.declared_at, self.resource = declared_at, resource
 
     @property
     def selector(self) -> str:
@@ -72,15 +77,18 @@ class Device:
         return f"pt-{self.vendor}-{self.device}-{index}"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Plan:
     """What :func:`check` found: the devices, the problems, and where the changes go."""
 
-    findings: Findings = field(default_factory=Findings)
-    devices: list[Device] = field(default_factory=list)
-    spec: Path = ()
-    container: Path | None = None  # Pod: the target container's path
-    host_devices: list[Any] = field(default_factory=list)  # VMI/VM: the existing hostDevices entries
+    findings: Findings
+    devices: list[Device]
+    spec: Path
+    container: Path | None  # Pod: the target container's path
+    host_devices: list[Any]  # VMI/VM: the existing hostDevices entries
+
+    def __init__(self, spec: Path = ()) -> None:  # spelled out so that mypyc compiles it (rules.base.Findings)
+        self.findings, self.devices, self.spec, self.container, self.host_devices = Findings(), [], spec, None, []
 
     @property
     def ok(self) -> bool:
@@ -92,6 +100,14 @@ class Plan:
         for dev in self.devices:
             groups.setdefault(dev.resource, []).append(dev)
         return groups
+
+
+def _total(group: list[Device]) -> int:
+    """How many devices of one resource the declarations ask for."""
+    total = 0
+    for dev in group:
+        total += dev.count
+    return total
 
 
 def _shown(value: str) -> str:
@@ -317,7 +333,7 @@ def _declarations(obj: dict[str, Any], kind: str, cfg: Passthrough, plan: Plan) 
                     rule="passthrough.count",
                 )
             )
-        named = cfg.resource_for(dev.vendor, dev.device)
+        named = cfg.resource_for(dev.vendor, dev.device) if cfg.permittedDevices else None
         if named is None and cfg.permittedOnly:
             allowed = ", ".join(e.selector for e in cfg.permittedDevices) or "none"
             found.causes.append(
@@ -396,7 +412,7 @@ def _check_pod(obj: dict[str, Any], plan: Plan) -> None:
             continue
         for resource, group in groups.items():
             existing = values.get(resource) if values is not None else None
-            total = sum(dev.count for dev in group)
+            total = _total(group)
             if existing is not None and quantity.try_parse(existing) != total:
                 asked = " + ".join(f"{dev.count} of {dev.selector}" for dev in group)
                 found.causes.append(
@@ -506,7 +522,7 @@ def _mutate_pod(obj: dict[str, Any], ctx: Context) -> Findings:
         values = resources.get(part)
         for resource, group in groups.items():
             path = (*plan.container, "resources", part, resource)
-            total = str(sum(d.count for d in group))
+            total = str(_total(group))
             if values is None:
                 ctx.patch.set(path, total)  # creates resources/part as needed
             elif resource not in values:

@@ -73,7 +73,7 @@ def _fill_block(patch: PatchBuilder, raw: Any, path: paths.Path, defaults: dict[
         return []  # wrong shape: the validator reports it
     requests = raw.get("requests") if raw is not None else None
     limits = raw.get("limits") if raw is not None else None
-    if any(section is not None and not isinstance(section, dict) for section in (requests, limits)):
+    if (requests is not None and type(requests) is not dict) or (limits is not None and type(limits) is not dict):
         return []
     add_limits: dict[str, Any] = {}
     add_requests: dict[str, Any] = {}
