@@ -6,7 +6,9 @@
 //
 // It serves POST /mutate and POST /validate (so it can be registered as a webhook the same way as
 // vm-admission: a valid response with apiVersion, kind, response.uid and allowed: true) and GET /healthz.
-// HTTP/2 is off unless -h2 is given, so it speaks HTTP/1.1 like vm-admission does.
+// HTTP/2 is off unless -h2 is given, so it speaks HTTP/1.1 like vm-admission does. With -patch FILE it answers
+// /mutate with that JSON Patch (patchType JSONPatch): what applying a mutation costs the API server, apart from
+// the webhook's own work.
 package main
 
 import (
@@ -42,8 +44,10 @@ type review struct {
 }
 
 type response struct {
-	UID     string `json:"uid"`
-	Allowed bool   `json:"allowed"`
+	UID       string `json:"uid"`
+	Allowed   bool   `json:"allowed"`
+	PatchType string `json:"patchType,omitempty"`
+	Patch     []byte `json:"patch,omitempty"` // encoding/json writes []byte as base64, as the API expects
 }
 
 type answer struct {
@@ -57,6 +61,9 @@ func fail(w http.ResponseWriter, status int, msg string) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
+
+// patch is the JSON Patch /mutate answers with (-patch), nil for none.
+var patch []byte
 
 func admit(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
@@ -78,7 +85,11 @@ func admit(w http.ResponseWriter, r *http.Request) {
 	if apiVersion == "" {
 		apiVersion = "admission.k8s.io/v1"
 	}
-	out, err := json.Marshal(answer{apiVersion, "AdmissionReview", response{doc.Request.UID, true}})
+	resp := response{UID: doc.Request.UID, Allowed: true}
+	if patch != nil && r.URL.Path == "/mutate" {
+		resp.PatchType, resp.Patch = "JSONPatch", patch
+	}
+	out, err := json.Marshal(answer{apiVersion, "AdmissionReview", resp})
 	if err != nil {
 		fail(w, http.StatusInternalServerError, err.Error())
 		return
@@ -92,7 +103,19 @@ func main() {
 	cert := flag.String("cert", "tls.crt", "PEM serving certificate")
 	key := flag.String("key", "tls.key", "PEM private key")
 	h2 := flag.Bool("h2", false, "offer HTTP/2 (off: HTTP/1.1 only, as vm-admission)")
+	patchFile := flag.String("patch", "", "a JSON Patch file: answer /mutate with it")
 	flag.Parse()
+	if *patchFile != "" {
+		data, err := os.ReadFile(*patchFile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		var ops []map[string]interface{}
+		if err := json.Unmarshal(data, &ops); err != nil {
+			log.Fatalf("%s: not a JSON Patch: %v", *patchFile, err)
+		}
+		patch = data
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/mutate", admit)
