@@ -20,7 +20,10 @@ from webhook import engine
 from webhook.config import Config, parse_config
 from webhook.k8s import qos
 from webhook.k8s.defaults import default_pod_requests
+from webhook.k8s.patch import PatchBuilder
 from webhook.review import response
+from webhook.rules import qos as qos_rule
+from webhook.rules.base import Context
 
 if TYPE_CHECKING:
     from tests.conftest import ServerProcess
@@ -376,3 +379,100 @@ def test_launcher_pod_is_completed_over_https(https_server: ServerProcess) -> No
         'container "hook-sidecar-0"',
         'container "istio-proxy"',
     ]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# edges found by mutation testing (scripts/mutation webhook/rules/qos.py, webhook/k8s/qos.py)
+
+PINNED = {"cpu": "2", "memory": "2Gi"}
+GUARANTEED = {"requests": PINNED, "limits": PINNED}
+
+
+def test_a_pod_with_only_a_passthrough_declaration_gets_no_sidecar_resources() -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "annotations": {"vm-admission.io/passthrough": "10de:1eb8"}},
+        "spec": {"containers": [{"name": "compute", "image": "x"}, {"name": "sidecar", "image": "y"}]},
+    }
+
+    resp, admitted = mutate(pod)
+
+    device = {"devices.kubevirt.io/10de_1eb8": "1"}
+    assert admitted["spec"]["containers"][0]["resources"] == {"requests": device, "limits": device}
+    assert "resources" not in admitted["spec"]["containers"][1]
+    assert warnings(resp) == []
+    assert "auditAnnotations" not in resp["response"]
+
+
+def test_the_rule_completes_pods_only_on_create() -> None:
+    pod = _opted_in({"containers": [{"name": "a", "image": "x"}]})
+    patch = PatchBuilder(pod)
+
+    for operation in ("UPDATE", "DELETE"):
+        ctx = Context(Config(), "Pod", operation, old_object=pod, patch=patch)  # type: ignore[arg-type]
+        findings = qos_rule.mutate_pod(pod, ctx)
+        assert (findings.warnings, findings.audit, patch.ops) == ([], {}, [])
+    findings = qos_rule.mutate_pod(pod, Context(Config(), "Pod", "CREATE", patch=patch))
+    assert [op["path"] for op in patch.ops] == ["/spec/containers/0/resources"] and findings.warnings
+
+
+@pytest.mark.parametrize(
+    ("requests", "added"),
+    [
+        ({"memory": "2Gi"}, {"cpu": "2"}),
+        ({"cpu": "2"}, {"memory": "2Gi"}),
+        ({}, PINNED),
+    ],
+)
+def test_requests_missing_beside_both_limits_are_taken_from_the_limits(
+    requests: dict[str, str], added: dict[str, str]
+) -> None:
+    resources = {"requests": requests, "limits": PINNED}
+    pod = _opted_in({"containers": [{"name": "a", "image": "x", "resources": resources}]})
+
+    resp, admitted = mutate(pod)
+
+    assert patch_ops(resp) == [
+        {"op": "add", "path": f"/spec/containers/0/resources/requests/{name}", "value": value}
+        for name, value in added.items()
+    ]
+    described = ", ".join(f"requests.{name}={value} (from its limit)" for name, value in added.items())
+    assert warnings(resp) == [
+        f'container "a" (spec.containers[0]): added {described}; a dedicated-CPU pod must be Guaranteed to keep '
+        "its pinned CPUs"
+    ]
+    assert qos.qos_class(admitted) == "Guaranteed"
+
+
+def test_containers_without_a_name_are_described_by_their_field_path() -> None:
+    pod = _opted_in(
+        {
+            "containers": [
+                {"name": "compute", "image": "x", "resources": GUARANTEED},
+                {"name": "", "image": "y"},
+                {"image": "z", "resources": {"requests": {"cpu": "1"}}},
+            ]
+        }
+    )
+
+    resp, _ = mutate(pod)
+
+    first = (
+        "container spec.containers[1]: added requests+limits.cpu=200m (sidecar default), "
+        "requests+limits.memory=64M (sidecar default)"
+    )
+    second = (
+        "container spec.containers[2]: added limits.cpu=1 (from its request), "
+        "requests+limits.memory=64M (sidecar default)"
+    )
+    tail = "; a dedicated-CPU pod must be Guaranteed to keep its pinned CPUs"
+    assert warnings(resp) == [first + tail, second + tail]
+    assert resp["response"]["auditAnnotations"] == {"sidecar-resources": f"{first}; {second}"}
+
+
+@pytest.mark.parametrize("pod", [None, "pod", ["spec"], {"spec": "x"}, {}])
+def test_what_is_not_a_pod_map_has_no_resources_blocks_and_is_best_effort(pod: Any) -> None:
+    assert list(qos.resource_blocks(pod)) == []
+    assert qos.qos_class(pod) == "BestEffort"
+    assert qos.gaps(pod) == []
