@@ -886,3 +886,256 @@ def test_a_vmi_the_cpu_rules_cannot_read_gets_no_placement_finding() -> None:
     assert preflight.validate_vmi(vmi(dedicated=False), ctx).causes  # (the empty cluster fits nothing)
     f = preflight.validate_vmi({"spec": 5}, Context(ENFORCE, "VirtualMachineInstance", cluster=cluster_snapshot([])))
     assert f.causes == []
+
+
+# ------------------------------------------------------------------------------- found by mutation testing
+
+
+def test_a_vmi_with_unreadable_device_lists_is_a_bad_request_not_an_error() -> None:
+    for devices in ({"gpus": "x"}, {"hostDevices": [3]}):
+        verdict = validate(
+            vmi(dedicated=False, domain={"devices": devices}), cluster_snapshot([node("a")], kubevirt_cr())
+        )
+        assert verdict.code == 400 and not verdict.allowed
+
+
+def test_k3_a_hand_written_entry_and_an_untranslated_declaration_of_one_resource_add_up() -> None:
+    devices = {"hostDevices": [{"name": "mine", "deviceName": "devices.kubevirt.io/10de_1eb8"}]}
+    obj = vmi(dedicated=False, domain={"devices": devices}, annotations={"vm-admission.io/passthrough": "10de:1eb8"})
+    one = cluster_snapshot([node("a", allocatable={"devices.kubevirt.io/10de_1eb8": "1"})])
+    assert only(validate(obj, one)).message.endswith(
+        "advertises is 1 devices.kubevirt.io/10de_1eb8 (a), this VMI needs 2"
+    )
+
+
+def test_a_direct_call_defaults_the_architecture_from_the_config() -> None:
+    arm_nodes = cluster_snapshot([node("a", labels={"kubernetes.io/arch": "arm64"})])
+    ctx = Context(ENFORCE, "VirtualMachineInstance", cluster=arm_nodes)
+    (cause,) = preflight.validate_vmi(vmi(dedicated=False), ctx).causes
+    assert "{kubernetes.io/arch=amd64, kubevirt.io/schedulable=true}" in cause.message
+    arm = parse_config({"kubevirt": {"defaultArchitecture": "arm64"}, "cluster": {"enforcement": "enforce"}})
+    assert (
+        preflight.validate_vmi(vmi(dedicated=False), Context(arm, "VirtualMachineInstance", cluster=arm_nodes)).causes
+        == []
+    )
+
+
+def test_a_direct_call_on_a_vm_counts_its_templates_declaration() -> None:
+    template = {
+        "metadata": {"annotations": {"vm-admission.io/passthrough": "10de:1eb8"}},
+        "spec": vmi(dedicated=False)["spec"],
+    }
+    obj = {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachine",
+        "metadata": {"name": "v", "namespace": "ns"},
+        "spec": {"running": True, "template": template},
+    }
+    (cause,) = preflight.validate_vm(
+        obj, Context(ENFORCE, "VirtualMachine", cluster=cluster_snapshot([node("a")]))
+    ).causes
+    assert cause.rule == "preflight.K3" and "devices.kubevirt.io/10de_1eb8" in cause.message
+    assert cause.field == "spec.template.metadata.annotations.vm-admission.io/passthrough"
+
+
+def test_k4_a_vmi_that_asks_for_no_memory_has_no_memory_finding() -> None:
+    bare = node("a")
+    del bare["status"]["allocatable"]["memory"]
+    verdict = validate(vmi(dedicated=False, memory=None), cluster_snapshot([bare]))
+    assert preflight_causes(verdict) == []
+
+
+def test_k4_the_memory_limit_counts_before_a_smaller_guest() -> None:
+    obj = vmi(
+        dedicated=False, memory=None, domain={"resources": {"limits": {"memory": "6Gi"}}, "memory": {"guest": "2Gi"}}
+    )
+    assert only(validate(obj, cluster_snapshot([node("a", memory="4Gi")]))).message.endswith("this VMI needs 6Gi")
+
+
+def test_k4_an_unreadable_page_size_is_judged_as_plain_memory() -> None:
+    obj = vmi(dedicated=False, domain={"memory": {"hugepages": {"pageSize": "lots"}}})
+    (cause,) = preflight_causes(validate(obj, cluster_snapshot([node("a", memory="4Gi")])))
+    assert cause.rule == "preflight.K4" and "4Gi allocatable memory (a)" in cause.message
+    not_text = vmi(dedicated=False, domain={"memory": {"hugepages": {"pageSize": 2}}})
+    (cause,) = preflight_causes(validate(not_text, cluster_snapshot([node("a", memory="4Gi")])))
+    assert "allocatable memory" in cause.message
+
+
+def test_k4_hugepages_below_the_guest_memory_stay_as_requested() -> None:
+    obj = vmi(dedicated=False, memory="4Gi", domain={"memory": {"guest": "6Gi", "hugepages": {"pageSize": "1Gi"}}})
+    snap = cluster_snapshot([node("a", allocatable={"hugepages-1Gi": "5Gi"})])
+    assert preflight_causes(validate(obj, snap)) == []
+
+
+def test_k4_one_byte_of_memory_is_some_memory() -> None:
+    cause = only(validate(vmi(dedicated=False), cluster_snapshot([node("a", memory="1")])))
+    assert (
+        cause.message == "the largest of the 1 node that could run it has 1 allocatable memory (a), this VMI needs 8Gi"
+    )
+
+
+def test_a_dedicated_pod_container_without_resources_or_without_cpu_adds_no_cpu() -> None:
+    snap = cluster_snapshot([node("a", cpu=4, labels=PINNED)])
+    bare = {"name": "bare", "image": "x"}
+    verdict = validate(pod([container("app", "4"), bare, container("logs")], selector=PINNED), snap)
+    assert preflight_causes(verdict) == []
+    verdict = validate(pod([container("app", "4"), {**bare, "resources": "none"}], selector=PINNED), snap)
+    assert preflight_causes(verdict) == []
+
+
+def test_a_pod_counts_requests_not_limits_when_both_are_given() -> None:
+    c = container("app", "2")
+    c["resources"]["requests"]["memory"], c["resources"]["limits"]["memory"] = "2Gi", "8Gi"
+    declared = pod([c], annotations={"vm-admission.io/passthrough": "8086:10c9"})
+    snap = cluster_snapshot([node("a", memory="4Gi", allocatable={"devices.kubevirt.io/8086_10c9": "1"})])
+    assert preflight_causes(validate(declared, snap)) == []
+
+
+def test_a_pod_request_that_does_not_parse_counts_as_none() -> None:
+    c = container("app", "2")
+    c["resources"]["requests"]["memory"] = c["resources"]["limits"]["memory"] = "lots"
+    declared = pod([c], annotations={"vm-admission.io/passthrough": "8086:10c9"})
+    bare = node("a", allocatable={"devices.kubevirt.io/8086_10c9": "1"})
+    del bare["status"]["allocatable"]["memory"]
+    assert preflight_causes(validate(declared, cluster_snapshot([bare]))) == []
+
+
+def test_a_pods_extended_resource_counts_from_its_requests_or_its_limits_alone() -> None:
+    snap = cluster_snapshot([node("a", labels=PINNED)])
+    for part in ("requests", "limits"):
+        c = container("app", "2")
+        c["resources"][part]["example.com/fpga"] = "1"
+        cause = only(validate(pod([c], selector=PINNED), snap))
+        assert cause.rule == "preflight.K3" and cause.field == f"spec.containers[0].resources.{part}.example.com/fpga"
+
+
+def test_a_pod_resource_without_a_domain_is_no_device() -> None:
+    c = container("app", "2")
+    c["resources"]["requests"]["widgets"] = c["resources"]["limits"]["widgets"] = "1"
+    assert preflight_causes(validate(pod([c], selector=PINNED), cluster_snapshot([node("a", labels=PINNED)]))) == []
+
+
+def test_a_zero_request_hides_none_of_the_containers_other_requests() -> None:
+    containers = []
+    for i in range(10):
+        c = container(f"c{i}", memory="1Gi")
+        for j in range(10):
+            c["resources"]["requests"][f"example.com/z{i}-{j}"] = c["resources"]["limits"][f"example.com/z{i}-{j}"] = (
+                "0"
+            )
+        containers.append(c)
+    declared = pod(
+        containers,
+        annotations={"vm-admission.io/passthrough": "8086:10c9", "vm-admission.io/passthrough-container": "c0"},
+    )
+    snap = cluster_snapshot([node("a", memory="9Gi", allocatable={"devices.kubevirt.io/8086_10c9": "1"})])
+    assert only(validate(declared, snap)).message.endswith("this pod needs 10Gi")
+
+
+def test_a_pods_init_containers_peak_is_their_largest_and_the_app_containers_sum_may_exceed_it() -> None:
+    snap = cluster_snapshot([node("a", cpu=4, labels=PINNED)])
+    inits = pod([container("a", "1")], init=[container("i", "5"), container("j", "3")], selector=PINNED)
+    assert only(validate(inits, snap)).message.endswith("this pod needs 5 pinned CPUs")
+    three = cluster_snapshot([node("a", cpu=3, labels=PINNED)])
+    apps = pod([container("a", "2"), container("b", "2")], init=[container("i", "3")], selector=PINNED)
+    assert only(validate(apps, three)).message.endswith("this pod needs 4 pinned CPUs")
+
+
+def test_a_pod_whose_only_cpu_is_a_fractional_init_container() -> None:
+    dedicated = pod([container("app")], init=[container("i", "500m")], selector=PINNED)
+    cause = only(validate(dedicated, cluster_snapshot([node("a", cpu="400m", labels=PINNED)])))
+    assert cause.rule == "preflight.K2" and cause.message.endswith(
+        "has 400m allocatable CPUs (a), this pod needs 500m pinned CPUs"
+    )
+
+
+def test_a_pods_hugepages_without_memory_are_reported_on_the_hugepages_request() -> None:
+    c = {
+        "name": "app",
+        "image": "x",
+        "resources": {"requests": {"cpu": "1", "hugepages-2Mi": "1Gi"}, "limits": {"cpu": "1", "hugepages-2Mi": "1Gi"}},
+    }
+    cause = only(validate(pod([c], selector=PINNED), cluster_snapshot([node("a", labels=PINNED)])))
+    assert cause.rule == "preflight.K4" and cause.field == "spec.containers[0].resources.requests.hugepages-2Mi"
+
+
+def test_an_opted_in_pod_whose_spec_is_not_a_map_is_a_bad_request_with_the_view_on() -> None:
+    for spec in (None, [], "x"):
+        obj = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "p", "annotations": {"vm-admission.io/guaranteed-qos": "true"}},
+            "spec": spec,
+        }
+        verdict = validate(obj, cluster_snapshot([node("a", labels=PINNED)]))
+        assert not verdict.allowed
+
+
+def test_placement_counts_a_node_once_for_what_keeps_it_out() -> None:
+    taint = [{"key": "gpu", "effect": "NoSchedule"}, {"key": "z-other", "effect": "NoSchedule"}]
+    nodes = [
+        node("hdd", labels={"disk": "hdd"}, taints=taint),
+        node("cordoned", labels={"disk": "ssd"}, unschedulable=True, taints=taint),
+        node("t1", labels={"disk": "ssd", "pool": "1"}, taints=taint),
+        node("t2", labels={"disk": "ssd", "pool": "2"}, taints=taint),
+        node("t3", labels={"disk": "ssd", "pool": "2"}, taints=taint),
+    ]
+    cause = only(validate(vmi(dedicated=False, spec={"nodeSelector": {"disk": "ssd"}}), cluster_snapshot(nodes)))
+    assert cause.message == (
+        "no node of 5 can run this VMI: 1 node do not match its nodeSelector {disk=ssd, kubernetes.io/arch=amd64, "
+        "kubevirt.io/schedulable=true}; 3 nodes have the taint gpu:NoSchedule, which it does not tolerate; 1 node are "
+        "cordoned (spec.unschedulable)"
+    )
+
+
+def test_k1_message_starts_with_the_nodes_when_it_names_the_gate() -> None:
+    off = only(validate(vmi(), cluster_snapshot([node("a")], kubevirt_cr())))
+    assert off.message.startswith(f"none of the 1 node that could run this VMI carries {LABELS}, so its dedicated")
+    assert "does not enable the CPUManager feature gate" in off.message
+
+
+def test_of_equally_large_nodes_the_first_is_named() -> None:
+    nodes = [node("a", cpu=2, labels={**PINNED, "pool": "x"}), node("b", cpu=2, labels={**PINNED, "pool": "y"})]
+    assert "the largest has 2 allocatable CPUs (a)," in only(validate(vmi(4), cluster_snapshot(nodes))).message
+
+
+def test_nodes_lacking_a_resource_count_as_having_none_of_it_when_no_node_fits_all() -> None:
+    no_cpu = node("b", memory="64Gi", labels=PINNED)
+    del no_cpu["status"]["allocatable"]["cpu"]
+    cause = only(validate(vmi(4), cluster_snapshot([node("a", cpu=16, memory="4Gi", labels=PINNED), no_cpu])))
+    assert cause.message.startswith("no single node has everything this VMI needs")
+    no_mem = node("b", cpu=16, labels=PINNED)
+    del no_mem["status"]["allocatable"]["memory"]
+    cause = only(validate(vmi(4), cluster_snapshot([node("a", cpu=2, memory="64Gi", labels=PINNED), no_mem])))
+    assert cause.message.startswith("no single node has everything this VMI needs")
+
+
+def test_one_snapshot_tells_affinities_and_tolerations_apart() -> None:
+    snap = cluster_snapshot([node("a", labels={"zone": "z1"}, taints=[{"key": "k", "effect": "NoSchedule"}])])
+    tol = [{"key": "k", "operator": "Exists"}]
+
+    def zone(z: str, tolerations: list[dict[str, Any]]) -> dict[str, Any]:
+        term = {"matchExpressions": [{"key": "zone", "operator": "In", "values": [z]}]}
+        aff = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}}
+        return vmi(dedicated=False, memory="1Gi", spec={"affinity": aff, "tolerations": tolerations})
+
+    assert validate(zone("z1", tol), snap).allowed
+    assert not validate(zone("z2", tol), snap).allowed
+    assert not validate(zone("z1", [{"key": "other", "operator": "Exists"}]), snap).allowed
+    assert validate(zone("z1", tol), snap).allowed
+
+
+def test_one_shape_is_judged_once_per_snapshot(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = preflight.fit
+
+    def counting(*args: Any) -> Any:
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(preflight, "fit", counting)
+    snap = cluster_snapshot([node("a")])
+    first, second = validate(vmi(), snap), validate(vmi(), snap)
+    assert len(calls) == 1 and first.causes == second.causes and first.causes
+    validate(vmi(), cluster_snapshot([node("a")]))
+    assert len(calls) == 2  # a new snapshot starts empty
