@@ -1139,3 +1139,15 @@ def test_one_shape_is_judged_once_per_snapshot(monkeypatch: pytest.MonkeyPatch) 
     assert len(calls) == 1 and first.causes == second.causes and first.causes
     validate(vmi(), cluster_snapshot([node("a")]))
     assert len(calls) == 2  # a new snapshot starts empty
+
+
+def test_a_pods_memory_findings_go_on_its_first_memory_request() -> None:
+    huge = {
+        "name": "huge",
+        "image": "x",
+        "resources": {"requests": {"cpu": "1", "hugepages-2Mi": "1Gi"}, "limits": {"cpu": "1", "hugepages-2Mi": "1Gi"}},
+    }
+    dedicated = pod([huge, container("app", "1")], selector=PINNED)
+    cause = only(validate(dedicated, cluster_snapshot([node("a", labels=PINNED)])))
+    assert cause.rule == "preflight.K4" and cause.field == "spec.containers[1].resources.requests.memory"
+    assert cause.message.endswith("has allocatable hugepages-2Mi, this pod needs 1Gi")
