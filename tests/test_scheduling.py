@@ -221,3 +221,23 @@ def test_eligible_needs_schedulable_selected_and_tolerated() -> None:
     assert eligible(cordoned, Placement(tolerations=unschedulable_ok))
     assert not eligible(cordoned, Placement({"zone": "z2"}, tolerations=unschedulable_ok))
     assert eligible(cordoned, Placement(tolerations=({"operator": "Exists"},)))
+
+
+def test_a_toleration_for_another_effect_does_not_hide_the_next_one() -> None:
+    assert tolerated(
+        T, ({"key": "gpu", "operator": "Exists", "effect": "NoExecute"}, {"key": "gpu", "operator": "Exists"})
+    )
+
+
+def test_term_parts_of_the_wrong_type_match_nothing() -> None:
+    by_name = [expr("metadata.name", "In", "a")]
+    for term in (
+        {"matchExpressions": 5, "matchFields": by_name},
+        {"matchExpressions": [expr("zone", "In", "z1")], "matchFields": 7},
+    ):
+        assert not matches(ZONE_A, Placement(required_terms=(term,)))
+
+
+def test_an_expression_without_a_key_selects_no_label() -> None:
+    nc = one_class(node("a", labels={"None": "x", "XXXX": "y"}))
+    assert not matches(nc, Placement(required_terms=({"matchExpressions": [{"operator": "Exists"}]},)))
