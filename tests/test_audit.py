@@ -4,13 +4,16 @@ CRD's schema, rendering, progress. The audit against a real API server is tests/
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import jsonschema
 import orjson
 import pytest
 import yaml
+from kubernetes.client import ApiClient, Configuration
 
 from webhook.audit import (
     KINDS,
@@ -52,8 +55,13 @@ def test_vendored_policy_report_crd_is_the_shipped_one() -> None:
 
 def test_preflight_warnings_are_also_structured_advisories_and_stay_off_the_wire() -> None:
     vmi = example("cpu/vmi-dedicated.yaml")
-    request = {"uid": "u", "kind": {"group": "kubevirt.io", "version": "v1", "kind": "VirtualMachineInstance"},
-               "operation": "CREATE", "namespace": "ns", "object": vmi}  # fmt: skip
+    request = {
+        "uid": "u",
+        "kind": {"group": "kubevirt.io", "version": "v1", "kind": "VirtualMachineInstance"},
+        "operation": "CREATE",
+        "namespace": "ns",
+        "object": vmi,
+    }
     verdict = handle(request, "validate", load_config(None), ClusterSnapshot(synced=True))
     assert verdict.allowed
     (advisory,) = verdict.advisories
@@ -90,11 +98,13 @@ def _found() -> list[Audited]:
     return [
         Audited(
             ref,
-            (Finding("cpu.R2", "fail", "spec.domain.resources.requests.cpu", "must be whole"),
-             Finding("preflight.K1", "warn", "spec.domain.cpu.dedicatedCpuPlacement", "no node"),
-             Finding("object.unreadable", "error", "", "spec: must be an object")),
+            (
+                Finding("cpu.R2", "fail", "spec.domain.resources.requests.cpu", "must be whole"),
+                Finding("preflight.K1", "warn", "spec.domain.cpu.dedicatedCpuPlacement", "no node"),
+                Finding("object.unreadable", "error", "", "spec: must be an object"),
+            ),
         )
-    ]  # fmt: skip
+    ]
 
 
 def test_policy_report_validates_against_the_crd_schema_and_counts_its_results() -> None:
@@ -102,14 +112,24 @@ def test_policy_report_validates_against_the_crd_schema_and_counts_its_results()
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     report = policy_report("ns", _found(), 1_700_000_000.5)
     jsonschema.validate(report, schema)
-    assert report["metadata"] == {"name": "vm-admission", "namespace": "ns",
-                                  "labels": {"app.kubernetes.io/managed-by": "vm-admission"}}  # fmt: skip
+    assert report["metadata"] == {
+        "name": "vm-admission",
+        "namespace": "ns",
+        "labels": {"app.kubernetes.io/managed-by": "vm-admission"},
+    }
     assert report["summary"] == {"pass": 0, "fail": 1, "warn": 1, "error": 1, "skip": 0}
     first = report["results"][0]
     assert first["policy"] == first["source"] == "vm-admission" and first["rule"] == "cpu.R2"
     assert first["properties"] == {"field": "spec.domain.resources.requests.cpu"}
-    assert first["resources"] == [{"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
-                                   "namespace": "ns", "name": "db", "uid": "1234"}]  # fmt: skip
+    assert first["resources"] == [
+        {
+            "apiVersion": "kubevirt.io/v1",
+            "kind": "VirtualMachineInstance",
+            "namespace": "ns",
+            "name": "db",
+            "uid": "1234",
+        }
+    ]
     assert first["timestamp"] == {"seconds": 1_700_000_000, "nanos": 0} and first["scored"] is True
     assert report["results"][1]["scored"] is False and "properties" not in report["results"][2]
     empty = policy_report("clean", [], 0)
@@ -216,3 +236,669 @@ def test_a_list_goes_on_past_an_expired_continue_token_with_the_one_the_api_serv
     api._list_call = lambda kind, namespace: gone  # type: ignore[method-assign]
     with pytest.raises(_ApiException):
         list(api.pages(KIND["Pod"], None, 1))
+
+
+# --- the whole audit in process: the kubernetes client against a fake API server at its transport ---------
+
+
+class _Resp:
+    """What the client's REST layer returns (read by ApiClient and ApiException)."""
+
+    def __init__(self, status: int, data: bytes, reason: str = "OK") -> None:
+        self.status, self.data, self.reason, self.headers = status, data, reason, {}
+        self.response = self
+
+    def read(self) -> bytes:
+        return self.data
+
+    def getheaders(self) -> dict[str, str]:
+        return {}
+
+
+class FakeApiServer(ApiClient):
+    """kube-apiserver as the ``kubernetes`` client sees it (``ApiClient.call_api``): paged lists of ``objects``
+    by URL path (``limit``/``continue``), apply patches recorded in ``applied``, and the ``errors`` a test sets by
+    (method, path) or (method, path, continue token) as (status, reason, Status body)."""
+
+    def __init__(
+        self,
+        objects: dict[str, list[dict[str, Any]]] | None = None,
+        errors: dict[tuple[str, ...], tuple[int, str, dict[str, Any]]] | None = None,
+    ) -> None:
+        super().__init__(Configuration(host="https://apiserver.invalid"))
+        self.objects = objects or {}
+        self.errors = errors or {}
+        self.calls: list[tuple[str, str, dict[str, str], dict[str, str], Any]] = []
+        self.applied: dict[str, Any] = {}
+
+    def call_api(
+        self,
+        method: str,
+        url: str,
+        header_params: Any = None,
+        body: Any = None,
+        post_params: Any = None,
+        _request_timeout: Any = None,
+    ) -> _Resp:
+        u = urlsplit(url)
+        q = {k: v[0] for k, v in parse_qs(u.query).items()}
+        self.calls.append((method, u.path, q, dict(header_params or {}), body))
+        error = self.errors.get((method, u.path, q.get("continue", ""))) or self.errors.get((method, u.path))
+        if error is not None:
+            status, reason, status_body = error
+            return _Resp(status, orjson.dumps(status_body), reason)
+        if method == "PATCH":
+            self.applied[u.path] = body
+            return _Resp(200, orjson.dumps(body))
+        items = self.objects.get(u.path, [])
+        limit, start = int(q.get("limit", 500)), int(q.get("continue") or 0)
+        token = str(start + limit) if start + limit < len(items) else ""
+        page = {"items": items[start : start + limit], "metadata": {"continue": token, "resourceVersion": "7"}}
+        return _Resp(200, orjson.dumps(page))
+
+    def paths(self, method: str = "GET") -> list[str]:
+        return [c[1] for c in self.calls if c[0] == method]
+
+
+NODES, KUBEVIRTS = "/api/v1/nodes", "/apis/kubevirt.io/v1/kubevirts"
+VMS, VMIS, PODS = "/apis/kubevirt.io/v1/virtualmachines", "/apis/kubevirt.io/v1/virtualmachineinstances", "/api/v1/pods"
+REPORTS = "/apis/wgpolicyk8s.io/v1alpha2/policyreports"
+
+
+def _report_path(ns: str) -> str:
+    return f"/apis/wgpolicyk8s.io/v1alpha2/namespaces/{ns}/policyreports/vm-admission"
+
+
+def _status(code: int, reason: str, message: str, **extra: Any) -> tuple[int, str, dict[str, Any]]:
+    return (
+        code,
+        reason,
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "status": "Failure",
+            "code": code,
+            "reason": reason,
+            "message": message,
+            **extra,
+        },
+    )
+
+
+def _stored(doc: dict[str, Any], uid: str) -> dict[str, Any]:
+    """A list item: no kind or apiVersion (a list's items carry none), a uid."""
+    item = {k: v for k, v in doc.items() if k not in ("kind", "apiVersion")}
+    item["metadata"] = {**item["metadata"], "uid": uid}
+    return item
+
+
+def _pinned_node() -> dict[str, Any]:
+    labels = {
+        "kubernetes.io/hostname": "n1",
+        "kubernetes.io/arch": "amd64",
+        "kubevirt.io/schedulable": "true",
+        "kubevirt.io/cpumanager": "true",
+    }
+    return {"metadata": {"name": "n1", "labels": labels}, "status": {"allocatable": {"cpu": "32", "memory": "128Gi"}}}
+
+
+def _cluster() -> dict[str, list[dict[str, Any]]]:
+    plain = {"metadata": {"name": "web", "namespace": "cache"}, "spec": {"containers": [{"name": "c", "image": "x"}]}}
+    plain2 = {"metadata": {"name": "web2", "namespace": "other"}, "spec": {"containers": [{"name": "c", "image": "x"}]}}
+    return {
+        NODES: [_pinned_node()],
+        VMIS: [
+            _stored(example("cpu/vmi-dedicated.yaml"), "u-good"),
+            _stored(example("cpu/vmi-dedicated-fractional-cpu.yaml"), "u-frac"),
+        ],
+        PODS: [plain, _stored(example("pods/virt-launcher-unequal-sidecar.yaml"), "u-pod"), plain2],
+    }
+
+
+@pytest.fixture
+def apiserver(monkeypatch: pytest.MonkeyPatch) -> Callable[..., FakeApiServer]:
+    """Make ``vm-admission audit`` talk to a FakeApiServer (returned by the factory) instead of a kubeconfig's."""
+
+    def make(objects: dict[str, list[dict[str, Any]]] | None = None, **kw: Any) -> FakeApiServer:
+        server = FakeApiServer(_cluster() if objects is None else objects, **kw)
+        monkeypatch.setattr("webhook.cluster.view.api_client", lambda kubeconfig=None, context=None: server)
+        return server
+
+    monkeypatch.setenv("KUBECONFIG", "/fake/kubeconfig")
+    return make
+
+
+def _audit(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["audit", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_audit_lists_every_kind_page_by_page_and_prints_the_bad_objects(
+    apiserver: Callable[..., FakeApiServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = apiserver()
+    code, out, err = _audit(capsys, "--limit", "2")
+    assert code == 1 and err == ""
+    blocks = out.split("\n\n")[0].splitlines()
+    assert blocks[0] == "VirtualMachineInstance default/half-pinned:"
+    assert blocks[1].startswith("  ✗ spec.domain.resources.requests.cpu: ") and blocks[1].endswith("[cpu.R2]")
+    pod_lines = [line for line in out.splitlines() if line.endswith("[qos.guaranteed]")]
+    assert len(pod_lines) == 4
+    assert all(line.startswith("  ✗ ") and "not pinned (the pod is not Guaranteed" in line for line in pod_lines)
+    assert "  ! spec.containers[0].resources.requests.devices.kubevirt.io/kvm: none of the 1 node with " in out
+    assert "VirtualMachineInstance databases/pinned-db" not in out  # it fits the pinned node: no finding
+    summary = [line for line in out.splitlines() if "objects scanned" in line]
+    assert len(summary) == 1 and summary[0].startswith(
+        "5 objects scanned (0 VirtualMachine, 2 VirtualMachineInstance, 3 Pod) in "
+    )
+    assert summary[0].endswith(f", {len(server.calls)} API requests: 2 with findings (6 fail, 1 warn, 0 error)")
+    assert server.paths() == [NODES, KUBEVIRTS, VMS, VMIS, PODS, PODS]
+    assert [c[2] for c in server.calls if c[1] == PODS] == [{"limit": "2"}, {"limit": "2", "continue": "2"}]
+    assert any(line.split()[:2] == ["cache", "qos.guaranteed"] for line in out.splitlines())
+    assert server.applied == {}
+
+
+def test_audit_of_one_namespace_lists_there_only(
+    apiserver: Callable[..., FakeApiServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = apiserver({NODES: [_pinned_node()]})
+    code, out, _ = _audit(capsys, "-n", "ns")
+    assert code == 0 and "0 objects scanned" in out and "0 with findings" in out and "NAMESPACE" not in out
+    assert server.paths() == [
+        NODES,
+        KUBEVIRTS,
+        "/apis/kubevirt.io/v1/namespaces/ns/virtualmachines",
+        "/apis/kubevirt.io/v1/namespaces/ns/virtualmachineinstances",
+        "/api/v1/namespaces/ns/pods",
+    ]
+    assert all(c[2]["limit"] == "500" for c in server.calls)
+
+
+def test_audit_json_is_one_document_of_objects_summary_and_notes(
+    apiserver: Callable[..., FakeApiServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = apiserver()
+    code, out, _ = _audit(capsys, "-o", "json")
+    doc = orjson.loads(out)
+    assert code == 1 and set(doc) == {"objects", "summary", "notes"} and doc["notes"] == []
+    frac, pod = doc["objects"]
+    assert {k: frac[k] for k in ("apiVersion", "kind", "namespace", "name", "uid")} == {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachineInstance",
+        "namespace": "default",
+        "name": "half-pinned",
+        "uid": "u-frac",
+    }
+    assert frac["findings"][0]["result"] == "fail" and frac["findings"][0]["rule"] == "cpu.R2"
+    assert set(frac["findings"][0]) == {"result", "type", "field", "message", "rule"}
+    assert pod["kind"] == "Pod" and pod["uid"] == "u-pod" and pod["apiVersion"] == "v1"
+    s = doc["summary"]
+    assert s["scanned"] == {"VirtualMachine": 0, "VirtualMachineInstance": 2, "Pod": 3} and s["objects"] == 5
+    assert s["objectsWithFindings"] == 2 and s["results"] == {"fail": 6, "warn": 1, "error": 0}
+    assert s["byNamespace"] == {
+        "cache": {
+            "qos.guaranteed": {"fail": 4, "warn": 0, "error": 0},
+            "preflight.K3": {"fail": 0, "warn": 1, "error": 0},
+        },
+        "default": {"cpu.R2": {"fail": 1, "warn": 0, "error": 0}, "cpu.R3": {"fail": 1, "warn": 0, "error": 0}},
+    }
+    assert list(s["byNamespace"]) == ["cache", "default"]
+    assert s["byRule"] == {"cpu.R2": 1, "cpu.R3": 1, "preflight.K3": 1, "qos.guaranteed": 4}
+    assert list(s["byRule"]) == ["cpu.R2", "cpu.R3", "preflight.K3", "qos.guaranteed"]
+    assert s["apiRequests"] == len(server.calls) == 5 and isinstance(s["seconds"], float) and s["seconds"] >= 0
+    code, out, _ = _audit(capsys, "-o", "yaml")
+    doc2 = yaml.safe_load(out)
+    doc2["summary"]["seconds"] = s["seconds"]
+    assert code == 1 and doc2 == doc and "✗" not in out
+
+
+def test_audit_warns_with_preflight_findings_and_exits_1(
+    apiserver: Callable[..., FakeApiServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    apiserver({VMIS: [_stored(example("cpu/vmi-dedicated.yaml"), "u")]})  # no nodes at all
+    code, out, _ = _audit(capsys)
+    assert code == 1
+    assert "  ! spec.nodeSelector: the cluster has no nodes, so nothing can run this VMI [preflight.placement]" in out
+    assert "1 with findings (0 fail, 1 warn, 0 error)" in out
+
+
+def test_audit_report_replaces_each_namespaces_report_by_server_side_apply(
+    apiserver: Callable[..., FakeApiServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    objects = _cluster()
+    objects[REPORTS] = [
+        {"metadata": {"name": "vm-admission", "namespace": "stale"}},
+        {"metadata": {"name": "vm-admission"}},
+    ]
+    server = apiserver(objects)
+    code, out, _ = _audit(capsys, "--report")
+    assert code == 1 and out.endswith("PolicyReports vm-admission written in 5 namespaces\n")
+    assert server.calls[0][1] == REPORTS and server.calls[0][2]["fieldSelector"] == "metadata.name=vm-admission"
+    patches = [c for c in server.calls if c[0] == "PATCH"]
+    assert [c[1] for c in patches] == [_report_path(ns) for ns in ("cache", "databases", "default", "other", "stale")]
+    for _, _, query, headers, _ in patches:
+        assert query == {"fieldManager": "vm-admission", "force": "true"}
+        assert headers["Content-Type"] == "application/apply-patch+yaml"
+    cache = server.applied[_report_path("cache")]
+    assert cache["kind"] == "PolicyReport" and cache["metadata"]["namespace"] == "cache"
+    assert [r["rule"] for r in cache["results"]] == ["qos.guaranteed"] * 4 + ["preflight.K3"]
+    assert cache["summary"] == {"pass": 0, "fail": 4, "warn": 1, "error": 0, "skip": 0}
+    assert cache["results"][0]["resources"][0]["uid"] == "u-pod"
+    assert server.applied[_report_path("stale")]["results"] == []
+    assert server.applied[_report_path("other")]["results"] == []
+    assert server.applied[_report_path("databases")]["results"] == []  # audited, clean: an empty report
+    code, out, _ = _audit(capsys, "--report", "-o", "json")
+    assert orjson.loads(out)["reports"] == ["cache", "databases", "default", "other", "stale"]
+
+
+def test_audit_report_of_one_namespace_writes_that_one(
+    apiserver: Callable[..., FakeApiServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = apiserver({NODES: [_pinned_node()]})
+    code, out, _ = _audit(capsys, "--report", "-n", "ns")
+    assert code == 0 and out.endswith("PolicyReports vm-admission written in 1 namespaces\n")
+    assert server.calls[0][1] == "/apis/wgpolicyk8s.io/v1alpha2/namespaces/ns/policyreports"
+    assert list(server.applied) == [_report_path("ns")] and server.applied[_report_path("ns")]["results"] == []
+
+
+def test_audit_report_skips_a_namespace_being_deleted_with_a_note(
+    apiserver: Callable[..., FakeApiServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    terminating = _status(
+        403,
+        "Forbidden",
+        'policyreports "vm-admission" is forbidden: unable to create new content in '
+        "namespace cache because it is being terminated",
+        details={"causes": [{"reason": "NamespaceTerminating", "field": "metadata.namespace"}]},
+    )
+    server = apiserver(errors={("PATCH", _report_path("cache")): terminating})
+    code, out, err = _audit(capsys, "--report")
+    assert code == 1
+    assert err == "vm-admission audit: note: namespace cache is being deleted: no PolicyReport written there\n"
+    assert set(server.applied) == {_report_path("databases"), _report_path("default"), _report_path("other")}
+    assert out.endswith("PolicyReports vm-admission written in 3 namespaces\n")  # not in the one being deleted
+    _, out, _ = _audit(capsys, "--report", "-o", "json")
+    assert orjson.loads(out)["reports"] == ["databases", "default", "other"]
+
+
+def test_audit_report_that_cannot_be_written_is_one_line(
+    apiserver: Callable[..., FakeApiServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    denied = _status(
+        403, "Forbidden", 'policyreports.wgpolicyk8s.io "vm-admission" is forbidden: User "a" cannot patch'
+    )
+    apiserver(errors={("PATCH", _report_path("cache")): denied})
+    code, out, err = _audit(capsys, "--report")
+    assert code == 2 and "objects scanned" not in out
+    assert err == (
+        "vm-admission audit: cannot apply (patch) policyreports.wgpolicyk8s.io vm-admission in namespace cache: "
+        '403 Forbidden: policyreports.wgpolicyk8s.io "vm-admission" is forbidden: User "a" cannot patch\n'
+    )
+
+
+def test_audit_report_without_the_crd_fails_before_listing(
+    apiserver: Callable[..., FakeApiServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = apiserver(
+        errors={("GET", REPORTS): _status(404, "Not Found", "the server could not find the requested resource")}
+    )
+    code, out, err = _audit(capsys, "--report")
+    assert code == 2 and out == "" and server.paths() == [REPORTS]
+    assert err == (
+        "vm-admission audit: --report: the API server does not serve policyreports.wgpolicyk8s.io/v1alpha2 (the "
+        "PolicyReport CRD is not installed): kubectl apply -f manifests/crds/policyreport-crd.yaml\n"
+    )
+    apiserver(errors={("GET", REPORTS): _status(403, "Forbidden", "policyreports is forbidden")})
+    code, _, err = _audit(capsys, "--report")
+    assert code == 2 and err == (
+        "vm-admission audit: cannot list policyreports.wgpolicyk8s.io in all namespaces: 403 Forbidden: "
+        "policyreports is forbidden\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "args", "line"),
+    [
+        (PODS, (), "cannot list pods in all namespaces: 403 Forbidden: pods is forbidden"),
+        (
+            "/api/v1/namespaces/ns/pods",
+            ("-n", "ns"),
+            "cannot list pods in namespace ns: 403 Forbidden: pods is forbidden",
+        ),
+        (VMS, (), "cannot list virtualmachines.kubevirt.io in all namespaces: 403 Forbidden: pods is forbidden"),
+        (
+            NODES,
+            (),
+            "cannot list nodes and kubevirts.kubevirt.io (the preflight's cluster view): 403 Forbidden: "
+            "pods is forbidden",
+        ),
+    ],
+)
+def test_a_forbidden_list_is_one_line_and_exit_2(
+    apiserver: Callable[..., FakeApiServer],
+    capsys: pytest.CaptureFixture[str],
+    path: str,
+    args: tuple[str, ...],
+    line: str,
+) -> None:
+    apiserver(errors={("GET", path): _status(403, "Forbidden", "pods is forbidden")})
+    code, out, err = _audit(capsys, *args)
+    assert code == 2 and err == f"vm-admission audit: {line}\n" and "objects scanned" not in out
+    if path == NODES:
+        assert out == ""
+
+
+def test_kinds_the_api_server_does_not_serve_are_skipped_with_a_note(
+    apiserver: Callable[..., FakeApiServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = _status(404, "Not Found", "the server could not find the requested resource")
+    server = apiserver(errors={("GET", VMS): missing, ("GET", VMIS): missing, ("GET", KUBEVIRTS): missing})
+    code, out, err = _audit(capsys)
+    assert code == 1 and server.paths()[-1] == PODS
+    assert err.splitlines() == [
+        "vm-admission audit: note: VirtualMachine: the API server does not serve virtualmachines.kubevirt.io/v1 "
+        "(KubeVirt's CRDs are not installed): skipped",
+        "vm-admission audit: note: VirtualMachineInstance: the API server does not serve "
+        "virtualmachineinstances.kubevirt.io/v1 (KubeVirt's CRDs are not installed): skipped",
+    ]
+    assert out.count("objects scanned (0 VirtualMachine, 0 VirtualMachineInstance, 3 Pod)") == 1
+    code, out, _ = _audit(capsys, "-o", "json")
+    assert len(orjson.loads(out)["notes"]) == 2
+
+
+def test_an_expired_continue_token_goes_on_and_says_the_list_may_be_inconsistent(
+    apiserver: Callable[..., FakeApiServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    expired = _status(410, "Gone", "The provided continue parameter is too old", metadata={"continue": "2"})
+    server = apiserver(errors={("GET", PODS, "1"): expired})
+    _, out, err = _audit(capsys, "--limit", "1")
+    assert [c[2].get("continue") for c in server.calls if c[1] == PODS] == [None, "1", "2"]
+    assert err == (
+        "vm-admission audit: note: Pod: a continue token expired during the list; the rest came from a newer "
+        "resourceVersion, so objects changed meanwhile may be missing or seen twice\n"
+    )
+    assert "2 Pod)" in out  # the second pod was lost with the expired token
+
+
+def test_an_unreachable_api_server_is_one_line(
+    apiserver: Callable[..., FakeApiServer], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import urllib3
+
+    server = apiserver()
+
+    def refuse(*a: Any, **kw: Any) -> Any:
+        raise urllib3.exceptions.MaxRetryError(None, "/api/v1/nodes", "Connection refused")  # type: ignore[arg-type]
+
+    monkeypatch.setattr(server, "call_api", refuse)
+    code, out, err = _audit(capsys)
+    assert code == 2 and out == ""
+    assert err.startswith(
+        "vm-admission audit: cannot list nodes and kubevirts.kubevirt.io (the preflight's cluster "
+        "view): the API server is unreachable: "
+    )
+    assert err.count("\n") == 1
+
+
+def test_a_bad_config_is_one_error_before_any_request(
+    apiserver: Callable[..., FakeApiServer], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    server = apiserver()
+    bad = tmp_path / "config.yaml"
+    bad.write_text("enforcement: sometimes\n")
+    code, out, err = _audit(capsys, "--config", str(bad))
+    assert code == 2 and out == "" and err.startswith("vm-admission audit: ") and "enforcement" in err
+    assert server.calls == []
+
+
+def test_credentials_come_from_the_flag_the_environment_home_or_the_service_account(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    used: list[tuple[str | None, str | None]] = []
+    server = FakeApiServer({})
+
+    def client(kubeconfig: str | None = None, context: str | None = None) -> FakeApiServer:
+        used.append((kubeconfig, context))
+        return server
+
+    monkeypatch.setattr("webhook.cluster.view.api_client", client)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", "/env/kubeconfig")
+    assert main(["audit", "--kubeconfig", "/flag/kubeconfig", "--context", "c1"]) == 0
+    assert main(["audit"]) == 0
+    monkeypatch.delenv("KUBECONFIG")
+    assert main(["audit"]) == 0  # no ~/.kube/config: the in-cluster service account (None)
+    (tmp_path / ".kube").mkdir()
+    (tmp_path / ".kube" / "config").write_text("{}")
+    assert main(["audit"]) == 0
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    assert main(["audit"]) == 0
+    assert used == [
+        ("/flag/kubeconfig", "c1"),
+        ("/env/kubeconfig", None),
+        (None, None),
+        (str(tmp_path / ".kube" / "config"), None),
+        (None, None),
+    ]
+    capsys.readouterr()
+
+
+def test_credentials_that_do_not_load_are_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(kubeconfig: str | None = None, context: str | None = None) -> Any:
+        raise ValueError("Invalid kube-config file.\nNo configuration found.")
+
+    monkeypatch.setattr("webhook.cluster.view.api_client", broken)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    code, out, err = _audit(capsys, "--kubeconfig", "/x/kubeconfig")
+    assert code == 2 and out == ""
+    assert err == "vm-admission audit: cannot load credentials from /x/kubeconfig: Invalid kube-config file.\n"
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+
+    def silent(kubeconfig: str | None = None, context: str | None = None) -> Any:
+        raise RuntimeError()
+
+    monkeypatch.setattr("webhook.cluster.view.api_client", silent)
+    code, _, err = _audit(capsys)
+    assert (
+        code == 2
+        and err == "vm-admission audit: cannot load credentials from the in-cluster service account: RuntimeError()\n"
+    )
+
+
+# --- the pure helpers ---------------------------------------------------------------------------------------
+
+
+def test_a_namespace_being_deleted_is_told_by_its_status_cause() -> None:
+    from webhook.audit import _terminating
+
+    def exc(status: int, body: Any) -> _ApiException:
+        return _ApiException(status, "Forbidden", body)
+
+    def causes(*c: Any) -> bytes:
+        return orjson.dumps({"kind": "Status", "details": {"causes": list(c)}})
+
+    assert _terminating(exc(403, causes({"reason": "NamespaceTerminating"})))
+    assert _terminating(exc(403, causes({"type": "NamespaceTerminating"})))
+    assert _terminating(exc(403, causes("junk", {"reason": "Other"}, {"reason": "NamespaceTerminating"})))
+    assert _terminating(exc(403, causes({"reason": "NamespaceTerminating"}).decode()))
+    assert not _terminating(exc(404, causes({"reason": "NamespaceTerminating"})))
+    assert not _terminating(exc(403, causes({"reason": "Other"}, "NamespaceTerminating")))
+    assert not _terminating(exc(403, b'{"kind":"Status"}'))
+    assert not _terminating(exc(403, b'{"details": null}'))
+    assert not _terminating(exc(403, b"not json"))
+    assert not _terminating(exc(403, b"[1]"))
+    assert not _terminating(exc(403, None))
+    assert not _terminating(ValueError("no status"))
+
+
+def test_the_continue_token_a_410_offers() -> None:
+    from webhook.audit import _inconsistent_continue
+
+    def gone(body: Any, status: int = 410) -> _ApiException:
+        return _ApiException(status, "Gone", body)
+
+    assert _inconsistent_continue(gone(b'{"metadata": {"continue": "abc"}}')) == "abc"
+    assert _inconsistent_continue(gone('{"metadata": {"continue": "abc"}}')) == "abc"
+    assert _inconsistent_continue(gone(b'{"metadata": {"continue": "abc"}}', 403)) is None
+    for body in (
+        b'{"metadata": {"continue": ""}}',
+        b'{"metadata": {"continue": 3}}',
+        b'{"metadata": null}',
+        b"{}",
+        b"not json",
+        b"[]",
+        None,
+    ):
+        assert _inconsistent_continue(gone(body)) is None, body
+    assert _inconsistent_continue(ValueError()) is None
+
+
+def test_the_status_message_is_the_api_servers_own_on_one_line() -> None:
+    from webhook.audit import _status_message
+
+    assert _status_message(_ApiException(403, "Forbidden", b'{"message": "no\\naccess"}')) == "no access"
+    assert _status_message(_ApiException(403, "Forbidden", b'{"code": 403}')) == "Forbidden"
+    assert _status_message(_ApiException(403, "Forbidden", b"<html>")) == "Forbidden"
+    assert _status_message(_ApiException(403, "Forbidden", b"[1]")) == "Forbidden"
+    assert _status_message(_ApiException(403, "", b"")) == str(_ApiException(403, "", b""))
+    assert _status_message(ValueError("plain\ntext")) == "plain text"
+
+
+def test_api_errors_without_a_status_or_message() -> None:
+    assert str(api_error(_ApiException(0, "", b""), "list", "pods")).startswith("cannot list pods: _ApiException: ")
+    assert str(api_error(ValueError(""), "get", "x")) == "cannot get x: ValueError: ValueError('')"
+    assert str(api_error(OSError("down"), "list", "x")) == "cannot list x: the API server is unreachable: down"
+    long = str(api_error(ValueError("y" * 400), "list", "x"))
+    assert long == "cannot list x: ValueError: " + "y" * 300
+    assert str(api_error(_ApiException(500, "Internal Server Error", b"{}"), "list", "x")) == (
+        "cannot list x: 500 Internal Server Error: Internal Server Error"
+    )
+
+
+def test_the_scope_of_an_audit() -> None:
+    from webhook.audit import scope
+
+    assert scope("ns") == "in namespace ns" and scope(None) == "in all namespaces" and scope("") == "in all namespaces"
+
+
+def test_a_stored_object_is_reviewed_as_the_kind_it_was_listed_as() -> None:
+    vm = _stored(example("cpu/vm-dedicated.yaml"), "u1")
+    vm["spec"]["template"]["spec"]["domain"]["resources"] = {"requests": {"cpu": "1500m", "memory": "1Gi"}}
+    audited = audit_object(vm, KIND["VirtualMachine"], load_config(None), None)
+    assert audited.ref == Ref(
+        "kubevirt.io/v1", "VirtualMachine", vm["metadata"]["namespace"], vm["metadata"]["name"], "u1"
+    )
+    assert vm["apiVersion"] == "kubevirt.io/v1" and vm["kind"] == "VirtualMachine"
+    assert audited.findings and all(f.result == "fail" for f in audited.findings)
+    assert any(f.field.startswith("spec.template.spec.domain.") for f in audited.findings)
+    own = {"apiVersion": "v2", "kind": "Other", "metadata": {"name": "x"}}
+    audit_object(own, KIND["Pod"], load_config(None), None)
+    assert own["apiVersion"] == "v2" and own["kind"] == "Other"
+    nameless = audit_object({"metadata": None, "spec": {}}, KIND["Pod"], load_config(None), None)
+    assert nameless.ref == Ref("v1", "Pod", "", "", "") and nameless.findings == ()
+    assert nameless.ref.as_json() == {"apiVersion": "v1", "kind": "Pod", "namespace": "", "name": ""}
+    assert Audited(nameless.ref, ()).as_json() == {**nameless.ref.as_json(), "findings": []}
+
+
+def test_a_stored_object_is_reviewed_as_a_create_on_the_validating_webhook_with_the_cluster_view() -> None:
+    from tests.helpers import cluster_snapshot, node
+
+    vmi = _stored(example("cpu/vmi-dedicated.yaml"), "u")
+    audited = audit_object(vmi, KIND["VirtualMachineInstance"], load_config(None), cluster_snapshot([node("a")]))
+    (finding,) = audited.findings
+    assert (
+        finding.rule == "preflight.K1"
+        and finding.result == "warn"
+        and finding.field == "spec.domain.cpu.dedicatedCpuPlacement"
+    )
+    pinned = cluster_snapshot([node("a", labels={"kubevirt.io/cpumanager": "true"})])
+    assert audit_object(vmi, KIND["VirtualMachineInstance"], load_config(None), pinned).findings == ()
+
+
+def test_findings_keep_the_cause_type_and_only_pods_get_the_not_pinned_prefix() -> None:
+    c = Cause("spec.x", "bad", "FieldValueNotSupported", rule="qos.guaranteed")
+    (vm,) = findings_of(Verdict(allowed=False, code=422, causes=[c]), "VirtualMachine")
+    assert vm == Finding("qos.guaranteed", "fail", "spec.x", "bad", "FieldValueNotSupported")
+    (pod,) = findings_of(Verdict(allowed=False, code=422, causes=[c]), "Pod")
+    assert pod.message == "not pinned (the pod is not Guaranteed, so the CPU manager gives it no dedicated CPUs): bad"
+    (other,) = findings_of(Verdict(allowed=False, code=422, causes=[Cause("f", "m", rule="cpu.R6")]), "Pod")
+    assert other.message == "m"
+    (warn,) = findings_of(Verdict(advisories=[Cause("f", "far", "FieldValueRequired", rule="preflight.K4")]), "Pod")
+    assert warn == Finding("preflight.K4", "warn", "f", "far", "FieldValueRequired")
+    assert findings_of(Verdict(allowed=False, code=422, message="m"), "Pod") == ()
+    assert Finding("r", "warn", "f", "m", "FieldValueRequired").as_json() == {
+        "result": "warn",
+        "type": "FieldValueRequired",
+        "field": "f",
+        "message": "m",
+        "rule": "r",
+    }
+
+
+def test_progress_shows_at_most_every_interval_unless_forced(monkeypatch: pytest.MonkeyPatch) -> None:
+    import webhook.audit as audit
+
+    now = [100.0]
+    monkeypatch.setattr(audit.time, "monotonic", lambda: now[0])
+    tty = _Tty()
+    p = Progress(tty, interval=1.0)
+    p.tick(5)
+    assert tty.getvalue() == ""  # not a second since it started
+    now[0] = 102.0
+    p.tick(10)
+    assert tty.getvalue() == "\r\x1b[Kscanned 10 objects (5/s)"
+    now[0] = 102.5
+    p.tick(20)
+    assert tty.getvalue().count("scanned") == 1
+    p.tick(2000, force=True)
+    assert tty.getvalue().endswith("\r\x1b[Kscanned 2000 objects (800/s)")
+    p.done()
+    p.done()
+    assert tty.getvalue().endswith("\r\x1b[K") and tty.getvalue().count("\r\x1b[K") == 3
+    quiet = _Tty()
+    Progress(quiet).done()
+    assert quiet.getvalue() == ""
+    assert Progress(_Tty()).interval == 0.2 and not Progress(io.StringIO()).on
+
+
+def test_the_summary_counts_per_namespace_and_rule_and_renders_aligned_columns() -> None:
+    s = Summary()
+    long_ns = "a-rather-long-namespace"
+    s.add(
+        Audited(
+            Ref("v1", "Pod", long_ns, "p", ""),
+            (
+                Finding("qos.guaranteed", "fail", "", "m"),
+                Finding("qos.guaranteed", "fail", "", "m"),
+                Finding("preflight.K1", "warn", "", "m"),
+            ),
+        )
+    )
+    s.add(Audited(Ref("v1", "Pod", "b", "p2", ""), (Finding("object.unreadable", "error", "", "m"),)))
+    s.add(Audited(Ref("kubevirt.io/v1", "VirtualMachine", "b", "v", ""), ()))
+    assert s.scanned == {"VirtualMachine": 1, "VirtualMachineInstance": 0, "Pod": 2} and s.objects == 3
+    assert s.with_findings == 2 and s.findings == 4 and s.results == {"fail": 2, "warn": 1, "error": 1}
+    assert s.by_rule == {"qos.guaranteed": 2, "preflight.K1": 1, "object.unreadable": 1}
+    assert s.by_namespace[long_ns]["qos.guaranteed"] == {"fail": 2, "warn": 0, "error": 0}
+    s.seconds, s.requests = 1.25, 7
+    lines = render_summary(s).splitlines()
+    assert lines[0] == (
+        "3 objects scanned (1 VirtualMachine, 0 VirtualMachineInstance, 2 Pod) in 1.2s, 7 API requests: "
+        "2 with findings (2 fail, 1 warn, 1 error)"
+    )
+    w = len(long_ns)
+    assert lines[1:] == [
+        f"{'NAMESPACE':<{w}}  {'RULE':<17}  FAIL  WARN  ERROR",
+        f"{long_ns}  {'preflight.K1':<17}     0     1      0",
+        f"{long_ns}  {'qos.guaranteed':<17}     2     0      0",
+        f"{'b':<{w}}  object.unreadable     0     0      1",
+    ]
+    assert s.as_json()["seconds"] == 1.25 and s.as_json()["apiRequests"] == 7
+    one = Summary()
+    one.add(Audited(Ref("v1", "Pod", "n", "p", ""), (Finding("x", "fail", "", "m"),)))
+    assert render_summary(one).splitlines()[1] == "NAMESPACE  RULE  FAIL  WARN  ERROR"
