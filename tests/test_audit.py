@@ -80,7 +80,7 @@ def test_findings_fail_for_causes_and_would_deny_warn_for_advisories_error_for_u
     )
     assert findings_of(Verdict(would_deny=[c]), "VirtualMachine") == (Finding("cpu.R6", "fail", "spec.x", "bad"),)
     (bad,) = findings_of(Verdict(allowed=False, code=400, message="spec: must be an object"), "Pod")
-    assert bad.result == "error" and bad.rule == "object.unreadable"
+    assert bad == Finding("object.unreadable", "error", "", "spec: must be an object")
 
 
 def test_a_stored_dedicated_pod_that_is_not_guaranteed_is_reported_as_not_pinned_naming_its_containers() -> None:
@@ -118,6 +118,13 @@ def test_policy_report_validates_against_the_crd_schema_and_counts_its_results()
         "labels": {"app.kubernetes.io/managed-by": "vm-admission"},
     }
     assert report["summary"] == {"pass": 0, "fail": 1, "warn": 1, "error": 1, "skip": 0}
+    assert report["apiVersion"] == "wgpolicyk8s.io/v1alpha2" and report["kind"] == "PolicyReport"
+    assert [r["category"] for r in report["results"]] == ["cpu", "preflight", "object"]
+    assert [r["message"] for r in report["results"]] == [
+        "spec.domain.resources.requests.cpu: must be whole",
+        "spec.domain.cpu.dedicatedCpuPlacement: no node",
+        "spec: must be an object",
+    ]
     first = report["results"][0]
     assert first["policy"] == first["source"] == "vm-admission" and first["rule"] == "cpu.R2"
     assert first["properties"] == {"field": "spec.domain.resources.requests.cpu"}
@@ -138,6 +145,8 @@ def test_policy_report_validates_against_the_crd_schema_and_counts_its_results()
 
 
 def test_a_huge_report_keeps_the_failures_first_and_says_how_many_it_left_out() -> None:
+    exactly = policy_report("ns", _found(), 0, max_results=3)
+    assert len(exactly["results"]) == 3 and "annotations" not in exactly["metadata"]
     report = policy_report("ns", _found() * 3, 0, max_results=4)
     assert [r["result"] for r in report["results"]] == ["fail", "error", "fail", "error"]
     assert report["metadata"]["annotations"] == {"vm-admission.io/results-left-out": "5"}
@@ -206,7 +215,7 @@ def test_api_errors_are_one_line_naming_the_verb_and_resource() -> None:
     )
     down = urllib3.exceptions.MaxRetryError(None, "/api/v1/pods", "Connection refused\nmore")  # type: ignore[arg-type]
     err = str(api_error(down, "list", "pods in namespace x"))
-    assert err.startswith("cannot list pods in namespace x: the API server is unreachable: ") and "\n" not in err
+    assert err == "cannot list pods in namespace x: the API server is unreachable: Connection refused"
     assert str(api_error(ValueError("bad\nworse"), "list", "nodes")) == "cannot list nodes: ValueError: bad"
 
 
@@ -270,6 +279,7 @@ class FakeApiServer(ApiClient):
         self.errors = errors or {}
         self.calls: list[tuple[str, str, dict[str, str], dict[str, str], Any]] = []
         self.applied: dict[str, Any] = {}
+        self.timeouts: list[Any] = []
 
     def call_api(
         self,
@@ -283,6 +293,7 @@ class FakeApiServer(ApiClient):
         u = urlsplit(url)
         q = {k: v[0] for k, v in parse_qs(u.query).items()}
         self.calls.append((method, u.path, q, dict(header_params or {}), body))
+        self.timeouts.append(_request_timeout)
         error = self.errors.get((method, u.path, q.get("continue", ""))) or self.errors.get((method, u.path))
         if error is not None:
             status, reason, status_body = error
@@ -902,3 +913,190 @@ def test_the_summary_counts_per_namespace_and_rule_and_renders_aligned_columns()
     one = Summary()
     one.add(Audited(Ref("v1", "Pod", "n", "p", ""), (Finding("x", "fail", "", "m"),)))
     assert render_summary(one).splitlines()[1] == "NAMESPACE  RULE  FAIL  WARN  ERROR"
+
+
+# --- found by mutation testing -------------------------------------------------------------------------------
+
+
+def test_every_call_carries_the_audits_timeouts_and_pages_of_limit(
+    apiserver: Callable[..., FakeApiServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    objects = _cluster()
+    objects[NODES] = [_pinned_node(), {**_pinned_node(), "metadata": {"name": "n2", "labels": {}}}]
+    cr = {"metadata": {"name": "kv", "namespace": "kubevirt"}, "status": {"phase": "Deployed"}}
+    objects[KUBEVIRTS] = [cr, {**cr, "metadata": {"name": "kv2", "namespace": "other"}}]
+    server = apiserver(objects)
+    code, out, _ = _audit(capsys, "--limit", "1", "--report")
+    assert code == 1
+    nodes = [c[2] for c in server.calls if c[1] in (NODES, KUBEVIRTS)]
+    assert nodes == [{"limit": "1"}, {"limit": "1", "continue": "1"}] * 2
+    assert server.calls[0][2] == {"limit": "1", "fieldSelector": "metadata.name=vm-admission"}
+    audit_calls = [t for c, t in zip(server.calls, server.timeouts, strict=True) if c[1] not in (NODES, KUBEVIRTS)]
+    assert audit_calls and all(t == (5.0, 60.0) for t in audit_calls)
+    summary = next(line for line in out.splitlines() if "objects scanned" in line)
+    assert f", {len(server.calls)} API requests: " in summary
+
+
+def test_the_first_page_of_a_list_is_not_retried_with_a_token_a_410_offers(
+    apiserver: Callable[..., FakeApiServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    gone = _status(410, "Gone", "too old resource version", metadata={"continue": "1"})
+    server = apiserver(errors={("GET", PODS, ""): gone})
+    code, _, err = _audit(capsys, "-o", "json")
+    assert (
+        code == 2
+        and err == "vm-admission audit: cannot list pods in all namespaces: 410 Gone: too old resource version\n"
+    )
+    assert server.paths().count(PODS) == 1
+
+
+def test_an_expired_continue_token_listing_the_reports_is_noted_too(
+    apiserver: Callable[..., FakeApiServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    objects = _cluster()
+    objects[REPORTS] = [{"metadata": {"name": "vm-admission", "namespace": ns}} for ns in ("a", "b", "c")]
+    expired = _status(410, "Gone", "The provided continue parameter is too old", metadata={"continue": "2"})
+    apiserver(objects, errors={("GET", REPORTS, "1"): expired})
+    _, _, err = _audit(capsys, "--report", "--limit", "1", "-o", "json")
+    assert "vm-admission audit: note: PolicyReport: a continue token expired during the list" in err
+
+
+def test_errors_listing_the_reports_of_one_namespace_name_it(
+    apiserver: Callable[..., FakeApiServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = "/apis/wgpolicyk8s.io/v1alpha2/namespaces/ns/policyreports"
+    apiserver(errors={("GET", path): _status(403, "Forbidden", "no")})
+    code, _, err = _audit(capsys, "--report", "-n", "ns")
+    assert (
+        code == 2
+        and err == "vm-admission audit: cannot list policyreports.wgpolicyk8s.io in namespace ns: 403 Forbidden: no\n"
+    )
+
+
+@pytest.mark.parametrize("path", [PODS, REPORTS])
+def test_the_api_server_going_away_mid_audit_is_one_line(
+    apiserver: Callable[..., FakeApiServer],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+) -> None:
+    import urllib3
+
+    server = apiserver()
+    answer = server.call_api
+
+    def flaky(method: str, url: str, *a: Any, **kw: Any) -> Any:
+        if urlsplit(url).path == path:
+            raise urllib3.exceptions.ProtocolError("Connection aborted.")
+        return answer(method, url, *a, **kw)
+
+    monkeypatch.setattr(server, "call_api", flaky)
+    code, _, err = _audit(capsys, "--report", "-o", "json")
+    what = "pods in all namespaces" if path == PODS else "policyreports.wgpolicyk8s.io in all namespaces"
+    assert (
+        code == 2
+        and err == f"vm-admission audit: cannot list {what}: the API server is unreachable: Connection aborted.\n"
+    )
+
+
+def test_objects_without_a_namespace_get_no_report(
+    apiserver: Callable[..., FakeApiServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = apiserver({PODS: [{"metadata": {"name": "loose"}, "spec": {"containers": [{"name": "c"}]}}]})
+    code, out, _ = _audit(capsys, "--report")
+    assert code == 0 and server.applied == {} and "written in 0 namespaces" in out
+
+
+def test_json_is_indented_and_yaml_keeps_the_documents_order_and_its_unicode(
+    apiserver: Callable[..., FakeApiServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    pod = {"metadata": {"name": "p", "namespace": "ns", "annotations": {"vm-admission.io/passthrough": "10dé:1eb8"}},
+           "spec": {"containers": [{"name": "compute"}]}}  # fmt: skip
+    apiserver({PODS: [pod]})
+    _, out, _ = _audit(capsys, "-o", "json")
+    assert out.startswith('{\n  "objects": [\n')
+    code, out, _ = _audit(capsys, "-o", "yaml", "--report")
+    assert code == 1 and out.startswith("objects:\n") and "10dé" in out
+    assert yaml.safe_load(out)["reports"] == ["ns"]
+
+
+def test_a_terminal_sees_the_audits_progress(
+    apiserver: Callable[..., FakeApiServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from webhook.audit import audit_command
+    from webhook.cli import build_parser
+
+    apiserver()
+    tty, out = _Tty(), io.StringIO()
+    assert audit_command(build_parser().parse_args(["audit", "-o", "json"]), out, tty) == 1
+    assert "scanned 5 objects (" in tty.getvalue() and tty.getvalue().endswith("\r\x1b[K")
+
+
+def test_run_audit_ticks_per_object_forces_the_last_tick_and_counts_its_requests_and_time(
+    apiserver: Callable[..., FakeApiServer],
+) -> None:
+    from webhook.audit import Api, run_audit
+
+    server = apiserver()
+    every = _Tty()
+    run = run_audit(Api(server), load_config(None), None, 2, progress=Progress(every, interval=0))
+    assert [f"scanned {n} objects" in every.getvalue() for n in range(1, 6)] == [True] * 5
+    assert run.summary.requests == len(server.calls) and 0 <= run.summary.seconds < 60
+    last_only = _Tty()
+    run_audit(Api(server), load_config(None), None, 2, progress=Progress(last_only, interval=3600))
+    assert last_only.getvalue().count("scanned") == 1 and "scanned 5 objects" in last_only.getvalue()
+
+
+def test_write_reports_stamps_the_time_it_is_given() -> None:
+    from webhook.audit import AuditRun, write_reports
+
+    applied: dict[str, Any] = {}
+
+    class Recorder:
+        def apply_report(self, namespace: str, report: dict[str, Any]) -> None:
+            applied[namespace] = report
+
+    run = AuditRun(found=_found())
+    run.summary.add(run.found[0])
+    assert write_reports(Recorder(), run, None, set(), now=1234.9) == ["ns"]  # type: ignore[arg-type]
+    assert {r["timestamp"]["seconds"] for r in applied["ns"]["results"]} == {1234}
+
+
+def test_progress_at_exactly_the_interval_and_before_a_second_has_passed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import webhook.audit as audit
+
+    now = [10.0]
+    monkeypatch.setattr(audit.time, "monotonic", lambda: now[0])
+    tty = _Tty()
+    p = Progress(tty, interval=1.0)
+    now[0] = 10.5
+    p.tick(50, force=True)
+    assert tty.getvalue().endswith("scanned 50 objects (100/s)")
+    now[0] = 11.5
+    p.tick(60)
+    assert tty.getvalue().endswith("scanned 60 objects (40/s)")
+
+
+def test_a_stream_without_isatty_is_no_terminal() -> None:
+    class Sink:
+        def write(self, text: str) -> int:
+            raise AssertionError("nothing may be written")
+
+    p = Progress(Sink())  # type: ignore[arg-type]
+    p.tick(1, force=True)
+    p.done()
+    assert not p.on
+
+
+def test_seconds_are_rounded_to_milliseconds() -> None:
+    s = Summary()
+    s.seconds = 1.23456
+    assert s.as_json()["seconds"] == 1.235
+
+
+def test_api_errors_with_a_status_but_no_reason() -> None:
+    class Bare(Exception):
+        status = 503
+
+    assert str(api_error(Bare("x"), "list", "pods")) == "cannot list pods: 503 : x"
+    assert str(api_error(_ApiException(503, "", b'{"message": "m"}'), "list", "pods")) == "cannot list pods: 503 : m"
