@@ -128,3 +128,78 @@ def render_chart(values_profile: str | None = "default", *args: str) -> list[dic
     flags = ("--values", str(chart_profile(values_profile))) if values_profile else ()
     text = _render((*flags, *args))
     return [copy.deepcopy(d) for d in yaml.safe_load_all(text) if d is not None]
+
+
+# --- the cluster view (CONTRACT §9) without an API server ------------------------------------------------------
+
+
+def node(
+    name: str,
+    *,
+    cpu: str | int = 16,
+    memory: str = "64Gi",
+    labels: dict[str, str] | None = None,
+    taints: list[dict[str, str]] | None = None,
+    unschedulable: bool = False,
+    allocatable: dict[str, Any] | None = None,
+    kubevirt: bool = True,
+) -> dict[str, Any]:
+    """A Node object as the API server lists it: a kubelet's hostname and arch labels, virt-handler's
+    ``kubevirt.io/schedulable`` (``kubevirt=False`` leaves it out), ``status.allocatable``."""
+    all_labels = {"kubernetes.io/hostname": name, "kubernetes.io/arch": "amd64"}
+    if kubevirt:
+        all_labels["kubevirt.io/schedulable"] = "true"
+    all_labels.update(labels or {})
+    spec: dict[str, Any] = {}
+    if taints is not None:
+        spec["taints"] = taints
+    if unschedulable:
+        spec["unschedulable"] = True
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": all_labels},
+        "spec": spec,
+        "status": {"allocatable": {"cpu": str(cpu), "memory": memory, "pods": "110", **(allocatable or {})}},
+    }
+
+
+def kubevirt_cr(
+    *,
+    gates: list[str] | None = None,
+    disabled: list[str] | None = None,
+    permitted: dict[str, list[dict[str, Any]]] | None = None,
+    phase: str = "Deployed",
+    name: str = "kubevirt",
+    namespace: str = "kubevirt",
+    default_architecture: str = "amd64",
+) -> dict[str, Any]:
+    """A KubeVirt CR as virt-operator leaves it (``status.phase`` set, so virt-api would use it)."""
+    config: dict[str, Any] = {"developerConfiguration": {"featureGates": list(gates or [])}}
+    if disabled is not None:
+        config["developerConfiguration"]["disabledFeatureGates"] = disabled
+    if permitted is not None:
+        config["permittedHostDevices"] = permitted
+    return {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "KubeVirt",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"configuration": config},
+        "status": {"phase": phase, "defaultArchitecture": default_architecture},
+    }
+
+
+def cluster_snapshot(
+    nodes: list[dict[str, Any]], kubevirt: dict[str, Any] | None = None, *, synced: bool = True
+) -> Any:
+    """The snapshot the cluster view would publish after listing ``nodes`` and the ``kubevirt`` CR: folded by
+    the view's own stores (webhook.cluster.view, webhook.cluster.fold), as ClusterView._publish does."""
+    from webhook.cluster.view import KubeVirtStore, NodeStore
+    from webhook.k8s.snapshot import ClusterSnapshot
+
+    store, crs = NodeStore(), KubeVirtStore()
+    for n in nodes:
+        store.apply("ADDED", n)
+    if kubevirt is not None:
+        crs.apply("ADDED", kubevirt)
+    return ClusterSnapshot(synced=synced, node_classes=store.classes(), node_count=len(store), kubevirt=crs.current())

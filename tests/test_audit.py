@@ -52,8 +52,13 @@ def test_vendored_policy_report_crd_is_the_shipped_one() -> None:
 
 def test_preflight_warnings_are_also_structured_advisories_and_stay_off_the_wire() -> None:
     vmi = example("cpu/vmi-dedicated.yaml")
-    request = {"uid": "u", "kind": {"group": "kubevirt.io", "version": "v1", "kind": "VirtualMachineInstance"},
-               "operation": "CREATE", "namespace": "ns", "object": vmi}  # fmt: skip
+    request = {
+        "uid": "u",
+        "kind": {"group": "kubevirt.io", "version": "v1", "kind": "VirtualMachineInstance"},
+        "operation": "CREATE",
+        "namespace": "ns",
+        "object": vmi,
+    }
     verdict = handle(request, "validate", load_config(None), ClusterSnapshot(synced=True))
     assert verdict.allowed
     (advisory,) = verdict.advisories
@@ -72,7 +77,7 @@ def test_findings_fail_for_causes_and_would_deny_warn_for_advisories_error_for_u
     )
     assert findings_of(Verdict(would_deny=[c]), "VirtualMachine") == (Finding("cpu.R6", "fail", "spec.x", "bad"),)
     (bad,) = findings_of(Verdict(allowed=False, code=400, message="spec: must be an object"), "Pod")
-    assert bad.result == "error" and bad.rule == "object.unreadable"
+    assert bad == Finding("object.unreadable", "error", "", "spec: must be an object")
 
 
 def test_a_stored_dedicated_pod_that_is_not_guaranteed_is_reported_as_not_pinned_naming_its_containers() -> None:
@@ -90,11 +95,13 @@ def _found() -> list[Audited]:
     return [
         Audited(
             ref,
-            (Finding("cpu.R2", "fail", "spec.domain.resources.requests.cpu", "must be whole"),
-             Finding("preflight.K1", "warn", "spec.domain.cpu.dedicatedCpuPlacement", "no node"),
-             Finding("object.unreadable", "error", "", "spec: must be an object")),
+            (
+                Finding("cpu.R2", "fail", "spec.domain.resources.requests.cpu", "must be whole"),
+                Finding("preflight.K1", "warn", "spec.domain.cpu.dedicatedCpuPlacement", "no node"),
+                Finding("object.unreadable", "error", "", "spec: must be an object"),
+            ),
         )
-    ]  # fmt: skip
+    ]
 
 
 def test_policy_report_validates_against_the_crd_schema_and_counts_its_results() -> None:
@@ -102,14 +109,31 @@ def test_policy_report_validates_against_the_crd_schema_and_counts_its_results()
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     report = policy_report("ns", _found(), 1_700_000_000.5)
     jsonschema.validate(report, schema)
-    assert report["metadata"] == {"name": "vm-admission", "namespace": "ns",
-                                  "labels": {"app.kubernetes.io/managed-by": "vm-admission"}}  # fmt: skip
+    assert report["metadata"] == {
+        "name": "vm-admission",
+        "namespace": "ns",
+        "labels": {"app.kubernetes.io/managed-by": "vm-admission"},
+    }
     assert report["summary"] == {"pass": 0, "fail": 1, "warn": 1, "error": 1, "skip": 0}
+    assert report["apiVersion"] == "wgpolicyk8s.io/v1alpha2" and report["kind"] == "PolicyReport"
+    assert [r["category"] for r in report["results"]] == ["cpu", "preflight", "object"]
+    assert [r["message"] for r in report["results"]] == [
+        "spec.domain.resources.requests.cpu: must be whole",
+        "spec.domain.cpu.dedicatedCpuPlacement: no node",
+        "spec: must be an object",
+    ]
     first = report["results"][0]
     assert first["policy"] == first["source"] == "vm-admission" and first["rule"] == "cpu.R2"
     assert first["properties"] == {"field": "spec.domain.resources.requests.cpu"}
-    assert first["resources"] == [{"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
-                                   "namespace": "ns", "name": "db", "uid": "1234"}]  # fmt: skip
+    assert first["resources"] == [
+        {
+            "apiVersion": "kubevirt.io/v1",
+            "kind": "VirtualMachineInstance",
+            "namespace": "ns",
+            "name": "db",
+            "uid": "1234",
+        }
+    ]
     assert first["timestamp"] == {"seconds": 1_700_000_000, "nanos": 0} and first["scored"] is True
     assert report["results"][1]["scored"] is False and "properties" not in report["results"][2]
     empty = policy_report("clean", [], 0)
@@ -118,6 +142,8 @@ def test_policy_report_validates_against_the_crd_schema_and_counts_its_results()
 
 
 def test_a_huge_report_keeps_the_failures_first_and_says_how_many_it_left_out() -> None:
+    exactly = policy_report("ns", _found(), 0, max_results=3)
+    assert len(exactly["results"]) == 3 and "annotations" not in exactly["metadata"]
     report = policy_report("ns", _found() * 3, 0, max_results=4)
     assert [r["result"] for r in report["results"]] == ["fail", "error", "fail", "error"]
     assert report["metadata"]["annotations"] == {"vm-admission.io/results-left-out": "5"}
@@ -186,7 +212,7 @@ def test_api_errors_are_one_line_naming_the_verb_and_resource() -> None:
     )
     down = urllib3.exceptions.MaxRetryError(None, "/api/v1/pods", "Connection refused\nmore")  # type: ignore[arg-type]
     err = str(api_error(down, "list", "pods in namespace x"))
-    assert err.startswith("cannot list pods in namespace x: the API server is unreachable: ") and "\n" not in err
+    assert err == "cannot list pods in namespace x: the API server is unreachable: Connection refused"
     assert str(api_error(ValueError("bad\nworse"), "list", "nodes")) == "cannot list nodes: ValueError: bad"
 
 
@@ -216,3 +242,301 @@ def test_a_list_goes_on_past_an_expired_continue_token_with_the_one_the_api_serv
     api._list_call = lambda kind, namespace: gone  # type: ignore[method-assign]
     with pytest.raises(_ApiException):
         list(api.pages(KIND["Pod"], None, 1))
+
+
+# --- the whole audit in process: the kubernetes client against a fake API server at its transport ---------
+
+
+NODES, KUBEVIRTS = "/api/v1/nodes", "/apis/kubevirt.io/v1/kubevirts"
+VMS, VMIS, PODS = "/apis/kubevirt.io/v1/virtualmachines", "/apis/kubevirt.io/v1/virtualmachineinstances", "/api/v1/pods"
+REPORTS = "/apis/wgpolicyk8s.io/v1alpha2/policyreports"
+
+
+def _stored(doc: dict[str, Any], uid: str) -> dict[str, Any]:
+    """A list item: no kind or apiVersion (a list's items carry none), a uid."""
+    item = {k: v for k, v in doc.items() if k not in ("kind", "apiVersion")}
+    item["metadata"] = {**item["metadata"], "uid": uid}
+    return item
+
+
+def _audit(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["audit", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_credentials_that_do_not_load_are_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(kubeconfig: str | None = None, context: str | None = None) -> Any:
+        raise ValueError("Invalid kube-config file.\nNo configuration found.")
+
+    monkeypatch.setattr("webhook.cluster.view.api_client", broken)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    code, out, err = _audit(capsys, "--kubeconfig", "/x/kubeconfig")
+    assert code == 2 and out == ""
+    assert err == "vm-admission audit: cannot load credentials from /x/kubeconfig: Invalid kube-config file.\n"
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+
+    def silent(kubeconfig: str | None = None, context: str | None = None) -> Any:
+        raise RuntimeError()
+
+    monkeypatch.setattr("webhook.cluster.view.api_client", silent)
+    code, _, err = _audit(capsys)
+    assert (
+        code == 2
+        and err == "vm-admission audit: cannot load credentials from the in-cluster service account: RuntimeError()\n"
+    )
+
+
+# --- the pure helpers ---------------------------------------------------------------------------------------
+
+
+def test_a_namespace_being_deleted_is_told_by_its_status_cause() -> None:
+    from webhook.audit import _terminating
+
+    def exc(status: int, body: Any) -> _ApiException:
+        return _ApiException(status, "Forbidden", body)
+
+    def causes(*c: Any) -> bytes:
+        return orjson.dumps({"kind": "Status", "details": {"causes": list(c)}})
+
+    assert _terminating(exc(403, causes({"reason": "NamespaceTerminating"})))
+    assert _terminating(exc(403, causes({"type": "NamespaceTerminating"})))
+    assert _terminating(exc(403, causes("junk", {"reason": "Other"}, {"reason": "NamespaceTerminating"})))
+    assert _terminating(exc(403, causes({"reason": "NamespaceTerminating"}).decode()))
+    assert not _terminating(exc(404, causes({"reason": "NamespaceTerminating"})))
+    assert not _terminating(exc(403, causes({"reason": "Other"}, "NamespaceTerminating")))
+    assert not _terminating(exc(403, b'{"kind":"Status"}'))
+    assert not _terminating(exc(403, b'{"details": null}'))
+    assert not _terminating(exc(403, b"not json"))
+    assert not _terminating(exc(403, b"[1]"))
+    assert not _terminating(exc(403, None))
+    assert not _terminating(ValueError("no status"))
+
+
+def test_the_continue_token_a_410_offers() -> None:
+    from webhook.audit import _inconsistent_continue
+
+    def gone(body: Any, status: int = 410) -> _ApiException:
+        return _ApiException(status, "Gone", body)
+
+    assert _inconsistent_continue(gone(b'{"metadata": {"continue": "abc"}}')) == "abc"
+    assert _inconsistent_continue(gone('{"metadata": {"continue": "abc"}}')) == "abc"
+    assert _inconsistent_continue(gone(b'{"metadata": {"continue": "abc"}}', 403)) is None
+    for body in (
+        b'{"metadata": {"continue": ""}}',
+        b'{"metadata": {"continue": 3}}',
+        b'{"metadata": null}',
+        b"{}",
+        b"not json",
+        b"[]",
+        None,
+    ):
+        assert _inconsistent_continue(gone(body)) is None, body
+    assert _inconsistent_continue(ValueError()) is None
+
+
+def test_the_status_message_is_the_api_servers_own_on_one_line() -> None:
+    from webhook.audit import _status_message
+
+    assert _status_message(_ApiException(403, "Forbidden", b'{"message": "no\\naccess"}')) == "no access"
+    assert _status_message(_ApiException(403, "Forbidden", b'{"code": 403}')) == "Forbidden"
+    assert _status_message(_ApiException(403, "Forbidden", b"<html>")) == "Forbidden"
+    assert _status_message(_ApiException(403, "Forbidden", b"[1]")) == "Forbidden"
+    assert _status_message(_ApiException(403, "", b"")) == str(_ApiException(403, "", b""))
+    assert _status_message(ValueError("plain\ntext")) == "plain text"
+
+
+def test_api_errors_without_a_status_or_message() -> None:
+    assert str(api_error(_ApiException(0, "", b""), "list", "pods")).startswith("cannot list pods: _ApiException: ")
+    assert str(api_error(ValueError(""), "get", "x")) == "cannot get x: ValueError: ValueError('')"
+    assert str(api_error(OSError("down"), "list", "x")) == "cannot list x: the API server is unreachable: down"
+    long = str(api_error(ValueError("y" * 400), "list", "x"))
+    assert long == "cannot list x: ValueError: " + "y" * 300
+    assert str(api_error(_ApiException(500, "Internal Server Error", b"{}"), "list", "x")) == (
+        "cannot list x: 500 Internal Server Error: Internal Server Error"
+    )
+
+
+def test_the_scope_of_an_audit() -> None:
+    from webhook.audit import scope
+
+    assert scope("ns") == "in namespace ns" and scope(None) == "in all namespaces" and scope("") == "in all namespaces"
+
+
+def test_a_stored_object_is_reviewed_as_the_kind_it_was_listed_as() -> None:
+    vm = _stored(example("cpu/vm-dedicated.yaml"), "u1")
+    vm["spec"]["template"]["spec"]["domain"]["resources"] = {"requests": {"cpu": "1500m", "memory": "1Gi"}}
+    audited = audit_object(vm, KIND["VirtualMachine"], load_config(None), None)
+    assert audited.ref == Ref(
+        "kubevirt.io/v1", "VirtualMachine", vm["metadata"]["namespace"], vm["metadata"]["name"], "u1"
+    )
+    assert vm["apiVersion"] == "kubevirt.io/v1" and vm["kind"] == "VirtualMachine"
+    assert audited.findings and all(f.result == "fail" for f in audited.findings)
+    assert any(f.field.startswith("spec.template.spec.domain.") for f in audited.findings)
+    own = {"apiVersion": "v2", "kind": "Other", "metadata": {"name": "x"}}
+    audit_object(own, KIND["Pod"], load_config(None), None)
+    assert own["apiVersion"] == "v2" and own["kind"] == "Other"
+    nameless = audit_object({"metadata": None, "spec": {}}, KIND["Pod"], load_config(None), None)
+    assert nameless.ref == Ref("v1", "Pod", "", "", "") and nameless.findings == ()
+    assert nameless.ref.as_json() == {"apiVersion": "v1", "kind": "Pod", "namespace": "", "name": ""}
+    assert Audited(nameless.ref, ()).as_json() == {**nameless.ref.as_json(), "findings": []}
+
+
+def test_a_stored_object_is_reviewed_as_a_create_on_the_validating_webhook_with_the_cluster_view() -> None:
+    from tests.helpers import cluster_snapshot, node
+
+    vmi = _stored(example("cpu/vmi-dedicated.yaml"), "u")
+    audited = audit_object(vmi, KIND["VirtualMachineInstance"], load_config(None), cluster_snapshot([node("a")]))
+    (finding,) = audited.findings
+    assert (
+        finding.rule == "preflight.K1"
+        and finding.result == "warn"
+        and finding.field == "spec.domain.cpu.dedicatedCpuPlacement"
+    )
+    pinned = cluster_snapshot([node("a", labels={"kubevirt.io/cpumanager": "true"})])
+    assert audit_object(vmi, KIND["VirtualMachineInstance"], load_config(None), pinned).findings == ()
+
+
+def test_findings_keep_the_cause_type_and_only_pods_get_the_not_pinned_prefix() -> None:
+    c = Cause("spec.x", "bad", "FieldValueNotSupported", rule="qos.guaranteed")
+    (vm,) = findings_of(Verdict(allowed=False, code=422, causes=[c]), "VirtualMachine")
+    assert vm == Finding("qos.guaranteed", "fail", "spec.x", "bad", "FieldValueNotSupported")
+    (pod,) = findings_of(Verdict(allowed=False, code=422, causes=[c]), "Pod")
+    assert pod.message == "not pinned (the pod is not Guaranteed, so the CPU manager gives it no dedicated CPUs): bad"
+    (other,) = findings_of(Verdict(allowed=False, code=422, causes=[Cause("f", "m", rule="cpu.R6")]), "Pod")
+    assert other.message == "m"
+    (warn,) = findings_of(Verdict(advisories=[Cause("f", "far", "FieldValueRequired", rule="preflight.K4")]), "Pod")
+    assert warn == Finding("preflight.K4", "warn", "f", "far", "FieldValueRequired")
+    assert findings_of(Verdict(allowed=False, code=422, message="m"), "Pod") == ()
+    assert Finding("r", "warn", "f", "m", "FieldValueRequired").as_json() == {
+        "result": "warn",
+        "type": "FieldValueRequired",
+        "field": "f",
+        "message": "m",
+        "rule": "r",
+    }
+
+
+def test_progress_shows_at_most_every_interval_unless_forced(monkeypatch: pytest.MonkeyPatch) -> None:
+    import webhook.audit as audit
+
+    now = [100.0]
+    monkeypatch.setattr(audit.time, "monotonic", lambda: now[0])
+    tty = _Tty()
+    p = Progress(tty, interval=1.0)
+    p.tick(5)
+    assert tty.getvalue() == ""  # not a second since it started
+    now[0] = 102.0
+    p.tick(10)
+    assert tty.getvalue() == "\r\x1b[Kscanned 10 objects (5/s)"
+    now[0] = 102.5
+    p.tick(20)
+    assert tty.getvalue().count("scanned") == 1
+    p.tick(2000, force=True)
+    assert tty.getvalue().endswith("\r\x1b[Kscanned 2000 objects (800/s)")
+    p.done()
+    p.done()
+    assert tty.getvalue().endswith("\r\x1b[K") and tty.getvalue().count("\r\x1b[K") == 3
+    quiet = _Tty()
+    Progress(quiet).done()
+    assert quiet.getvalue() == ""
+    assert Progress(_Tty()).interval == 0.2 and not Progress(io.StringIO()).on
+
+
+def test_the_summary_counts_per_namespace_and_rule_and_renders_aligned_columns() -> None:
+    s = Summary()
+    long_ns = "a-rather-long-namespace"
+    s.add(
+        Audited(
+            Ref("v1", "Pod", long_ns, "p", ""),
+            (
+                Finding("qos.guaranteed", "fail", "", "m"),
+                Finding("qos.guaranteed", "fail", "", "m"),
+                Finding("preflight.K1", "warn", "", "m"),
+            ),
+        )
+    )
+    s.add(Audited(Ref("v1", "Pod", "b", "p2", ""), (Finding("object.unreadable", "error", "", "m"),)))
+    s.add(Audited(Ref("kubevirt.io/v1", "VirtualMachine", "b", "v", ""), ()))
+    assert s.scanned == {"VirtualMachine": 1, "VirtualMachineInstance": 0, "Pod": 2} and s.objects == 3
+    assert s.with_findings == 2 and s.findings == 4 and s.results == {"fail": 2, "warn": 1, "error": 1}
+    assert s.by_rule == {"qos.guaranteed": 2, "preflight.K1": 1, "object.unreadable": 1}
+    assert s.by_namespace[long_ns]["qos.guaranteed"] == {"fail": 2, "warn": 0, "error": 0}
+    s.seconds, s.requests = 1.25, 7
+    lines = render_summary(s).splitlines()
+    assert lines[0] == (
+        "3 objects scanned (1 VirtualMachine, 0 VirtualMachineInstance, 2 Pod) in 1.2s, 7 API requests: "
+        "2 with findings (2 fail, 1 warn, 1 error)"
+    )
+    w = len(long_ns)
+    assert lines[1:] == [
+        f"{'NAMESPACE':<{w}}  {'RULE':<17}  FAIL  WARN  ERROR",
+        f"{long_ns}  {'preflight.K1':<17}     0     1      0",
+        f"{long_ns}  {'qos.guaranteed':<17}     2     0      0",
+        f"{'b':<{w}}  object.unreadable     0     0      1",
+    ]
+    assert s.as_json()["seconds"] == 1.25 and s.as_json()["apiRequests"] == 7
+    one = Summary()
+    one.add(Audited(Ref("v1", "Pod", "n", "p", ""), (Finding("x", "fail", "", "m"),)))
+    assert render_summary(one).splitlines()[1] == "NAMESPACE  RULE  FAIL  WARN  ERROR"
+
+
+# --- found by mutation testing -------------------------------------------------------------------------------
+
+
+def test_write_reports_stamps_the_time_it_is_given() -> None:
+    from webhook.audit import AuditRun, write_reports
+
+    applied: dict[str, Any] = {}
+
+    class Recorder:
+        def apply_report(self, namespace: str, report: dict[str, Any]) -> None:
+            applied[namespace] = report
+
+    run = AuditRun(found=_found())
+    run.summary.add(run.found[0])
+    assert write_reports(Recorder(), run, None, set(), now=1234.9) == ["ns"]  # type: ignore[arg-type]
+    assert {r["timestamp"]["seconds"] for r in applied["ns"]["results"]} == {1234}
+
+
+def test_progress_at_exactly_the_interval_and_before_a_second_has_passed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import webhook.audit as audit
+
+    now = [10.0]
+    monkeypatch.setattr(audit.time, "monotonic", lambda: now[0])
+    tty = _Tty()
+    p = Progress(tty, interval=1.0)
+    now[0] = 10.5
+    p.tick(50, force=True)
+    assert tty.getvalue().endswith("scanned 50 objects (100/s)")
+    now[0] = 11.5
+    p.tick(60)
+    assert tty.getvalue().endswith("scanned 60 objects (40/s)")
+
+
+def test_a_stream_without_isatty_is_no_terminal() -> None:
+    class Sink:
+        def write(self, text: str) -> int:
+            raise AssertionError("nothing may be written")
+
+    p = Progress(Sink())  # type: ignore[arg-type]
+    p.tick(1, force=True)
+    p.done()
+    assert not p.on
+
+
+def test_seconds_are_rounded_to_milliseconds() -> None:
+    s = Summary()
+    s.seconds = 1.23456
+    assert s.as_json()["seconds"] == 1.235
+
+
+def test_api_errors_with_a_status_but_no_reason() -> None:
+    class Bare(Exception):
+        status = 503
+
+    assert str(api_error(Bare("x"), "list", "pods")) == "cannot list pods: 503 : x"
+    assert str(api_error(_ApiException(503, "", b'{"message": "m"}'), "list", "pods")) == "cannot list pods: 503 : m"

@@ -533,7 +533,7 @@ def write_reports(
             raise api_error(
                 exc, "apply (patch)", f"policyreports.wgpolicyk8s.io {REPORT_NAME} in namespace {ns}"
             ) from None
-    return sorted(targets)
+    return written  # sorted: targets were visited in order; a namespace being deleted is not among them
 
 
 # --- printing ------------------------------------------------------------------------------------------------
@@ -594,9 +594,8 @@ def _client(args: argparse.Namespace) -> Any:
         return api_client(kubeconfig, args.context)
     except Exception as exc:
         where = kubeconfig or "the in-cluster service account"
-        raise AuditError(
-            f"cannot load credentials from {where}: {str(exc).splitlines()[0] if str(exc) else exc!r}"
-        ) from None
+        first = str(exc).splitlines()[0] if str(exc) else repr(exc)  # (a !r here would quote the message too)
+        raise AuditError(f"cannot load credentials from {where}: {first}") from None
 
 
 def audit_command(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:

@@ -276,6 +276,24 @@ def test_report_writes_policy_reports_and_a_rerun_replaces_them(
     assert managers == {"vm-admission"}
 
 
+def test_report_skips_a_namespace_being_deleted_with_a_note_and_does_not_count_it(
+    control_plane: ControlPlane, seeder: Seeder, namespace: str
+) -> None:
+    # envtest runs no namespace controller: a deleted namespace keeps its objects and stays Terminating, and the
+    # API server refuses new content there (403, cause NamespaceTerminating), as it does while a real one drains.
+    doomed = f"{namespace}-doomed"
+    control_plane.kubectl("create", "namespace", doomed)
+    seeder.create(doomed, launcher("launcher-unpinned", sidecar_limits=False))
+    seeder.create(namespace, launcher("launcher-unpinned", sidecar_limits=False))
+    control_plane.kubectl("delete", "namespace", doomed, "--wait=false")
+    code, doc = audit_json(control_plane, "-A", "--report")
+    assert code == 1
+    assert namespace in doc["reports"] and doomed not in doc["reports"]
+    assert f"namespace {doomed} is being deleted: no PolicyReport written there" in doc["notes"]
+    assert seeder.report(doomed) is None and seeder.report(namespace) is not None
+    assert any(o["namespace"] == doomed for o in doc["objects"])  # still audited, only not reported
+
+
 def test_unreachable_api_server_and_bad_kubeconfig_are_one_clear_line(
     control_plane: ControlPlane, tmp_path: Path
 ) -> None:

@@ -1,0 +1,118 @@
+"""What ``engine.handle`` and ``engine.chain`` hand a rule: the request's facts in its Context, and which rules run
+at all (the Pod fast path). Probe rules are put into the engine's tables for the test; the shipped rules' verdicts
+are tested elsewhere (test_core.py and the rule files)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.helpers import cluster_snapshot, make_review, node
+from webhook import engine
+from webhook.config import Config
+from webhook.rules.base import Context, Findings
+
+KINDS = ("Pod", "VirtualMachineInstance", "VirtualMachine")
+
+
+class Probe:
+    """A rule that records the Context it is given and warns once, so its running shows in the verdict."""
+
+    def __init__(self) -> None:
+        self.seen: list[Context] = []
+
+    def __call__(self, obj: dict[str, Any], ctx: Context) -> Findings:
+        self.seen.append(ctx)
+        return Findings(warnings=["probe ran"])
+
+
+def obj_of(kind: str, namespace: str = "ns1") -> dict[str, Any]:
+    api = "v1" if kind == "Pod" else "kubevirt.io/v1"
+    return {"apiVersion": api, "kind": kind, "metadata": {"name": "x", "namespace": namespace}, "spec": {}}
+
+
+@pytest.fixture
+def probe(monkeypatch: pytest.MonkeyPatch) -> Probe:
+    """The only rule of every kind, in both tables (a Pod rule outside GATED_POD_RULES: the fast path is off)."""
+    p = Probe()
+    table = {k: (p,) for k in KINDS}
+    monkeypatch.setattr(engine, "MUTATORS", table)
+    monkeypatch.setattr(engine, "VALIDATORS", table)
+    return p
+
+
+@pytest.mark.parametrize("webhook", ["mutate", "validate"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_rule_is_given_the_requests_namespace_dry_run_and_config(probe: Probe, webhook: str, kind: str) -> None:
+    config = Config()
+    verdict = engine.handle(make_review(obj_of(kind), dry_run=True)["request"], webhook, config)  # type: ignore[arg-type]
+    assert verdict.warnings == ["probe ran"]
+    (ctx,) = probe.seen
+    assert ctx.namespace == "ns1" and ctx.dry_run is True and ctx.kind == kind and ctx.operation == "CREATE"
+    assert ctx.config is config and ctx.old_object is None and ctx.cluster is None
+    assert (ctx.patch is not None) is (webhook == "mutate")
+
+
+def test_a_request_without_namespace_or_dry_run_reads_as_empty_and_false(probe: Probe) -> None:
+    request = make_review(obj_of("VirtualMachineInstance"))["request"]
+    del request["namespace"], request["dryRun"]
+    engine.handle(request, "validate", Config())
+    request = {**make_review(obj_of("VirtualMachineInstance"))["request"], "namespace": None, "dryRun": None}
+    engine.handle(request, "validate", Config())
+    request = {**make_review(obj_of("VirtualMachineInstance"))["request"], "dryRun": False}
+    engine.handle(request, "validate", Config())
+    assert [(c.namespace, c.dry_run) for c in probe.seen] == [("", False), ("", False), ("ns1", False)]
+
+
+def test_a_vm_update_rule_sees_the_old_object_and_a_synced_cluster(probe: Probe) -> None:
+    old = obj_of("VirtualMachine")
+    old["spec"] = {"running": True}
+    snap = cluster_snapshot([node("a")])
+    request = make_review(obj_of("VirtualMachine"), operation="UPDATE", old=old)["request"]
+    engine.handle(request, "validate", Config(), snap)
+    (ctx,) = probe.seen
+    assert ctx.old_object == old and ctx.operation == "UPDATE" and ctx.cluster is snap
+    engine.handle(
+        {**request, "oldObject": ["not", "an", "object"]}, "validate", Config(), cluster_snapshot([], synced=False)
+    )
+    assert probe.seen[1].old_object is None and probe.seen[1].cluster is None
+
+
+def test_chain_reviews_in_the_namespace_it_is_given(probe: Probe) -> None:
+    result = engine.chain(obj_of("VirtualMachineInstance"), Config(), namespace="team-a")
+    assert [c.namespace for c in probe.seen] == ["team-a", "team-a"] and result.validation.warnings == ["probe ran"]
+    probe.seen.clear()
+    engine.chain(obj_of("VirtualMachineInstance"), Config())
+    assert [c.namespace for c in probe.seen] == ["", ""]
+
+
+PLAIN_POD = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "web", "namespace": "ns"},
+    "spec": {"containers": [{"name": "c", "image": "x"}]},
+}
+DEDICATED_POD = {**PLAIN_POD, "spec": {**PLAIN_POD["spec"], "nodeSelector": {"cpumanager": "true"}}}
+
+
+@pytest.mark.parametrize("webhook", ["mutate", "validate"])
+def test_gated_pod_rules_are_not_run_for_pods_no_rule_concerns(monkeypatch: pytest.MonkeyPatch, webhook: str) -> None:
+    probe = Probe()
+    monkeypatch.setattr(engine, "MUTATORS", {**engine.MUTATORS, "Pod": (probe,)})
+    monkeypatch.setattr(engine, "VALIDATORS", {**engine.VALIDATORS, "Pod": (probe,)})
+    monkeypatch.setattr(engine, "GATED_POD_RULES", frozenset({probe}))
+    assert engine.handle(make_review(PLAIN_POD)["request"], webhook, Config()) == engine.Verdict()  # type: ignore[arg-type]
+    assert probe.seen == []
+    assert engine.handle(make_review(DEDICATED_POD)["request"], webhook, Config()).warnings == ["probe ran"]  # type: ignore[arg-type]
+    assert len(probe.seen) == 1
+
+
+@pytest.mark.parametrize("webhook", ["mutate", "validate"])
+def test_a_pod_rule_outside_the_gated_set_runs_for_every_pod(monkeypatch: pytest.MonkeyPatch, webhook: str) -> None:
+    probe = Probe()
+    table = "MUTATORS" if webhook == "mutate" else "VALIDATORS"
+    shipped = getattr(engine, table)
+    monkeypatch.setattr(engine, table, {**shipped, "Pod": (*shipped["Pod"], probe)})
+    verdict = engine.handle(make_review(PLAIN_POD)["request"], webhook, Config())  # type: ignore[arg-type]
+    assert verdict.warnings == ["probe ran"] and len(probe.seen) == 1
