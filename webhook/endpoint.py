@@ -173,7 +173,8 @@ async def admit(state: ReviewState, webhook: engine.Webhook, scope: Scope, recei
         await _send(send, 405, b'{"error":"method not allowed; use POST"}', [(b"allow", b"POST")])
         return
     metrics = state.metrics
-    gauge = metrics.in_flight_for(webhook)
+    tally = metrics.reviews.tally  # plain numbers (webhook.stats), compiled: native updates
+    gauge = tally.in_flight_for(webhook)
     gauge.inc()
     started = perf_counter()
     try:
@@ -197,7 +198,8 @@ async def admit(state: ReviewState, webhook: engine.Webhook, scope: Scope, recei
         level = logging.DEBUG
         try:
             verdict = engine.handle(req, webhook, state.config, state.snapshot())
-            metrics.count_denials(webhook, verdict)
+            if verdict.causes or verdict.would_deny:
+                metrics.count_denials(webhook, verdict)
             out = review.response(api_version, uid, verdict, allow_patch=webhook == "mutate")
             patch_ops = len(verdict.patch) if "patch" in out["response"] else 0
             if patch_ops:
@@ -215,7 +217,7 @@ async def admit(state: ReviewState, webhook: engine.Webhook, scope: Scope, recei
             label, level = "error", logging.ERROR
         payload = orjson.dumps(out)
         seconds = perf_counter() - started
-        metrics.observe(webhook, kind, operation, label, seconds)
+        tally.observe(webhook, kind, operation, label, seconds)
         if review_log.isEnabledFor(level):
             _log_review(level, req, uid, webhook, operation, label, patch_ops, seconds)
         await _send(send, 200, payload)
