@@ -105,3 +105,46 @@ def _post(srv: Any, path: str, body: bytes) -> bytes:
     assert status == 200, data[:200]
     assert orjson.loads(data)["kind"] == "AdmissionReview"
     return data
+
+
+def test_the_go_echo_with_a_patch_answers_mutate_with_it_and_validate_without(tmp_path: Any) -> None:
+    """``goecho -patch FILE`` (bench.apiserver's go-echo+patch): the mutating answer carries that JSON Patch."""
+    import base64
+    import http.client
+    import ssl
+    import subprocess
+    import time
+
+    from webhook import certs
+
+    _go_or_skip()
+    pod = next(p for p in payloads() if p.name == "launcher-pod" and p.webhook == "mutate")
+    ops = [{"op": "add", "path": "/metadata/labels/bench", "value": "yes"}]
+    (tmp_path / "patch.json").write_bytes(orjson.dumps(ops))
+    certs.ensure_certs(tmp_path / "certs")
+    port = baselines.free_port()
+    binary = str(baselines.go_binary())
+    cmd = [binary, "-addr", f"127.0.0.1:{port}", "-cert", str(tmp_path / "certs" / "tls.crt"),
+           "-key", str(tmp_path / "certs" / "tls.key"), "-patch", str(tmp_path / "patch.json")]  # fmt: skip
+    proc = subprocess.Popen(cmd)
+    ctx = ssl.create_default_context(cafile=str(tmp_path / "certs" / "ca.crt"))
+    try:
+        answers = {}
+        deadline = time.monotonic() + 10
+        for path in ("/mutate", "/validate"):
+            while True:
+                try:
+                    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=5)
+                    conn.request("POST", path, pod.body, {"Content-Type": "application/json"})
+                    answers[path] = orjson.loads(conn.getresponse().read())["response"]
+                    conn.close()
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, "goecho did not start"
+                    time.sleep(0.1)
+        assert answers["/mutate"]["patchType"] == "JSONPatch"
+        assert orjson.loads(base64.b64decode(answers["/mutate"]["patch"])) == ops
+        assert "patch" not in answers["/validate"] and answers["/validate"]["allowed"] is True
+    finally:
+        proc.terminate()
+        proc.wait(10)
