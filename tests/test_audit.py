@@ -540,3 +540,65 @@ def test_api_errors_with_a_status_but_no_reason() -> None:
 
     assert str(api_error(Bare("x"), "list", "pods")) == "cannot list pods: 503 : x"
     assert str(api_error(_ApiException(503, "", b'{"message": "m"}'), "list", "pods")) == "cannot list pods: 503 : m"
+
+
+def _counted() -> Summary:
+    s = Summary()
+    s.add(Audited(Ref("v1", "Pod", "zz", "p", ""), (Finding("qos.guaranteed", "fail", "", "m"),)))
+    s.add(
+        Audited(
+            Ref("kubevirt.io/v1", "VirtualMachine", "aa", "v", ""),
+            (Finding("preflight.K1", "warn", "", "m"), Finding("cpu.R2", "fail", "", "m")),
+        )
+    )
+    s.add(Audited(Ref("v1", "Pod", "aa", "clean", ""), ()))
+    s.requests, s.seconds = 3, 0.5
+    return s
+
+
+def test_the_json_summary_names_every_count_and_sorts_namespaces_and_rules() -> None:
+    out = _counted().as_json()
+    assert out == {
+        "scanned": {"VirtualMachine": 1, "VirtualMachineInstance": 0, "Pod": 2},
+        "objects": 3,
+        "objectsWithFindings": 2,
+        "results": {"fail": 2, "warn": 1, "error": 0},
+        "byNamespace": {
+            "aa": {"preflight.K1": {"fail": 0, "warn": 1, "error": 0}, "cpu.R2": {"fail": 1, "warn": 0, "error": 0}},
+            "zz": {"qos.guaranteed": {"fail": 1, "warn": 0, "error": 0}},
+        },
+        "byRule": {"cpu.R2": 1, "preflight.K1": 1, "qos.guaranteed": 1},
+        "apiRequests": 3,
+        "seconds": 0.5,
+    }
+    assert list(out) == [
+        "scanned",
+        "objects",
+        "objectsWithFindings",
+        "results",
+        "byNamespace",
+        "byRule",
+        "apiRequests",
+        "seconds",
+    ]
+    assert list(out["byNamespace"]) == ["aa", "zz"] and list(out["byRule"]) == [
+        "cpu.R2",
+        "preflight.K1",
+        "qos.guaranteed",
+    ]
+
+
+def test_the_json_document_holds_the_objects_summary_notes_and_only_with_reports_the_reports() -> None:
+    from webhook.audit import AuditRun, as_document
+
+    run = AuditRun(found=_found(), summary=_counted(), notes=["skipped namespace gone: being deleted"])
+    doc = as_document(run, None)
+    assert doc == {
+        "objects": [a.as_json() for a in _found()],
+        "summary": _counted().as_json(),
+        "notes": ["skipped namespace gone: being deleted"],
+    }
+    assert doc["objects"][0]["name"] == "db" and doc["objects"][0]["findings"][0]["rule"] == "cpu.R2"
+    with_reports = as_document(run, ["aa", "zz"])
+    assert with_reports == {**doc, "reports": ["aa", "zz"]}
+    assert as_document(AuditRun(), [])["reports"] == []
