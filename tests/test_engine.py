@@ -116,3 +116,13 @@ def test_a_pod_rule_outside_the_gated_set_runs_for_every_pod(monkeypatch: pytest
     monkeypatch.setattr(engine, table, {**shipped, "Pod": (*shipped["Pod"], probe)})
     verdict = engine.handle(make_review(PLAIN_POD)["request"], webhook, Config())  # type: ignore[arg-type]
     assert verdict.warnings == ["probe ran"] and len(probe.seen) == 1
+
+
+@pytest.mark.parametrize("webhook", ["mutate", "validate"])
+def test_a_review_no_rule_speaks_to_is_allowed_with_nothing_to_say(webhook: str) -> None:
+    """What ``review -o json`` and the audit print for such an object: no message, no warnings, no annotations."""
+    request = make_review({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm"}})["request"]
+    verdict = engine.handle(request, webhook, Config())  # type: ignore[arg-type]
+    assert (verdict.allowed, verdict.code, verdict.message, verdict.reason) == (True, 200, "", "")
+    assert verdict.causes == [] and verdict.warnings == [] and verdict.audit == {} and verdict.patch == []
+    assert verdict.would_deny == [] and verdict.advisories == []
