@@ -26,7 +26,14 @@ from pathlib import Path
 from setuptools import setup
 
 # The modules every review runs through: the ones worth compiling.
-HOT_PATH = ["webhook/endpoint.py", "webhook/stats.py", "webhook/engine.py", "webhook/review.py", "webhook/k8s", "webhook/rules"]
+HOT_PATH = [
+    "webhook/endpoint.py",
+    "webhook/stats.py",
+    "webhook/engine.py",
+    "webhook/review.py",
+    "webhook/k8s",
+    "webhook/rules",
+]
 
 
 def hot_path_files() -> list[str]:
