@@ -12,7 +12,7 @@ from typing import Any
 import jsonpatch
 import pytest
 
-from tests.helpers import make_review
+from tests.helpers import make_review, pure_python_only
 from tests.test_passthrough import ANN, ANN_FIELD, PERMITTED, T4, VF, pod, vmi
 from webhook import engine
 from webhook.config import Config, parse_config
@@ -395,6 +395,7 @@ def test_pod_with_metadata_that_is_not_a_map_is_a_bad_request() -> None:
         assert (v.allowed, v.code, v.message) == (False, 400, "metadata: must be an object, got string")
 
 
+@pure_python_only
 def test_a_validation_review_checks_the_declaration_once_for_the_rule_and_the_preflight(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

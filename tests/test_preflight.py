@@ -4,13 +4,12 @@ The same rules against a real control plane are tests/e2e/test_cluster_view.py."
 
 from __future__ import annotations
 
-import copy
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from tests.helpers import cluster_snapshot, kubevirt_cr, make_review, node
+from tests.helpers import cluster_snapshot, kubevirt_cr, make_review, node, pure_python_only
 from webhook.config import Config, parse_config
 from webhook.engine import Verdict, chain, handle
 from webhook.k8s.snapshot import ClusterSnapshot
@@ -875,7 +874,11 @@ def test_a_remembered_answer_is_not_shared_with_the_caller() -> None:
     ctx = Context(ENFORCE, "VirtualMachineInstance", cluster=snap)
     first = preflight.fit_memo(demand, ctx, snap)
     first.clear()
-    assert [r for r, _, _ in preflight.fit_memo(copy.deepcopy(demand), ctx, snap)] == ["K1"]
+    again = preflight.vmi_demand(
+        {}, vmi()["spec"], ("spec",), Context(ENFORCE, "VirtualMachineInstance", cluster=snap), "this VMI"
+    )
+    assert again is not None
+    assert [r for r, _, _ in preflight.fit_memo(again, ctx, snap)] == ["K1"]
 
 
 def test_a_vmi_the_cpu_rules_cannot_read_gets_no_placement_finding() -> None:
@@ -1125,6 +1128,7 @@ def test_one_snapshot_tells_affinities_and_tolerations_apart() -> None:
     assert validate(zone("z1", tol), snap).allowed
 
 
+@pure_python_only
 def test_one_shape_is_judged_once_per_snapshot(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     real = preflight.fit

@@ -181,14 +181,16 @@ async def admit(state: ReviewState, webhook: engine.Webhook, scope: Scope, recei
         try:
             body = await _read_body(scope, receive)
             doc = review.parse_review(body)
-        except BodyError as exc:
-            metrics.errors.labels(exc.reason).inc()
-            await _send(send, exc.status, orjson.dumps({"error": str(exc)}))
+        # Each except clause binds its own name: compiled, one name would keep the type of its first binding.
+        except BodyError as refused:
+            metrics.errors.labels(refused.reason).inc()
+            await _send(send, refused.status, orjson.dumps({"error": str(refused)}))
             return
-        except review.EnvelopeError as exc:
-            reason = "bad_json" if str(exc).startswith("body is not valid JSON") else "not_admission_review"
+        except review.EnvelopeError as not_review:
+            text = str(not_review)
+            reason = "bad_json" if text.startswith("body is not valid JSON") else "not_admission_review"
             metrics.errors.labels(reason).inc()
-            await _send(send, 400, orjson.dumps({"error": str(exc)}))
+            await _send(send, 400, orjson.dumps({"error": text}))
             return
         api_version, req = doc["apiVersion"], doc["request"]
         uid: str = req["uid"]

@@ -103,8 +103,8 @@ def _expression(values: frozenset[str] | None, expr: dict[str, Any]) -> bool:
 
 
 def _term(nc: NodeClass, term: dict[str, Any]) -> bool:
-    exprs: list[Any] = term.get("matchExpressions") or []
-    fields: list[Any] = term.get("matchFields") or []
+    exprs = term.get("matchExpressions") or []  # not annotated: compiled code would type-check before we do
+    fields = term.get("matchFields") or []
     if not isinstance(exprs, list) or not isinstance(fields, list):
         return False
     if not exprs and not fields:
