@@ -59,12 +59,12 @@ def _prometheus_children() -> Callable[[], None]:
 
 
 def _review_stats() -> Callable[[], None]:
-    m = Metrics()
+    tally = Metrics().reviews.tally  # as webhook.endpoint updates it
 
     def run() -> None:
-        gauge = m.in_flight_for("mutate")
+        gauge = tally.in_flight_for("mutate")
         gauge.inc()
-        m.observe("mutate", "Pod", "CREATE", "patched", 0.0004)
+        tally.observe("mutate", "Pod", "CREATE", "patched", 0.0004)
         gauge.dec()
 
     return run

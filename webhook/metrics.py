@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from webhook import build
-from webhook.stats import DURATION_BUCKETS, InFlight, Tally
+from webhook.stats import DURATION_BUCKETS, Tally
 
 if TYPE_CHECKING:
     from webhook.engine import Verdict
@@ -152,24 +152,14 @@ class Metrics:
             self.cert_reloads.labels(result)
             self.config_reloads.labels(result)
 
-    def in_flight_for(self, webhook: str) -> InFlight:
-        """The in-flight gauge child of ``webhook``: a plain integer to ``inc()``/``dec()``."""
-        return self.reviews.tally.in_flight_for(webhook)
-
-    def observe(self, webhook: str, kind: str, operation: str, verdict: str, seconds: float) -> None:
-        """Count one answered review and its duration; unknown kinds/operations become ``other``."""
-        self.reviews.tally.observe(webhook, kind, operation, verdict, seconds)
-
     def count_denials(self, webhook: str, verdict: Verdict) -> None:
         """Count each cause of a denied ``verdict`` (or, in warn mode, each would-deny cause) by rule id.
 
-        Cheap when there is nothing to count: two empty-list checks. Rule ids come from a fixed set; an id
-        that does not look like one (or a missing one) is counted as ``other`` so labels stay bounded.
+        The endpoint calls it only when the verdict has such causes. Rule ids come from a fixed set; an id that
+        does not look like one (or a missing one) is counted as ``other`` so labels stay bounded.
         """
-        if verdict.causes:
-            self._count(False, webhook, (c.rule for c in verdict.causes))
-        if verdict.would_deny:
-            self._count(True, webhook, (c.rule for c in verdict.would_deny))
+        self._count(False, webhook, (c.rule for c in verdict.causes))
+        self._count(True, webhook, (c.rule for c in verdict.would_deny))
 
     def _count(self, warn: bool, webhook: str, rules: Iterable[str]) -> None:
         for rule in rules:
