@@ -26,12 +26,11 @@ import orjson
 import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import Response
-from starlette.types import Receive, Scope, Send
 
-from webhook import build, certs, engine
+from webhook import build, certs
 from webhook.cluster.view import ClusterView, api_client
 from webhook.config import Config, ConfigError, load_config
-from webhook.endpoint import JSON, admit
+from webhook.endpoint import JSON, Front
 from webhook.k8s.snapshot import ClusterSnapshot
 from webhook.metrics import Metrics
 
@@ -194,33 +193,16 @@ class AppState:
 
 # ---------------------------------------------------------------------------------------------- routes
 
-ADMISSION_PATHS: dict[str, engine.Webhook] = {"/mutate": "mutate", "/validate": "validate"}
 
+def create_app(state: AppState) -> Front:
+    """The ASGI app over ``state``: :class:`webhook.endpoint.Front` answers ``/mutate`` and ``/validate``, in
+    front of a FastAPI app that serves health, readiness and metrics and runs the lifespan (reload polling when
+    ``state`` has watchers, the cluster view when it is on).
 
-class WebhookApp(FastAPI):
-    """The service's ASGI app: :func:`admit` answers ``/mutate`` and ``/validate`` in front of FastAPI.
-
-    Those two endpoints are the only hot ones: each review otherwise pays Starlette's middleware stack,
+    The admission endpoints bypass FastAPI: each review would otherwise pay Starlette's middleware stack,
     routing, a Request and a Response object (about a third of a request's time under load, see
-    docs/benchmarks.md). FastAPI keeps everything else: health, readiness, metrics, the lifespan.
+    docs/benchmarks.md).
     """
-
-    def __init__(self, state: AppState, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.webhook_state = state
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            webhook = ADMISSION_PATHS.get(scope["path"])
-            if webhook is not None:
-                await admit(self.webhook_state, webhook, scope, receive, send)
-                return
-        await super().__call__(scope, receive, send)
-
-
-def create_app(state: AppState) -> FastAPI:
-    """The ASGI app over ``state`` (a :class:`WebhookApp`); reload polling runs in its lifespan when ``state``
-    has watchers. Routes added to it with FastAPI's decorators are served by FastAPI as usual."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -241,8 +223,7 @@ def create_app(state: AppState) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    app = WebhookApp(state, title="vm-admission", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
-    app.state.webhook = state
+    app = FastAPI(title="vm-admission", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
 
     @app.get("/healthz")
     async def healthz() -> Response:
@@ -268,7 +249,7 @@ def create_app(state: AppState) -> FastAPI:
         body, ctype = state.metrics.render()
         return Response(body, media_type=ctype)
 
-    return app
+    return Front(state, app)
 
 
 # ---------------------------------------------------------------------------------------------- runner
@@ -360,6 +341,7 @@ def serve_command(args: argparse.Namespace) -> int:
         port=args.port,
         http="httptools",  # the C parser (uvicorn[standard]); h11 and its protocol were ~1/3 of a request's samples
         loop="auto",
+        interface="asgi3",  # said, not detected: the app is a compiled class (webhook.endpoint.Front)
         lifespan="on",
         log_config=None,
         access_log=False,

@@ -26,4 +26,8 @@ def is_dedicated_pod(pod: dict[str, Any], config: Config) -> bool:
     selector = spec.get("nodeSelector") if isinstance(spec, dict) else None
     if not isinstance(selector, dict):
         return False
-    return any(selector.get(label) == value for label, value in config.cpuManager.labels.items())
+    # A loop, not any(<generator>): this runs for every Pod, and compiled a generator costs an object.
+    for label, value in config.cpuManager.labels.items():  # noqa: SIM110
+        if selector.get(label) == value:
+            return True
+    return False
