@@ -415,6 +415,16 @@ def test_a_client_that_leaves_mid_body_gets_no_answer_and_nothing_is_counted(sta
     assert "vm_admission_requests_total{" not in text
 
 
+def test_a_client_gone_before_its_body_gets_no_answer(state: AppState) -> None:
+    assert _asgi_call(state, [{"type": "http.disconnect"}]) == []
+    assert 'vm_admission_requests_in_flight{webhook="validate"} 0.0' in state.metrics.render()[0].decode()
+
+
+def test_one_message_over_7_mib_without_a_content_length_gets_413(state: AppState) -> None:
+    start, payload = _asgi_call(state, [{"type": "http.request", "body": b" " * (MAX_BODY + 1)}])
+    assert start["status"] == 413 and "larger than" in orjson.loads(payload["body"])["error"]
+
+
 def test_other_methods_on_the_admission_paths_get_405_naming_post(state: AppState) -> None:
     start, payload = _asgi_call(state, [], method="PUT")
     assert start["status"] == 405 and (b"allow", b"POST") in start["headers"]
