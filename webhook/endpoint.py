@@ -6,8 +6,8 @@ and errors. The edge rules of CONTRACT §7 live here: 415 for another content ty
 and by counted bytes, 400 with a JSON error for a body that is not an AdmissionReview, the uid echoed after a
 rule's exception, 405 for other methods, never a 500 page.
 
-No web framework is imported: the module is compiled with mypyc with the rest of the hot path (setup.py), and
-:mod:`webhook.server` routes the two paths here in front of FastAPI.
+No web framework is imported: the module is compiled with mypyc with the rest of the hot path (setup.py).
+:class:`Front` is the ASGI app uvicorn runs; :mod:`webhook.server` gives it the FastAPI app for everything else.
 """
 
 from __future__ import annotations
@@ -102,7 +102,8 @@ def _declared_length(scope: Scope) -> int:
 
 
 async def _streamed_body(receive: Receive, first: dict[str, Any]) -> bytes:
-    """The rest of a body whose first message ``first`` was not the whole of it, counted against :data:`MAX_BODY`.
+    """A body whose first message ``first`` is not all of it, counted against :data:`MAX_BODY` (a disconnect
+    instead of a body is :class:`ClientGone`).
 
     The usual body (uvicorn hands it over in one message) is read inline by :func:`admit`: one coroutine less
     per review.
