@@ -242,7 +242,7 @@ async def admit(state: ReviewState, webhook: engine.Webhook, scope: Scope, recei
         tally.observe(webhook, kind, operation, label, seconds)
         if review_log.isEnabledFor(level):
             _log_review(level, req, uid, webhook, operation, label, patch_ops, seconds)
-        await send(_start(200, payload))
+        await send(_start(200, payload))  # _send's two messages, inline: no coroutine per answered review
         await send({"type": "http.response.body", "body": payload})
     except ClientGone:
         return
