@@ -26,6 +26,11 @@ WEBHOOK_KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration
 CLUSTER_VIEW_RULES = [
     {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": ["kubevirt.io"], "resources": ["kubevirts"], "verbs": ["get", "list", "watch"]},
+    {
+        "apiGroups": ["k8s.cni.cncf.io"],
+        "resources": ["network-attachment-definitions"],
+        "verbs": ["get", "list", "watch"],
+    },
 ]
 AUDIT_RULES = [
     {
@@ -35,6 +40,7 @@ AUDIT_RULES = [
     },
     {"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["list"]},
     {"apiGroups": ["kubevirt.io"], "resources": ["kubevirts"], "verbs": ["list"]},
+    {"apiGroups": ["k8s.cni.cncf.io"], "resources": ["network-attachment-definitions"], "verbs": ["list"]},
     {"apiGroups": ["wgpolicyk8s.io"], "resources": ["policyreports"], "verbs": ["list", "create", "patch"]},
 ]
 

@@ -156,7 +156,7 @@ def audit_object(obj: dict[str, Any], kind: Kind, config: Config, cluster: Clust
         "name": name,
         "object": obj,
     }
-    verdict = handle(request, "validate", config, cluster)
+    verdict = handle(request, "validate", config, cluster, offline=True)
     ref = Ref(kind.api_version, kind.kind, namespace, name, str(meta.get("uid") or ""))
     return Audited(ref, findings_of(verdict, kind.kind))
 
@@ -290,7 +290,7 @@ def scope(namespace: str | None) -> str:
 # --- the run -----------------------------------------------------------------------------------------------
 
 
-def _counting_view(api: Api, page_size: int) -> Any:
+def _counting_view(api: Api, page_size: int, resource_annotation: str) -> Any:
     """A :class:`ClusterView` whose list calls count in ``api.requests``."""
     from webhook.cluster.view import ClusterView
 
@@ -299,11 +299,11 @@ def _counting_view(api: Api, page_size: int) -> Any:
             api.requests += 1
             return super()._list_nodes(limit, token)
 
-        def _list_kubevirts(self, limit: int, token: str | None) -> dict[str, Any]:
+        def _list_custom(self, gvr: tuple[str, str, str], limit: int, token: str | None) -> dict[str, Any]:
             api.requests += 1
-            return super()._list_kubevirts(limit, token)
+            return super()._list_custom(gvr, limit, token)
 
-    return CountingView(api.api_client, page_size=page_size)
+    return CountingView(api.api_client, page_size=page_size, resource_annotation=resource_annotation)
 
 
 class Progress:
@@ -400,11 +400,13 @@ def run_audit(
     """List the cluster view once, then every kind page by page through the engine (raises AuditError)."""
     started = time.monotonic()
     run = AuditRun()
-    view = _counting_view(api, limit)
+    view = _counting_view(api, limit, config.networks.resourceNameAnnotation)
     try:
         cluster = view.list_once()
     except Exception as exc:
-        raise api_error(exc, "list", "nodes and kubevirts.kubevirt.io (the preflight's cluster view)") from None
+        raise api_error(
+            exc, "list", "nodes, kubevirts.kubevirt.io and network-attachment-definitions (the cluster view)"
+        ) from None
     for kind in KINDS:
         try:
             for page in api.pages(kind, namespace, limit):

@@ -112,6 +112,16 @@ class Cluster(_Strict):
     kubeconfig: str | None = None  # None: in-cluster service account
 
 
+class Networks(_Strict):
+    """Secondary networks as devices (docs/networks.md)."""
+
+    # Add the VF requests of SR-IOV attachments to pods (off where the Network Resources Injector runs with
+    # -honor-resources, which adds to what is there; never doubled otherwise).
+    inject: bool = True
+    # The NAD annotation that names the device plugin resource (Multus, KubeVirt and the injector read this).
+    resourceNameAnnotation: str = Field(default="k8s.v1.cni.cncf.io/resourceName", min_length=1)
+
+
 class Config(BaseSettings):
     model_config = SettingsConfigDict(
         extra="forbid", frozen=True, env_prefix="VM_ADMISSION_", env_nested_delimiter="__"
@@ -123,6 +133,7 @@ class Config(BaseSettings):
     passthrough: Passthrough = Field(default_factory=Passthrough)
     kubevirt: KubeVirt = Field(default_factory=KubeVirt)
     cluster: Cluster = Field(default_factory=Cluster)
+    networks: Networks = Field(default_factory=Networks)
 
     @classmethod
     def settings_customise_sources(

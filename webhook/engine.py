@@ -14,9 +14,10 @@ from typing import Any, Literal
 
 from webhook.config import Config
 from webhook.k8s.defaults import default_pod_requests
+from webhook.k8s.multus import NETWORKS_ANNOTATION
 from webhook.k8s.patch import JsonPatch, PatchBuilder, PatchError
 from webhook.k8s.snapshot import ClusterSnapshot
-from webhook.rules import cpu, devices, network, passthrough, preflight, qos
+from webhook.rules import attachments, cpu, devices, network, passthrough, preflight, qos
 from webhook.rules.base import Cause, Context, Findings, Operation
 from webhook.rules.dedicated import is_dedicated_pod
 
@@ -28,17 +29,18 @@ MAX_CAUSES = 10
 KUBEVIRT_GROUP = "kubevirt.io"
 
 MUTATORS: Mapping[str, tuple[Rule, ...]] = {
-    "Pod": (qos.mutate_pod, passthrough.mutate_pod),
+    "Pod": (qos.mutate_pod, passthrough.mutate_pod, attachments.mutate_pod),
     "VirtualMachineInstance": (passthrough.mutate_vmi,),
     "VirtualMachine": (passthrough.mutate_vm,),
 }
 VALIDATORS: Mapping[str, tuple[Rule, ...]] = {
-    "Pod": (cpu.validate_pod, passthrough.validate_pod, preflight.validate_pod),
+    "Pod": (cpu.validate_pod, passthrough.validate_pod, attachments.validate_pod, preflight.validate_pod),
     "VirtualMachineInstance": (
         cpu.validate_vmi,
         passthrough.validate_vmi,
         devices.validate_vmi,
         network.validate_vmi,
+        attachments.validate_vmi,
         preflight.validate_vmi,
     ),
     "VirtualMachine": (
@@ -46,15 +48,24 @@ VALIDATORS: Mapping[str, tuple[Rule, ...]] = {
         passthrough.validate_vm,
         devices.validate_vm,
         network.validate_vm,
+        attachments.validate_vm,
         preflight.validate_vm,
     ),
 }
 
-# Most pods in a cluster are neither dedicated-CPU pods nor carry a passthrough declaration: these Pod rules
+# Most pods in a cluster are neither dedicated-CPU pods nor carry a passthrough declaration or networks: these Pod rules
 # have nothing to say about them (``pod_concerned``), and ``handle`` answers such pods without building a
 # context (most of the fast path's time). A Pod rule not in this set (a new one, a test's) turns that off.
 GATED_POD_RULES: frozenset[Rule] = frozenset(
-    {qos.mutate_pod, passthrough.mutate_pod, cpu.validate_pod, passthrough.validate_pod, preflight.validate_pod}
+    {
+        qos.mutate_pod,
+        passthrough.mutate_pod,
+        attachments.mutate_pod,
+        cpu.validate_pod,
+        passthrough.validate_pod,
+        attachments.validate_pod,
+        preflight.validate_pod,
+    }
 )
 
 
@@ -116,14 +127,26 @@ def object_kind(request: Mapping[str, Any]) -> str:
 
 def pod_concerned(pod: dict[str, Any], config: Config) -> bool:
     """Whether any Pod rule (mutating or validating) has something to say about ``pod``."""
-    return is_dedicated_pod(pod, config) or passthrough.concerns_pod(pod)
+    return is_dedicated_pod(pod, config) or passthrough.concerns_pod(pod) or attachments.concerns_pod(pod)
 
 
-def _concerned(kind: str, webhook: Webhook, operation: str, obj: Any) -> bool:
+def _networks_annotation(obj: Any) -> Any:
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    return annotations.get(NETWORKS_ANNOTATION) if isinstance(annotations, dict) else None
+
+
+def _concerned(kind: str, webhook: Webhook, operation: str, obj: Any, old: Any) -> bool:
     if operation not in ("CREATE", "UPDATE") or not isinstance(obj, dict):
         return False
-    if operation == "UPDATE" and kind in ("Pod", "VirtualMachineInstance"):
-        return False  # container resources are immutable; KubeVirt's own accounts update running VMIs
+    if (
+        operation == "UPDATE"
+        and kind == "Pod"
+        and (webhook == "mutate" or _networks_annotation(obj) == _networks_annotation(old))
+    ):
+        return False  # container resources are immutable; only a networks change is checked (pod hotplug)
+    if operation == "UPDATE" and kind == "VirtualMachineInstance":
+        return False  # KubeVirt's own accounts update running VMIs
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
         return True
@@ -134,11 +157,16 @@ def _concerned(kind: str, webhook: Webhook, operation: str, obj: Any) -> bool:
 
 
 def handle(
-    request: Mapping[str, Any], webhook: Webhook, config: Config, cluster: ClusterSnapshot | None = None
+    request: Mapping[str, Any],
+    webhook: Webhook,
+    config: Config,
+    cluster: ClusterSnapshot | None = None,
+    offline: bool = False,
 ) -> Verdict:
     """Review one AdmissionReview ``request`` for ``webhook`` and return the verdict.
 
-    ``cluster`` is the cluster view's snapshot (CONTRACT §9); None, or one not synced, turns preflight off.
+    ``cluster`` is the cluster view's snapshot (docs/cluster-view.md); None, or one not synced, turns preflight
+    off. ``offline``: ``audit`` or ``review`` asks, not the API server (see ``rules.base.Context.offline``).
 
     Raises nothing for bad objects (they become a 400 verdict); unexpected exceptions from a rule are the
     caller's to turn into an errored response.
@@ -148,14 +176,14 @@ def handle(
         return Verdict()
     operation = request.get("operation")
     obj = request.get("object")
-    if not isinstance(operation, str) or not _concerned(kind, webhook, operation, obj):
+    old = request.get("oldObject")
+    if not isinstance(operation, str) or not _concerned(kind, webhook, operation, obj, old):
         return Verdict()
     assert isinstance(obj, dict)
-    if kind == "Pod" and not pod_concerned(obj, config):
+    if kind == "Pod" and operation == "CREATE" and not pod_concerned(obj, config):
         table = MUTATORS if webhook == "mutate" else VALIDATORS
         if GATED_POD_RULES.issuperset(table.get("Pod", ())):
             return Verdict()
-    old = request.get("oldObject")
     ctx = Context(
         config=config,
         kind=kind,
@@ -164,6 +192,7 @@ def handle(
         namespace=str(request.get("namespace") or ""),
         dry_run=bool(request.get("dryRun")),
         cluster=cluster if cluster is not None and cluster.usable else None,
+        offline=offline,
     )
     if webhook == "mutate":
         return run_mutators(obj, ctx)
@@ -255,11 +284,11 @@ def chain(
         "object": copy.deepcopy(obj),
         "oldObject": old_object,
     }
-    mutation = handle(request, "mutate", config, cluster)
+    mutation = handle(request, "mutate", config, cluster, offline=True)
     admitted = request["object"]
     if object_kind(request) == "Pod":
         default_pod_requests(admitted)
-    validation = handle(request, "validate", config, cluster) if mutation.allowed else Verdict()
+    validation = handle(request, "validate", config, cluster, offline=True) if mutation.allowed else Verdict()
     return ChainResult(mutation, validation, admitted)
 
 

@@ -355,10 +355,13 @@ def cluster_snapshot(args: argparse.Namespace) -> ClusterSnapshot:
 
     try:
         kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
-        return ClusterView(api_client(kubeconfig, args.context)).list_once()
+        annotation = load_config(args.config).networks.resourceNameAnnotation
+        return ClusterView(api_client(kubeconfig, args.context), resource_annotation=annotation).list_once()
+    except ConfigError:
+        raise
     except Exception as exc:
         reason = getattr(exc, "reason", None) or exc
-        raise InputError(f"--cluster: cannot read the cluster's nodes and KubeVirt CR: {reason}") from None
+        raise InputError(f"--cluster: cannot read the cluster's nodes, KubeVirt CR and NADs: {reason}") from None
 
 
 def review_command(

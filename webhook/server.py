@@ -320,7 +320,12 @@ def build_cluster_view(state: AppState, kubeconfig: str | None) -> ClusterView |
         return None
     log.info("cluster view on", extra={"fields": {"kubeconfig": path or "(in-cluster service account)"}})
     state.metrics.cluster_view_enabled.set(1)
-    return ClusterView(client, observer=state.metrics, lost_after=max(cfg.syncTimeout, 1.0))
+    return ClusterView(
+        client,
+        observer=state.metrics,
+        lost_after=max(cfg.syncTimeout, 1.0),
+        resource_annotation=state.config.networks.resourceNameAnnotation,
+    )
 
 
 def serve_command(args: argparse.Namespace) -> int:

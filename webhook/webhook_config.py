@@ -3,7 +3,8 @@
 One webhook per resource type (pods, VMIs, VMs) and per phase, so each registration stays small and each
 ``matchConditions`` list reads at a glance. The conditions are there so the API server does not call us for
 objects no rule concerns (most pods in a cluster): a pod is sent only when it is not a mirror pod and it
-carries the guaranteed-QoS or passthrough annotation or a CPU-manager node selector; a VMI or VM is sent to
+carries the guaranteed-QoS, passthrough or Multus networks annotation or a CPU-manager node selector, and a pod
+UPDATE (to its own validating webhook) only when it changes the networks annotation; a VMI or VM is sent to
 the mutating webhook only when it declares passthrough devices. Every VMI and VM goes to validation (the
 general CPU/memory and network rules apply to all of them), VM updates only when they change the spec of a
 VM that is not being deleted.
@@ -29,6 +30,7 @@ import yaml
 
 from webhook.config import Config, ConfigError, load_config
 from webhook.engine import MIRROR_ANNOTATION
+from webhook.k8s.multus import NETWORKS_ANNOTATION
 from webhook.rules.dedicated import GUARANTEED_QOS_ANNOTATION
 from webhook.rules.passthrough import ANNOTATION as PASSTHROUGH_ANNOTATION
 
@@ -141,21 +143,35 @@ def _spec_passthrough(spec_path: tuple[str, ...]) -> str:
     return f"({_has_path('object', *spec_path, 'domain', 'devices', 'passthrough')})"
 
 
-def pod_conditions(config: Config) -> list[dict[str, str]]:
-    """Only pods a rule concerns: not mirror pods; dedicated-CPU (annotation or node selector) or passthrough."""
+def _not_mirror() -> dict[str, str]:
     mirror = _has_annotation("object.metadata", MIRROR_ANNOTATION)
+    return {"name": "not-a-mirror-pod", "expression": f"!has(object.metadata.annotations) || !({mirror})"}
+
+
+def pod_conditions(config: Config) -> list[dict[str, str]]:
+    """Only pods a rule concerns: not mirror pods; dedicated-CPU (annotation or node selector), passthrough, or
+    secondary networks (the Multus networks annotation)."""
+    keys = (GUARANTEED_QOS_ANNOTATION, PASSTHROUGH_ANNOTATION, NETWORKS_ANNOTATION)
     return [
-        {"name": "not-a-mirror-pod", "expression": f"!has(object.metadata.annotations) || !({mirror})"},
+        _not_mirror(),
         {
-            "name": "dedicated-cpu-or-passthrough",
-            "expression": " || ".join(
-                (
-                    _any_annotation(("metadata",), (GUARANTEED_QOS_ANNOTATION, PASSTHROUGH_ANNOTATION)),
-                    _node_selector(config.cpuManager.labels),
-                )
-            ),
+            "name": "dedicated-cpu-passthrough-or-networks",
+            "expression": " || ".join((_any_annotation(("metadata",), keys), _node_selector(config.cpuManager.labels))),
         },
     ]
+
+
+def _annotation_or_empty(root: str, key: str) -> str:
+    meta = f"{root}.metadata"
+    present = f"{_has_path(root, 'metadata', 'annotations')} && {_has_annotation(meta, key)}"
+    return f"({present} ? {meta}.annotations[{cel_string(key)}] : '')"
+
+
+def pod_update_conditions() -> list[dict[str, str]]:
+    """Pod UPDATE only when the networks annotation changes (pod network hotplug): no other pod update, and
+    pods update often (status, labels, finalizers), ever reaches the webhook."""
+    new, old = (_annotation_or_empty(root, NETWORKS_ANNOTATION) for root in ("object", "oldObject"))
+    return [_not_mirror(), {"name": "networks-changed", "expression": f"{new} != {old}"}]
 
 
 def vm_conditions() -> list[dict[str, str]]:
@@ -200,6 +216,7 @@ class Registration:
 
 
 PODS = Registration("pods", "", "pods", ("CREATE",))
+POD_NETWORKS = Registration("pod-networks", "", "pods", ("UPDATE",))  # validation only: network hotplug
 VMIS = Registration("virtualmachineinstances", "kubevirt.io", "virtualmachineinstances", ("CREATE",))
 VMS = Registration("virtualmachines", "kubevirt.io", "virtualmachines", ("CREATE", "UPDATE"))
 
@@ -252,7 +269,7 @@ def default_failure_policy(reg: Registration, phase: Phase) -> FailurePolicy:
     """Fail closed only where a user waits on the answer: VMI/VM validation. Mutation, and everything for
     pods, fails open: virt-controller creates launcher pods, and a webhook outage must not stop VMs from
     starting (an unmutated dedicated pod still runs; it is just not pinned until it is recreated)."""
-    return "Fail" if phase == "validate" and reg is not PODS else "Ignore"
+    return "Fail" if phase == "validate" and reg.resource != "pods" else "Ignore"
 
 
 def build_configurations(
@@ -269,7 +286,7 @@ def build_configurations(
         excluded.append(target.namespace)
     pods = pod_conditions(config)
 
-    def hooks(phase: Phase, extra: Mapping[str, list[dict[str, str]]]) -> list[dict[str, Any]]:
+    def hooks(phase: Phase, extra: Mapping[str, list[dict[str, str]]], *more: Registration) -> list[dict[str, Any]]:
         return [
             _webhook(
                 reg,
@@ -280,7 +297,7 @@ def build_configurations(
                 excluded,
                 extra.get(reg.short, []),
             )
-            for reg in (PODS, VMIS, VMS)
+            for reg in (PODS, VMIS, VMS, *more)
         ]
 
     meta = {"name": NAME, "labels": dict(LABELS)}
@@ -296,7 +313,11 @@ def build_configurations(
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",
         "metadata": {"name": NAME, "labels": dict(LABELS)},
-        "webhooks": hooks("validate", {"pods": pods, VMS.short: vm_conditions()}),
+        "webhooks": hooks(
+            "validate",
+            {"pods": pods, VMS.short: vm_conditions(), POD_NETWORKS.short: pod_update_conditions()},
+            POD_NETWORKS,
+        ),
     }
     return [mutating, validating]
 

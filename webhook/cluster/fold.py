@@ -1,4 +1,5 @@
-"""From API objects to what the snapshot keeps: a node's class key, the KubeVirt CR's view. No I/O here.
+"""From API objects to what the snapshot keeps: a node's class key, the KubeVirt CR's view, a NAD's view.
+No I/O here.
 
 A node's key is everything rules read of it (labels but the hostname, hard taints, unschedulable,
 allocatable); nodes with equal keys share one :class:`~webhook.k8s.snapshot.NodeClass`. Keys are interned,
@@ -11,9 +12,11 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
+import orjson
+
 from webhook.k8s import quantity
 from webhook.k8s.scheduling import CONDITION_TAINTS, HARD_EFFECTS
-from webhook.k8s.snapshot import HOSTNAME_LABEL, KubeVirtView, NodeClass, Taint
+from webhook.k8s.snapshot import HOSTNAME_LABEL, KubeVirtView, NadKey, NadView, NodeClass, Taint
 
 NodeKey = tuple[tuple[tuple[str, str], ...], tuple[Taint, ...], bool, tuple[tuple[str, Decimal], ...]]
 
@@ -94,3 +97,36 @@ def kubevirt_view(cr: dict[str, Any]) -> KubeVirtView | None:
         permitted_resources=permitted,
         default_architecture=str(status.get("defaultArchitecture") or ""),
     )
+
+
+def _cni_type(config: Any) -> str:
+    """The CNI plugin type of a NAD's ``spec.config``: its top-level ``type``, else the first plugin's (a
+    conflist); "" when the config is absent (Multus then reads it from the node) or unreadable."""
+    if not isinstance(config, str) or not config:
+        return ""
+    try:
+        doc = orjson.loads(config)
+    except orjson.JSONDecodeError:
+        return ""
+    if not isinstance(doc, dict):
+        return ""
+    kind = doc.get("type")
+    if isinstance(kind, str) and kind:
+        return kind
+    plugins = doc.get("plugins")
+    first = plugins[0] if isinstance(plugins, list) and plugins else None
+    kind = first.get("type") if isinstance(first, dict) else None
+    return kind if isinstance(kind, str) else ""
+
+
+def nad_view(nad: dict[str, Any], resource_annotation: str) -> tuple[NadKey, NadView]:
+    """((namespace, name), view) of a NetworkAttachmentDefinition; the resource is the value of
+    ``resource_annotation`` (``networks.resourceNameAnnotation``); malformed parts read as absent."""
+    meta = nad.get("metadata") if isinstance(nad.get("metadata"), dict) else {}
+    spec = nad.get("spec") if isinstance(nad.get("spec"), dict) else {}
+    assert isinstance(meta, dict) and isinstance(spec, dict)
+    annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+    assert isinstance(annotations, dict)
+    resource = annotations.get(resource_annotation)
+    key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+    return key, NadView(resource if isinstance(resource, str) else "", _cni_type(spec.get("config")))

@@ -1,4 +1,5 @@
-"""The cluster view (CONTRACT §9): list + watch of Nodes and KubeVirt CRs, off the request path.
+"""The cluster view (docs/cluster-view.md): list + watch of Nodes, KubeVirt CRs and NetworkAttachmentDefinitions,
+off the request path.
 
 One reflector thread per kind does what client-go's reflector does: a paged list (``limit``/``continue``),
 then a watch from the list's resourceVersion with bookmarks; a watch that ends (its timeout) is resumed from
@@ -6,8 +7,9 @@ the last resourceVersion seen, a 410 Gone relists, any other error backs off wit
 publishes a new immutable :class:`~webhook.k8s.snapshot.ClusterSnapshot` by swapping one reference, so a
 review reads ``view.snapshot`` once and never waits on the API or on a lock.
 
-The view is "synced" once both kinds listed; it counts as lost (unsynced, preflight off) when a kind has
-not been able to list or watch for ``lost_after`` seconds, and is synced again with its next list.
+The view is "synced" once every kind listed (a kind whose CRD is not installed counts as listed, and empty);
+it counts as lost (unsynced, preflight off) when a kind has not been able to list or watch for ``lost_after``
+seconds, and is synced again with its next list.
 """
 
 from __future__ import annotations
@@ -17,20 +19,23 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from types import MappingProxyType
 from typing import Any, Protocol
 
 import orjson
 
-from webhook.cluster.fold import NodeKey, kubevirt_view, node_class, node_key
-from webhook.k8s.snapshot import ClusterSnapshot, KubeVirtView, NodeClass
+from webhook.cluster.fold import NodeKey, kubevirt_view, nad_view, node_class, node_key
+from webhook.k8s.snapshot import ClusterSnapshot, KubeVirtView, NadKey, NadView, NodeClass
 
 log = logging.getLogger("vm_admission.cluster")
 
 KUBEVIRT = ("kubevirt.io", "v1", "kubevirts")
+NADS = ("k8s.cni.cncf.io", "v1", "network-attachment-definitions")
+RESOURCE_NAME_ANNOTATION = "k8s.v1.cni.cncf.io/resourceName"
 PAGE_SIZE = 500
 WATCH_TIMEOUT = 300  # seconds the API server keeps one watch open; resuming after it is routine
 BACKOFF_BASE, BACKOFF_CAP = 0.5, 15.0
-MISSING_CRD_RETRY = 30.0  # without the KubeVirt CRD (404) the kind is empty; look again this often
+MISSING_CRD_RETRY = 30.0  # without a kind's CRD (404: KubeVirt, NADs) the kind is empty; look again this often
 
 
 class Observer(Protocol):
@@ -69,6 +74,9 @@ class NodeStore:
 
     def __len__(self) -> int:
         return len(self._nodes)
+
+    def fresh(self) -> NodeStore:
+        return NodeStore()
 
     def adopt(self, fresh: Store) -> None:
         """Take over ``fresh``'s contents (a completed relist)."""
@@ -132,6 +140,9 @@ class KubeVirtStore:
     def __len__(self) -> int:
         return len(self._crs)
 
+    def fresh(self) -> KubeVirtStore:
+        return KubeVirtStore()
+
     def adopt(self, fresh: Store) -> None:
         assert isinstance(fresh, KubeVirtStore)
         self._crs = fresh._crs
@@ -149,7 +160,46 @@ class KubeVirtStore:
         return next((v for _, v in sorted(self._crs.items(), key=lambda kv: kv[0]) if v is not None), None)
 
 
-Store = NodeStore | KubeVirtStore
+class NadStore:
+    """NetworkAttachmentDefinitions by (namespace, name), each folded to a :class:`NadView` (views interned:
+    10,000 NADs share a handful of them). ``frozen()`` is the published mapping, rebuilt only after a change."""
+
+    kind = "NetworkAttachmentDefinition"
+
+    def __init__(self, resource_annotation: str = RESOURCE_NAME_ANNOTATION) -> None:
+        self.resource_annotation = resource_annotation
+        self._nads: dict[NadKey, NadView] = {}
+        self._views: dict[NadView, NadView] = {}
+        self._frozen: MappingProxyType[NadKey, NadView] | None = None
+
+    def __len__(self) -> int:
+        return len(self._nads)
+
+    def fresh(self) -> NadStore:
+        return NadStore(self.resource_annotation)
+
+    def adopt(self, fresh: Store) -> None:
+        assert isinstance(fresh, NadStore)
+        self._nads, self._views, self._frozen = fresh._nads, fresh._views, None
+
+    def apply(self, event: str, obj: dict[str, Any]) -> None:
+        key, view = nad_view(obj, self.resource_annotation)
+        if event == "DELETED":
+            if self._nads.pop(key, None) is not None:
+                self._frozen = None
+            return
+        view = self._views.setdefault(view, view)
+        if self._nads.get(key) is not view:
+            self._nads[key] = view
+            self._frozen = None
+
+    def frozen(self) -> MappingProxyType[NadKey, NadView]:
+        if self._frozen is None:
+            self._frozen = MappingProxyType(dict(self._nads))
+        return self._frozen
+
+
+Store = NodeStore | KubeVirtStore | NadStore
 ListPage = Callable[[int, str | None], dict[str, Any]]
 WatchStream = Callable[[str, int], Iterator[dict[str, Any]]]
 
@@ -180,6 +230,9 @@ class Reflector:
         self.listed = False  # a full list has completed at least once
         self.failing_since: float | None = None
         self.missing = False  # the kind's API is not served (404): empty until it appears
+        # A kind the view can do without (NADs): a 403 (an upgrade that has not granted its RBAC yet) also reads
+        # as "not served", so the rest of the view still syncs.
+        self.optional = False
         self.resource_version = ""
 
     def list(self) -> None:
@@ -187,7 +240,7 @@ class Reflector:
 
         Each page is folded into a fresh store and dropped: only one page of raw objects is ever held.
         """
-        fresh = type(self.store)()
+        fresh = self.store.fresh()
         token: str | None = None
         while True:
             page = self._list_page(self.page_size, token)
@@ -250,8 +303,8 @@ class Reflector:
                     self._observer.cluster_watch_restart(self.kind, "expired")
                     need_list = True
                     continue
-                if status == 404 and (not self.listed or self.missing):
-                    self._not_served()  # the kind's API does not exist (no KubeVirt CRD): look again later
+                if (status == 404 and (not self.listed or self.missing)) or (status == 403 and self.optional):
+                    self._not_served(status)  # no CRD (or, for NADs, no RBAC for it yet): look again later
                     self._stop.wait(MISSING_CRD_RETRY)
                     need_list = True
                     continue
@@ -262,10 +315,13 @@ class Reflector:
                 self._stop.wait(min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt) * random.uniform(0.5, 1.0))
                 need_list = True
 
-    def _not_served(self) -> None:
+    def _not_served(self, status: int = 404) -> None:
         if not self.missing:
-            log.info("not served by the API server; treated as none", extra={"fields": {"kind": self.kind}})
-        self.store.adopt(type(self.store)())
+            why = "not served by the API server"
+            if status == 403:
+                why = "forbidden to this account (grant it get/list/watch)"
+            log.info(f"{why}; treated as none", extra={"fields": {"kind": self.kind}})
+        self.store.adopt(self.store.fresh())
         self.listed, self.failing_since, self.missing, self.resource_version = True, None, True, ""
         self._observer.cluster_objects(self.kind, 0)
         self._changed()
@@ -284,7 +340,8 @@ class Reflector:
 
 
 class ClusterView:
-    """Both reflectors, and the snapshot they publish (``view.snapshot``: read it once per review)."""
+    """The reflectors (Nodes, KubeVirt CRs, NADs) and the snapshot they publish (``view.snapshot``: read it
+    once per review)."""
 
     def __init__(
         self,
@@ -293,7 +350,10 @@ class ClusterView:
         lost_after: float = 30.0,
         page_size: int = PAGE_SIZE,
         watch_timeout: int = WATCH_TIMEOUT,
+        resource_annotation: str = RESOURCE_NAME_ANNOTATION,
     ) -> None:
+        """``resource_annotation``: the NAD annotation naming its device plugin resource
+        (``networks.resourceNameAnnotation``; read when the view starts)."""
         from kubernetes import client, watch
 
         # Any: the client's typed models are not what we read (raw JSON bytes, orjson-decoded).
@@ -309,10 +369,14 @@ class ClusterView:
         self._was_synced = False
         self.nodes = NodeStore()
         self.kubevirts = KubeVirtStore()
+        self.nads = NadStore(resource_annotation)
         common = (self._publish, self.observer, self._stop, page_size, watch_timeout)
+        self._nad_reflector = Reflector(self.nads, self._list_nads, self._watch_nads, *common)
+        self._nad_reflector.optional = True
         self._reflectors = [
             Reflector(self.nodes, self._list_nodes, self._watch_nodes, *common),
             Reflector(self.kubevirts, self._list_kubevirts, self._watch_kubevirts, *common),
+            self._nad_reflector,
         ]
 
     # -- API calls (the only place that knows the client) --------------------------------------------
@@ -329,13 +393,19 @@ class ClusterView:
         page: dict[str, Any] = orjson.loads(resp.data)
         return page
 
-    def _list_kubevirts(self, limit: int, token: str | None) -> dict[str, Any]:
+    def _list_custom(self, gvr: tuple[str, str, str], limit: int, token: str | None) -> dict[str, Any]:
         kw: dict[str, Any] = {"limit": limit, "_preload_content": False, "_request_timeout": self._timeout()}
         if token:
             kw["_continue"] = token
-        resp = self._custom.list_cluster_custom_object(*KUBEVIRT, **kw)
+        resp = self._custom.list_cluster_custom_object(*gvr, **kw)
         page: dict[str, Any] = orjson.loads(resp.data)
         return page
+
+    def _list_kubevirts(self, limit: int, token: str | None) -> dict[str, Any]:
+        return self._list_custom(KUBEVIRT, limit, token)
+
+    def _list_nads(self, limit: int, token: str | None) -> dict[str, Any]:
+        return self._list_custom(NADS, limit, token)
 
     def _stream(self, func: Any, args: tuple[str, ...], rv: str, seconds: int) -> Iterator[dict[str, Any]]:
         # Called through a function without a docstring, Watch finds no model type: it yields plain JSON
@@ -361,6 +431,9 @@ class ClusterView:
     def _watch_kubevirts(self, rv: str, seconds: int) -> Iterator[dict[str, Any]]:
         return self._stream(self._custom.list_cluster_custom_object, KUBEVIRT, rv, seconds)
 
+    def _watch_nads(self, rv: str, seconds: int) -> Iterator[dict[str, Any]]:
+        return self._stream(self._custom.list_cluster_custom_object, NADS, rv, seconds)
+
     # -- publishing ------------------------------------------------------------------------------------
 
     def _healthy(self, r: Reflector, now: float) -> bool:
@@ -376,6 +449,7 @@ class ClusterView:
                 node_classes=classes,
                 node_count=len(self.nodes),
                 kubevirt=self.kubevirts.current(),
+                nads=None if self._nad_reflector.missing else self.nads.frozen(),
             )
             if synced != self._was_synced:
                 self._was_synced = synced
@@ -384,6 +458,7 @@ class ClusterView:
                     log.info(
                         "cluster view synced",
                         extra={"fields": {"nodes": len(self.nodes), "nodeClasses": len(classes),
+                                          "nads": len(self.nads),
                                           "kubevirt": self.snapshot.kubevirt.ref if self.snapshot.kubevirt else None}},
                     )  # fmt: skip
                 else:
@@ -404,9 +479,10 @@ class ClusterView:
             try:
                 r.list()
             except Exception as exc:
-                if getattr(exc, "status", None) != 404:
+                status = getattr(exc, "status", None)
+                if status != 404 and not (status == 403 and r.optional):
                     raise
-                r._not_served()
+                r._not_served(status)
         return self.snapshot
 
     def wait_synced(self, timeout: float) -> bool:

@@ -1,4 +1,5 @@
-"""The cluster as rules see it (CONTRACT §9): an immutable snapshot of Nodes and the KubeVirt CR.
+"""The cluster as rules see it (docs/cluster-view.md): an immutable snapshot of Nodes, the KubeVirt CR and
+NetworkAttachmentDefinitions.
 
 ``webhook.cluster`` builds these from list + watch and swaps one reference; rules only read them, so this
 module holds no I/O and no client. Nodes are folded into :class:`NodeClass` es of identical relevant state
@@ -91,6 +92,18 @@ class KubeVirtView:
 
 
 @dataclass(frozen=True, slots=True)
+class NadView:
+    """What rules read of one NetworkAttachmentDefinition: the device plugin resource its pods need one
+    unit of per attachment ("" when it names none), and its CNI plugin type ("" when unknown)."""
+
+    resource_name: str = ""
+    cni_type: str = ""
+
+
+NadKey = tuple[str, str]  # (namespace, name)
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterSnapshot:
     """One consistent view of the cluster. ``synced`` is False until every kind's first list completed."""
 
@@ -98,6 +111,9 @@ class ClusterSnapshot:
     node_classes: tuple[NodeClass, ...] = ()
     node_count: int = 0
     kubevirt: KubeVirtView | None = None
+    # NADs by (namespace, name); None when the view has none (off, or the NAD CRD is not installed), so
+    # nothing that needs a NAD applies. A mapping that is never changed once published.
+    nads: Mapping[NadKey, NadView] | None = None
     # Derived answers (a preflight's findings per demand), computed on first use: the snapshot never changes,
     # so neither do they. Bounded by the reader (see webhook.rules.preflight).
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)

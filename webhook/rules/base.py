@@ -95,6 +95,9 @@ class Context:
     patch: PatchBuilder | None  # set for mutation; rules must not edit without it
     cluster: ClusterSnapshot | None  # the cluster view (§9) when it is on and synced; rules only read it
     extra: dict[str, Any]
+    # Not the API server's admission call but ``audit`` or ``review``: rules also report what an object would
+    # run without (networks.vf-missing), which at admission is the mutators' job to prevent.
+    offline: bool
 
     def __init__(
         self,
@@ -107,10 +110,12 @@ class Context:
         patch: PatchBuilder | None = None,
         cluster: ClusterSnapshot | None = None,
         extra: dict[str, Any] | None = None,
+        offline: bool = False,
     ) -> None:
         self.config, self.kind, self.operation, self.old_object = config, kind, operation, old_object
         self.namespace, self.dry_run, self.patch, self.cluster = namespace, dry_run, patch, cluster
         self.extra = {} if extra is None else extra
+        self.offline = offline
 
 
 def json_type(value: Any) -> str:
@@ -137,3 +142,22 @@ def default_architecture(ctx: Context) -> str:
     if kubevirt is not None and kubevirt.default_architecture:
         return kubevirt.default_architecture
     return ctx.config.kubevirt.defaultArchitecture
+
+
+def cluster_finding(findings: Findings, cause: Cause, ctx: Context, label: str = "") -> None:
+    """A finding about the cluster (preflight, NADs): a cause under ``cluster.enforcement: enforce``, else a
+    warning (``label``: its prefix, default the rule id) kept as an advisory for ``audit``."""
+    if ctx.config.cluster.enforcement == "enforce":
+        findings.causes.append(cause)
+    else:
+        findings.warnings.append(f"{label or cause.rule}: {cause.field}: {cause.message}")
+        findings.advisories.append(cause)
+
+
+RUN_STRATEGIES = ("Always", "RerunOnFailure", "Once")
+
+
+def to_run(vm: dict[str, Any]) -> bool:
+    """A VM that is to run: ``running: true`` or runStrategy Always, RerunOnFailure or Once."""
+    spec = vm.get("spec")
+    return isinstance(spec, dict) and (spec.get("running") is True or spec.get("runStrategy") in RUN_STRATEGIES)

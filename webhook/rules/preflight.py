@@ -10,7 +10,8 @@ nothing here applies). Nodes come folded into classes, so every check is O(class
   ``kubevirt.io/schedulable=true``, which every launcher selects anyway);
 - K2 pinnable CPUs: allocatable CPUs cover the launcher's dedicated CPUs (vCPUs + pool threads + emulator
   thread, KUBEVIRT-CLUSTER.md c.4) or a dedicated pod's CPU requests;
-- K3 devices: allocatable extended resources cover every device asked for;
+- K3 devices: allocatable extended resources cover every device asked for, SR-IOV VFs of network attachments
+  included (one per attachment to a NAD with a resourceName, :mod:`webhook.rules.attachments`);
 - K4 memory: allocatable memory (or ``hugepages-<pageSize>``) covers the request (c.5);
 - K5 a deviceName the CR's ``permittedHostDevices`` does not list; K6 host devices with the CR's
   ``HostDevices`` gate off (both always causes).
@@ -30,13 +31,12 @@ import orjson
 from webhook.k8s import quantity, scheduling
 from webhook.k8s.paths import Path
 from webhook.k8s.snapshot import CPU_MANAGER_GATE, HOST_DEVICES_GATE, ClusterSnapshot, NodeClass
-from webhook.rules import cpu, devices, passthrough
-from webhook.rules.base import Cause, Context, Findings, default_architecture
+from webhook.rules import attachments, cpu, devices, passthrough
+from webhook.rules.base import Cause, Context, Findings, cluster_finding, default_architecture, to_run
 from webhook.rules.dedicated import is_dedicated_pod
 
 SCHEDULABLE_LABEL = ("kubevirt.io/schedulable", "true")
 ARCH_LABEL = "kubernetes.io/arch"
-RUN_STRATEGIES = ("Always", "RerunOnFailure", "Once")
 _PLAIN_RESOURCES = frozenset({"cpu", "memory", "ephemeral-storage", "pods", "storage"})
 _BINARY = (("Ei", 2**60), ("Pi", 2**50), ("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10))
 
@@ -138,6 +138,9 @@ def vmi_demand(obj: dict[str, Any], spec: Any, root: Path, ctx: Context, what: s
         demand.cpus_detail = " + ".join(parts)
     _count_devices(spec, root, demand)
     _count_declared(obj, ctx, demand)
+    for resource, (units, at) in attachments.spec_vfs(spec, root, attachments.namespace_of(obj, ctx), ctx).items():
+        demand.devices[resource] = demand.devices.get(resource, 0) + units
+        demand.device_fields.setdefault(resource, at)
     demand.memory_field = (*d, "resources", "requests", "memory")
     request = next((v for v in (s.q(cpu.REQ_MEM), s.q(cpu.LIM_MEM), s.guest or Decimal(0)) if v), Decimal(0))
     if s.hugepages and s.page_size is not None and isinstance(s.page_size_raw, str):
@@ -182,7 +185,8 @@ def _resource_names(c: dict[str, Any]) -> set[str]:
 
 def pod_demand(obj: dict[str, Any], ctx: Context) -> tuple[Demand, bool]:
     """The pod's effective requests: app containers and native sidecars add up, a plain init container
-    needs its own amount alone (the kubelet's max(sum, max(init))); and whether it declares passthrough."""
+    needs its own amount alone (the kubelet's max(sum, max(init))); and whether it declares passthrough or
+    attaches VFs (either makes a pod that is not dedicated worth a preflight)."""
     spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
     assert isinstance(spec, dict)
     labels = ctx.config.cpuManager.labels
@@ -220,9 +224,13 @@ def pod_demand(obj: dict[str, Any], ctx: Context) -> tuple[Demand, bool]:
             demand.devices[name] = quantity.value(amount)
             demand.device_fields[name] = first[name]
     declared = _count_declared(obj, ctx, demand)
+    vfs = attachments.pod_vfs(obj, ctx)
+    for resource, (units, at) in vfs.items():  # what the attachments need, whether or not it was injected
+        if units > demand.devices.get(resource, 0):
+            demand.devices[resource], demand.device_fields[resource] = units, at
     if "memory" in first:
         demand.memory_field = first["memory"]
-    return demand, declared
+    return demand, declared or bool(vfs)
 
 
 # ---------------------------------------------------------------------------------------------- fit
@@ -464,19 +472,8 @@ def _findings(fails: list[tuple[str, Path, str]], ctx: Context) -> Findings:
     out = Findings()
     for rule, path, message in fails:
         rid = f"preflight.{rule}"
-        cause = Cause.at(path, message, rule=rid)
-        if ctx.config.cluster.enforcement == "enforce":
-            out.causes.append(cause)
-        else:
-            out.warnings.append(f"preflight ({rid}): {cause.field}: {message}")
-            out.advisories.append(cause)
+        cluster_finding(out, Cause.at(path, message, rule=rid), ctx, label=f"preflight ({rid})")
     return out
-
-
-def to_run(vm: dict[str, Any]) -> bool:
-    """A VM that is to run: ``running: true`` or runStrategy Always, RerunOnFailure or Once."""
-    spec = vm.get("spec")
-    return isinstance(spec, dict) and (spec.get("running") is True or spec.get("runStrategy") in RUN_STRATEGIES)
 
 
 def _vmi_like(obj: dict[str, Any], spec: Any, root: Path, ctx: Context, what: str, placement: bool) -> Findings:
