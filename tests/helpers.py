@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import functools
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -192,20 +193,57 @@ def kubevirt_cr(
     }
 
 
+def nad(
+    name: str,
+    namespace: str = "default",
+    *,
+    resource: str | None = "intel.com/sriov_vf",
+    cni: str | None = "sriov",
+    conflist: bool = False,
+    annotation: str = "k8s.v1.cni.cncf.io/resourceName",
+) -> dict[str, Any]:
+    """A NetworkAttachmentDefinition as the API server lists it: ``resource`` in the resourceName annotation
+    (None: no annotation), ``cni`` the CNI type of ``spec.config`` (None: no config; ``conflist``: in
+    ``plugins``)."""
+    meta: dict[str, Any] = {"name": name, "namespace": namespace}
+    if resource is not None:
+        meta["annotations"] = {annotation: resource}
+    spec: dict[str, Any] = {}
+    if cni is not None:
+        body: dict[str, Any] = {"type": cni, "vlan": 0, "ipam": {}}
+        cfg = {"cniVersion": "1.0.0", "name": name, "plugins": [body]} if conflist else {"cniVersion": "1.0.0", **body}
+        spec["config"] = json.dumps(cfg)
+    return {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition", "metadata": meta, "spec": spec}
+
+
 def cluster_snapshot(
-    nodes: list[dict[str, Any]], kubevirt: dict[str, Any] | None = None, *, synced: bool = True
+    nodes: list[dict[str, Any]],
+    kubevirt: dict[str, Any] | None = None,
+    *,
+    synced: bool = True,
+    nads: list[dict[str, Any]] | None = None,
+    resource_annotation: str = "k8s.v1.cni.cncf.io/resourceName",
 ) -> Any:
-    """The snapshot the cluster view would publish after listing ``nodes`` and the ``kubevirt`` CR: folded by
-    the view's own stores (webhook.cluster.view, webhook.cluster.fold), as ClusterView._publish does."""
-    from webhook.cluster.view import KubeVirtStore, NodeStore
+    """The snapshot the cluster view would publish after listing ``nodes``, the ``kubevirt`` CR and ``nads``
+    (None: the NAD CRD is not installed): folded by the view's own stores (webhook.cluster.view,
+    webhook.cluster.fold), as ClusterView._publish does."""
+    from webhook.cluster.view import KubeVirtStore, NadStore, NodeStore
     from webhook.k8s.snapshot import ClusterSnapshot
 
-    store, crs = NodeStore(), KubeVirtStore()
+    store, crs, nad_store = NodeStore(), KubeVirtStore(), NadStore(resource_annotation)
     for n in nodes:
         store.apply("ADDED", n)
     if kubevirt is not None:
         crs.apply("ADDED", kubevirt)
-    return ClusterSnapshot(synced=synced, node_classes=store.classes(), node_count=len(store), kubevirt=crs.current())
+    for d in nads or []:
+        nad_store.apply("ADDED", d)
+    return ClusterSnapshot(
+        synced=synced,
+        node_classes=store.classes(),
+        node_count=len(store),
+        kubevirt=crs.current(),
+        nads=None if nads is None else nad_store.frozen(),
+    )
 
 
 # Tests that count calls by monkeypatching a module function: compiled callers call it natively and never see

@@ -24,7 +24,7 @@ from webhook.rules import cpu
 from webhook.rules.base import Context, Findings
 
 DEFAULT = Config()
-RULE_ID = re.compile(r"[a-z]+\.[A-Za-z0-9]+")
+RULE_ID = re.compile(r"[a-z]+\.[A-Za-z0-9-]+")
 MEM = {"requests": {"memory": "1Gi"}, "limits": {"memory": "1Gi"}}
 
 

@@ -66,7 +66,7 @@ def assert_well_formed(doc: Any, uid: str | None, api_version: str, original: An
         jsonpatch.JsonPatch(ops).apply(original, in_place=True)
 
 
-RULE_ID = re.compile(r"[a-z]+\.[A-Za-z0-9]+")
+RULE_ID = re.compile(r"[a-z]+\.[A-Za-z0-9-]+")
 
 
 def assert_rule_ids(verdict: engine.Verdict) -> None:

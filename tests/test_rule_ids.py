@@ -27,7 +27,7 @@ from webhook.server import AppState
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 RULES_DOC = REPO / "docs" / "rules.md"
-RULE_ID = re.compile(r"[a-z]+\.[A-Za-z0-9]+")
+RULE_ID = re.compile(r"[a-z]+\.[A-Za-z0-9-]+")
 CONFIGS = {
     "default": Config(),
     "warn": parse_config({"enforcement": "warn"}),
@@ -55,7 +55,8 @@ def emitted_in_code() -> set[str]:
     """Every rule id literal in webhook/rules (the ids a rule can emit)."""
     ids: set[str] = set()
     for path in (REPO / "webhook" / "rules").glob("*.py"):
-        ids |= set(re.findall(r'"((?:cpu|qos|passthrough|devices|network|preflight)\.[A-Za-z0-9]+)"', path.read_text()))
+        literal = r'"((?:cpu|qos|passthrough|devices|networks?|preflight)\.[A-Za-z0-9-]+)"'
+        ids |= set(re.findall(literal, path.read_text()))
     return ids
 
 

@@ -65,9 +65,9 @@ def test_service_configs_are_schema_valid_and_safe(capsys: pytest.CaptureFixture
         assert hook["matchPolicy"] == "Equivalent"
         assert 1 <= hook["timeoutSeconds"] <= 5
         # Fail closed only where a user waits on the answer; pods and mutation fail open.
-        closed = kind == "ValidatingWebhookConfiguration" and not hook["name"].startswith("pods.")
+        closed = kind == "ValidatingWebhookConfiguration" and hook["rules"][0]["resources"] != ["pods"]
         assert hook["failurePolicy"] == ("Fail" if closed else "Ignore")
-        assert re.fullmatch(r"[a-z]+\.(mutate|validate)\.vm-admission\.io", hook["name"])
+        assert re.fullmatch(r"[a-z-]+\.(mutate|validate)\.vm-admission\.io", hook["name"])
         phase = "mutate" if kind == "MutatingWebhookConfiguration" else "validate"
         assert hook["clientConfig"]["service"] == {
             "namespace": "vm-admission",
@@ -95,7 +95,9 @@ def test_rules_cover_pods_vmis_and_vm_updates(capsys: pytest.CaptureFixture[str]
             for r in rule["resources"]
             for op in rule["operations"]
         }
-        assert registered == {
+        pod_updates = ("", "pods", "UPDATE")  # validation only: pod network hotplug
+        assert (pod_updates in registered) == (doc["kind"] == "ValidatingWebhookConfiguration")
+        assert registered - {pod_updates} == {
             ("", "pods", "CREATE"),
             ("kubevirt.io", "virtualmachineinstances", "CREATE"),
             ("kubevirt.io", "virtualmachines", "CREATE"),
@@ -171,9 +173,13 @@ def test_kubectl_accepts_the_output(capsys: pytest.CaptureFixture[str], ca_file:
 # --- match conditions ------------------------------------------------------------------------------------
 
 
-def _conditions(docs: list[dict[str, Any]], kind: str, phase: str) -> list[dict[str, str]]:
+def _conditions(docs: list[dict[str, Any]], kind: str, phase: str, operation: str = "CREATE") -> list[dict[str, str]]:
     doc_kind = "MutatingWebhookConfiguration" if phase == "mutate" else "ValidatingWebhookConfiguration"
-    (hook,) = [h for k, h in hooks(docs) if k == doc_kind and h["rules"][0]["resources"] == [RESOURCE[kind]]]
+    (hook,) = [
+        h
+        for k, h in hooks(docs)
+        if k == doc_kind and h["rules"][0]["resources"] == [RESOURCE[kind]] and operation in h["rules"][0]["operations"]
+    ]
     conditions: list[dict[str, str]] = hook.get("matchConditions", [])
     return conditions
 
@@ -259,6 +265,30 @@ def test_pods_no_rule_concerns_are_not_sent(default_docs: list[dict[str, Any]]) 
         assert not called(conditions, mirror)
         pinned = {"metadata": {"name": "p"}, "spec": {"nodeSelector": {"kubevirt.io/cpumanager": "true"}}}
         assert called(conditions, pinned)
+
+
+def test_pods_with_networks_are_sent_and_pod_updates_only_when_their_networks_change(
+    default_docs: list[dict[str, Any]],
+) -> None:
+    key = "k8s.v1.cni.cncf.io/networks"
+    with_networks = {"metadata": {"name": "p", "annotations": {key: "sriov-a"}}, "spec": {}}
+    for phase in ("mutate", "validate"):
+        assert called(_conditions(default_docs, "Pod", phase), with_networks)
+    update = _conditions(default_docs, "Pod", "validate", "UPDATE")
+    bare: dict[str, Any] = {"metadata": {"name": "p"}, "spec": {}}
+    labelled = {"metadata": {"name": "p", "labels": {"a": "b"}, "annotations": {key: "sriov-a"}}, "spec": {}}
+    other = {"metadata": {"name": "p", "annotations": {key: "sriov-a,sriov-b"}}, "spec": {}}
+    blank = {"metadata": {"name": "p", "annotations": {key: ""}}, "spec": {}}
+    assert called(update, with_networks, old=bare)  # added
+    assert called(update, other, old=with_networks)  # changed
+    assert called(update, bare, old=with_networks)  # removed
+    assert not called(update, labelled, old=with_networks)  # any other update
+    assert not called(update, bare, old=bare)
+    assert not called(update, blank, old=bare)  # "" selects nothing, as no annotation
+    mirror = {"metadata": {"name": "p", "annotations": {key: "x", "kubernetes.io/config.mirror": "m"}}, "spec": {}}
+    assert not called(update, mirror, old=bare)
+    with pytest.raises(ValueError):
+        _conditions(default_docs, "Pod", "mutate", "UPDATE")  # never mutated on update
 
 
 def test_vmis_and_vms_without_passthrough_skip_mutation_only(default_docs: list[dict[str, Any]]) -> None:

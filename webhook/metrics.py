@@ -26,7 +26,7 @@ from webhook.stats import DURATION_BUCKETS, Tally
 if TYPE_CHECKING:
     from webhook.engine import Verdict
 
-RULE_ID = re.compile(r"[a-z]+\.[A-Za-z0-9]+")  # docs/rules.md; anything else is counted as "other"
+RULE_ID = re.compile(r"[a-z]+\.[A-Za-z0-9-]+")  # docs/rules.md; anything else is counted as "other"
 
 
 class ReviewStats:

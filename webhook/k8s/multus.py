@@ -178,8 +178,6 @@ def _parse_json(value: str, default_namespace: str, problems: list[str]) -> list
     except orjson.JSONDecodeError as exc:
         problems.append(f"not valid JSON ({exc}); write a JSON list of objects with a name, or name[@interface] items")
         return []
-    if data is None:
-        return []  # Go decodes null into an empty list
     if not isinstance(data, list):
         problems.append("must be a JSON list of objects with a name (the value is JSON, not a list)")
         return []

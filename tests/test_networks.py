@@ -1,0 +1,391 @@
+"""Secondary networks as devices (webhook/rules/attachments.py, docs/networks.md): VF injection on pod CREATE,
+the networks.* findings, preflight K3's VFs and pod network hotplug, from plain NAD dicts through the cluster
+view's own stores (tests.helpers.cluster_snapshot)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import jsonpatch
+import pytest
+
+from tests.helpers import cluster_snapshot, make_review, nad, node
+from webhook.audit import KINDS, audit_object
+from webhook.config import Config, parse_config
+from webhook.engine import Verdict, chain, handle, pod_concerned
+from webhook.k8s.qos import qos_class
+from webhook.k8s.snapshot import ClusterSnapshot
+
+VF = "intel.com/sriov_vf"
+MLX = "openshift.io/mlx_vf"
+ANNOTATION = "k8s.v1.cni.cncf.io/networks"
+FIELD = "metadata.annotations.k8s.v1.cni.cncf.io/networks"
+KVM = {"devices.kubevirt.io/kvm": "1k"}
+NODES = [node("n1", allocatable={**KVM, VF: "4", MLX: "1"}, labels={"kubevirt.io/cpumanager": "true"})]
+NADS = [
+    nad("sriov-a"),
+    nad("sriov-b", resource=MLX, conflist=True),
+    nad("sriov-other", "net", resource=VF),
+    nad("sriov-bare", resource=None),
+    nad("bridge-net", resource=None, cni="bridge"),
+]
+ENFORCE = parse_config({"cluster": {"enforcement": "enforce"}})
+
+
+def snapshot(nads: list[dict[str, Any]] | None = NADS, nodes: list[dict[str, Any]] = NODES) -> ClusterSnapshot:
+    snap: ClusterSnapshot = cluster_snapshot(nodes, nads=nads)
+    return snap
+
+
+def networks(*items: dict[str, str]) -> str:
+    """KubeVirt's JSON form of the launcher pod's networks annotation."""
+    return json.dumps([{"interface": f"pod{i}", **item} for i, item in enumerate(items)])
+
+
+def launcher(value: str | None, *, dedicated: bool = True, namespace: str = "default", **extra: Any) -> dict[str, Any]:
+    """A virt-launcher pod: compute first (KubeVirt's order), then a sidecar; Guaranteed as it is."""
+    compute: dict[str, Any] = {
+        "name": "compute",
+        "image": "virt-launcher",
+        "resources": {
+            "requests": {"cpu": "2", "memory": "2Gi", "devices.kubevirt.io/kvm": "1"},
+            "limits": {"cpu": "2", "memory": "2Gi", "devices.kubevirt.io/kvm": "1"},
+        },
+    }
+    meta: dict[str, Any] = {"name": "virt-launcher-vm-abcde", "namespace": namespace, "annotations": {}}
+    if value is not None:
+        meta["annotations"][ANNOTATION] = value
+    sidecar_res = {"cpu": "100m", "memory": "128Mi"}
+    sidecar = {"name": "istio-proxy", "image": "proxy", "resources": {"requests": sidecar_res, "limits": sidecar_res}}
+    spec: dict[str, Any] = {"containers": [compute, sidecar], **extra}
+    if dedicated:
+        spec["nodeSelector"] = {"kubevirt.io/cpumanager": "true"}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
+
+
+def review(
+    obj: dict[str, Any],
+    webhook: str = "mutate",
+    config: Config | None = None,
+    cluster: ClusterSnapshot | None = None,
+    *,
+    operation: str = "CREATE",
+    old: dict[str, Any] | None = None,
+) -> Verdict:
+    request = make_review(obj, operation=operation, old=old)["request"]
+    return handle(request, webhook, config or Config(), cluster)  # type: ignore[arg-type]
+
+
+def mutated(obj: dict[str, Any], config: Config | None = None, cluster: ClusterSnapshot | None = None) -> Any:
+    verdict = review(obj, "mutate", config, snapshot() if cluster is None else cluster)
+    assert verdict.allowed, verdict.message
+    return jsonpatch.JsonPatch(verdict.patch).apply(copy.deepcopy(obj)), verdict
+
+
+def compute_resources(pod: dict[str, Any]) -> dict[str, Any]:
+    res: dict[str, Any] = pod["spec"]["containers"][0]["resources"]
+    return res
+
+
+# --- injection -----------------------------------------------------------------------------------------------
+
+
+def test_a_dedicated_launcher_pod_gets_its_vf_and_stays_guaranteed() -> None:
+    pod = launcher(networks({"name": "sriov-a", "namespace": "default"}))
+    after, verdict = mutated(pod)
+    res = compute_resources(after)
+    assert res["requests"][VF] == "1" and res["limits"][VF] == "1"
+    assert qos_class(after) == "Guaranteed"
+    assert [op["path"] for op in verdict.patch if VF.split("/")[0] in op["path"]] == [
+        "/spec/containers/0/resources/requests/intel.com~1sriov_vf",
+        "/spec/containers/0/resources/limits/intel.com~1sriov_vf",
+    ]
+    assert verdict.audit["network-resources"] == (
+        f"containers[0] (compute) requests and limits {VF}: 1 (default/sriov-a)"
+    )
+    again = review(after, "mutate", None, snapshot())
+    assert again.patch == [] and again.allowed  # reinvocation changes nothing
+    assert review(after, "validate", None, snapshot()).warnings == []
+
+
+def test_the_patch_is_minimal_on_a_pod_without_resources() -> None:
+    pod = launcher("sriov-a", dedicated=False)
+    del pod["spec"]["containers"][0]["resources"]
+    _, verdict = mutated(pod)
+    assert verdict.patch == [
+        {"op": "add", "path": "/spec/containers/0/resources", "value": {"requests": {VF: "1"}}},
+        {"op": "add", "path": "/spec/containers/0/resources/limits", "value": {VF: "1"}},
+    ]
+
+
+def test_a_nad_named_twice_counts_twice_and_each_resource_is_counted_apart() -> None:
+    pod = launcher("sriov-a, sriov-a, net/sriov-other, sriov-b, bridge-net, sriov-bare")
+    after, verdict = mutated(pod)
+    res = compute_resources(after)
+    assert res["requests"][VF] == res["limits"][VF] == "3"
+    assert res["requests"][MLX] == res["limits"][MLX] == "1"
+    assert "default/sriov-a, default/sriov-a, net/sriov-other" in verdict.audit["network-resources"]
+
+
+def test_a_resource_any_container_already_requests_is_left_alone() -> None:
+    pod = launcher("sriov-a,sriov-b", dedicated=False)
+    compute_resources(pod)["limits"][VF] = "1"  # KubeVirt <= 1.8 was first
+    pod["spec"]["initContainers"] = [{"name": "init", "resources": {"requests": {MLX: "2"}}}]
+    after, verdict = mutated(pod)
+    assert verdict.patch == [] and after == pod
+
+
+def test_no_injection_without_the_nad_view_or_with_inject_off() -> None:
+    pod = launcher("sriov-a")
+    for config, cluster in (
+        (Config(), None),
+        (Config(), snapshot(nads=None)),  # the NAD CRD is not installed
+        (Config(), cluster_snapshot(NODES, nads=NADS, synced=False)),
+        (parse_config({"networks": {"inject": False}}), snapshot()),
+    ):
+        verdict = review(pod, "mutate", config, cluster)
+        assert verdict.allowed and verdict.patch == []
+
+
+def test_the_resource_name_annotation_is_configurable() -> None:
+    custom = "example.com/vf-resource"
+    cluster = cluster_snapshot(NODES, nads=[nad("sriov-a", annotation=custom)], resource_annotation=custom)
+    after, _ = mutated(launcher("sriov-a"), parse_config({"networks": {"resourceNameAnnotation": custom}}), cluster)
+    assert compute_resources(after)["requests"][VF] == "1"
+    other = cluster_snapshot(NODES, nads=[nad("sriov-a", annotation=custom)])
+    assert review(launcher("sriov-a"), "mutate", None, other).patch == []
+
+
+def test_the_namespace_defaults_to_the_pods() -> None:
+    cluster = snapshot(nads=[nad("sriov-a", "vms")])
+    assert review(launcher("sriov-a", namespace="vms"), "mutate", None, cluster).patch
+    assert review(launcher("sriov-a", namespace="other"), "mutate", None, cluster).patch == []
+    assert review(launcher("vms/sriov-a", namespace="other"), "mutate", None, cluster).patch
+
+
+def test_a_malformed_selection_is_not_injected_and_validation_denies_it() -> None:
+    pod = launcher("sriov-a@x,sriov-b@x")
+    assert review(pod, "mutate", None, snapshot()).patch == []
+    verdict = review(pod, "validate")  # no cluster view needed
+    assert not verdict.allowed and verdict.code == 422
+    [cause] = verdict.causes
+    assert (cause.field, cause.rule) == (FIELD, "networks.selection")
+    assert cause.message.startswith("item 2 (default/sriov-b): interface 'x' is already item 1 (default/sriov-a)'s")
+    assert "ContainerCreating" in cause.message
+
+
+def test_a_pod_without_containers_or_with_unreadable_ones_is_not_injected() -> None:
+    for containers in ([], "x", [None]):
+        pod = launcher("sriov-a")
+        pod["spec"]["containers"] = containers
+        assert review(pod, "mutate", None, snapshot()).patch == []
+
+
+def test_networks_annotation_must_be_a_string() -> None:
+    pod = launcher(None)
+    pod["metadata"]["annotations"][ANNOTATION] = ["sriov-a"]
+    verdict = review(pod, "validate")
+    assert verdict.code == 400 and verdict.message == f"{FIELD}: must be a string, got list"
+
+
+def test_pods_without_the_annotation_stay_on_the_fast_path() -> None:
+    plain = {"apiVersion": "v1", "kind": "Pod", "metadata": {"annotations": {"a": "b"}}, "spec": {"containers": []}}
+    assert not pod_concerned(plain, Config())
+    plain["metadata"]["annotations"][ANNOTATION] = "sriov-a"
+    assert pod_concerned(plain, Config())
+
+
+# --- findings on pods --------------------------------------------------------------------------------------------
+
+
+def test_a_missing_nad_warns_by_default_and_denies_under_enforce() -> None:
+    pod = launcher("sriov-a,ghost,ghost")
+    warned = review(pod, "validate", None, snapshot())
+    assert warned.allowed
+    [warning] = warned.warnings
+    assert warning.startswith(f"networks.nad-missing: {FIELD}: item 2 (default/ghost): no NetworkAttachmentDefinition")
+    assert "ContainerCreating" in warning
+    assert [(c.rule, c.type) for c in warned.advisories] == [("networks.nad-missing", "FieldValueNotFound")]
+    denied = review(pod, "validate", ENFORCE, snapshot())
+    assert not denied.allowed and [c.rule for c in denied.causes] == ["networks.nad-missing"]
+
+
+def test_without_the_nad_view_nothing_needs_a_nad() -> None:
+    pod = launcher("ghost")
+    for cluster in (None, snapshot(nads=None)):
+        verdict = review(pod, "validate", ENFORCE, cluster)
+        assert verdict.allowed and verdict.warnings == []
+
+
+def test_an_sriov_nad_without_a_resource_name_is_always_a_warning() -> None:
+    pod = launcher("sriov-bare,bridge-net")
+    for config in (Config(), ENFORCE):
+        verdict = review(pod, "validate", config, snapshot())
+        assert verdict.allowed
+        [warning] = verdict.warnings
+        assert warning.startswith(f"networks.sriov-no-resource: {FIELD}: item 1 (default/sriov-bare): the SR-IOV")
+        assert "k8s.v1.cni.cncf.io/resourceName annotation" in warning
+        assert [c.rule for c in verdict.advisories] == ["networks.sriov-no-resource"]
+
+
+def test_vf_missing_is_reported_by_audit_and_review_but_not_at_admission() -> None:
+    pod = launcher("sriov-a,sriov-a")
+    compute_resources(pod)["requests"][VF] = "1"
+    assert review(pod, "validate", None, snapshot()).warnings == []
+    audited = audit_object(copy.deepcopy(pod), next(k for k in KINDS if k.kind == "Pod"), Config(), snapshot())
+    [finding] = audited.findings
+    assert (finding.rule, finding.result, finding.field) == ("networks.vf-missing", "warn", FIELD)
+    assert "2 attachments need one intel.com/sriov_vf (an SR-IOV VF) each" in finding.message
+    assert "requests 1: it runs without 1 of its VFs" in finding.message
+    result = chain(pod, parse_config({"networks": {"inject": False}}), cluster=snapshot())
+    assert any(w.startswith("networks.vf-missing") for w in result.validation.warnings)
+    still_short = chain(pod, Config(), cluster=snapshot())  # requested already: left alone, and still short
+    assert [w.split(":")[0] for w in still_short.validation.warnings] == ["networks.vf-missing"]
+    fixed = chain(launcher("sriov-a,sriov-a"), Config(), cluster=snapshot())
+    assert fixed.allowed and fixed.validation.warnings == []
+    assert compute_resources(fixed.admitted)["limits"][VF] == "2"
+
+
+# --- preflight K3 ----------------------------------------------------------------------------------------------
+
+
+def test_k3_counts_one_vf_per_attachment_naming_resource_and_numbers() -> None:
+    cluster = snapshot(nodes=[node("n1", allocatable={**KVM, VF: "1"}), node("n2", allocatable={**KVM, VF: "1"})])
+    verdict = review(launcher("sriov-a,sriov-a", dedicated=False), "validate", None, cluster)
+    [cause] = verdict.advisories
+    assert (cause.rule, cause.field) == ("preflight.K3", FIELD)
+    assert cause.message.startswith(f"the most any of the 2 nodes that could run it advertises is 1 {VF} (n1, n2)")
+    assert cause.message.endswith("this pod needs 2")
+    none = review(launcher("sriov-b", dedicated=False), "validate", ENFORCE, cluster)
+    assert [c.message for c in none.causes] == [
+        f"none of the 2 nodes that could run it advertises {MLX}, this pod needs 1 (is its device plugin running?)"
+    ]
+
+
+def test_k3_after_injection_counts_the_request_once() -> None:
+    pod, _ = mutated(launcher("sriov-a,sriov-a"))
+    cluster = snapshot(nodes=[node("n1", allocatable={**KVM, VF: "2"}, labels={"kubevirt.io/cpumanager": "true"})])
+    assert review(pod, "validate", ENFORCE, cluster).allowed
+
+
+# --- VMIs and VMs ------------------------------------------------------------------------------------------------
+
+
+def vmi_spec(*nets: tuple[str, str, str]) -> dict[str, Any]:
+    """(name, binding, networkName) per secondary network, beside the pod network."""
+    ifaces = [{"name": "default", "masquerade": {}}] + [{"name": n, b: {}} for n, b, _ in nets]
+    networks_ = [{"name": "default", "pod": {}}] + [{"name": n, "multus": {"networkName": r}} for n, _, r in nets]
+    return {
+        "domain": {"devices": {"interfaces": ifaces}, "resources": {"requests": {"memory": "1Gi"}}},
+        "networks": networks_,
+    }
+
+
+def vmi(*nets: tuple[str, str, str], namespace: str = "default") -> dict[str, Any]:
+    return {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachineInstance",
+        "metadata": {"name": "v", "namespace": namespace},
+        "spec": vmi_spec(*nets),
+    }
+
+
+def vm(*nets: tuple[str, str, str], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachine",
+        "metadata": {"name": "v", "namespace": "default"},
+        "spec": {**spec, "template": {"spec": vmi_spec(*nets)}},
+    }
+
+
+def test_a_vmi_on_a_missing_nad_is_told_where_and_what_fails() -> None:
+    verdict = review(vmi(("a", "sriov", "ghost"), ("b", "bridge", "net/sriov-other")), "validate", ENFORCE, snapshot())
+    [cause] = verdict.causes
+    assert (cause.field, cause.rule) == ("spec.networks[1].multus.networkName", "networks.nad-missing")
+    assert "failed to locate network attachment definition default/ghost" in cause.message
+    warned = review(vmi(("a", "sriov", "ghost")), "validate", None, snapshot())
+    assert warned.allowed and warned.warnings[0].startswith("networks.nad-missing: spec.networks[1].multus.networkName")
+
+
+def test_an_sriov_interface_on_a_nad_without_resource_warns() -> None:
+    verdict = review(vmi(("a", "sriov", "bridge-net"), ("b", "bridge", "sriov-bare")), "validate", ENFORCE, snapshot())
+    assert verdict.allowed
+    [warning] = verdict.warnings
+    assert warning.startswith('networks.sriov-no-resource: spec.networks[1].multus.networkName: interface "a" is')
+
+
+def test_a_vm_is_checked_only_when_it_is_to_run() -> None:
+    stopped = review(vm(("a", "sriov", "ghost"), runStrategy="Halted"), "validate", ENFORCE, snapshot())
+    assert stopped.allowed
+    for spec in ({"running": True}, {"runStrategy": "Always"}, {"runStrategy": "Once"}):
+        verdict = review(vm(("a", "sriov", "ghost"), **spec), "validate", ENFORCE, snapshot())
+        assert [c.field for c in verdict.causes] == ["spec.template.spec.networks[1].multus.networkName"]
+
+
+def test_k3_counts_one_vf_per_sriov_interface_of_a_vmi() -> None:
+    cluster = snapshot(nodes=[node("n1", allocatable={**KVM, VF: "1"})])
+    verdict = review(vmi(("a", "sriov", "sriov-a"), ("b", "sriov", "net/sriov-other")), "validate", ENFORCE, cluster)
+    [cause] = verdict.causes
+    assert (cause.rule, cause.field) == ("preflight.K3", "spec.networks[1].multus.networkName")
+    assert cause.message.endswith(f"advertises is 1 {VF} (n1), this VMI needs 2")
+    bridge_only = review(vmi(("a", "bridge", "sriov-a"), ("b", "bridge", "sriov-a")), "validate", ENFORCE, cluster)
+    assert bridge_only.allowed  # only sriov interfaces take a VF
+
+
+# --- pod network hotplug ---------------------------------------------------------------------------------------
+
+
+def update(old_value: str | None, new_value: str | None, config: Config | None = None, **kw: Any) -> Verdict:
+    old, new = launcher(old_value, **kw), launcher(new_value, **kw)
+    new["metadata"]["labels"] = {"changed": "yes"}
+    return review(new, "validate", config, snapshot(), operation="UPDATE", old=old)
+
+
+def test_adding_a_vf_network_to_a_running_pod_warns_what_to_do() -> None:
+    verdict = update("bridge-net", "bridge-net,sriov-a")
+    assert verdict.allowed
+    [warning] = verdict.warnings
+    assert warning.startswith(f"networks.vf-hotplug: {FIELD}: item 2 (default/sriov-a) is added, but default/sriov-a")
+    assert "recreate the pod" in warning and "live-migrate" in warning
+    assert update("sriov-a", "sriov-a,sriov-a").warnings[0].startswith("networks.vf-hotplug")  # a second unit
+
+
+def test_adding_plain_networks_or_removing_any_is_fine() -> None:
+    for old, new in (("sriov-a", "sriov-a,bridge-net"), ("sriov-a,sriov-b", "sriov-b"), ("sriov-a", None)):
+        verdict = update(old, new)
+        assert verdict.allowed and verdict.warnings == [], (old, new)
+
+
+def test_a_hotplugged_missing_nad_follows_cluster_enforcement() -> None:
+    assert update("sriov-a", "sriov-a,ghost").warnings[0].startswith("networks.nad-missing")
+    assert not update("sriov-a", "sriov-a,ghost", ENFORCE).allowed
+
+
+def test_a_malformed_or_colliding_hotplug_is_denied() -> None:
+    for new in ("sriov-a,Bad", "sriov-a@n1,bridge-net@n1"):
+        verdict = update("sriov-a", new)
+        assert not verdict.allowed and [c.rule for c in verdict.causes] == ["networks.selection"]
+
+
+def test_other_pod_updates_and_mutation_of_updates_are_untouched() -> None:
+    pod = launcher("sriov-a@Bad")  # even a value Multus refuses is left alone when it does not change
+    changed = copy.deepcopy(pod)
+    changed["metadata"]["labels"] = {"x": "y"}
+    for webhook in ("mutate", "validate"):
+        verdict = review(changed, webhook, ENFORCE, snapshot(), operation="UPDATE", old=pod)
+        assert verdict.allowed and verdict.warnings == [] and verdict.patch == []
+    new = launcher("sriov-a,sriov-b")
+    assert review(new, "mutate", None, snapshot(), operation="UPDATE", old=pod).patch == []
+
+
+@pytest.mark.parametrize("dedicated", [True, False])
+def test_an_update_with_networks_runs_no_create_rule(dedicated: bool) -> None:
+    old = launcher("bridge-net", dedicated=dedicated)
+    new = launcher("bridge-net,sriov-a", dedicated=dedicated)
+    new["spec"]["containers"][1]["resources"] = {"requests": {"cpu": "1"}}  # not Guaranteed: CREATE would deny
+    new["metadata"]["annotations"]["vm-admission.io/passthrough"] = "zz"
+    verdict = review(new, "validate", ENFORCE, snapshot(), operation="UPDATE", old=old)
+    assert verdict.allowed and [w.split(":")[0] for w in verdict.warnings] == ["networks.vf-hotplug"]
