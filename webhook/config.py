@@ -110,6 +110,8 @@ class Cluster(_Strict):
     enforcement: Literal["enforce", "warn"] = "warn"  # preflight findings K1-K4: warnings, or 422 causes
     syncTimeout: float = Field(default=30.0, ge=0, le=3600)  # /readyz waits at most this for the first sync
     kubeconfig: str | None = None  # None: in-cluster service account
+    # How often a kind whose CRD is not installed (KubeVirt CRs, NADs) is looked for again, in seconds.
+    crdRetry: float = Field(default=30.0, ge=0.1, le=3600)
 
 
 class Networks(_Strict):

@@ -325,6 +325,7 @@ def build_cluster_view(state: AppState, kubeconfig: str | None) -> ClusterView |
         observer=state.metrics,
         lost_after=max(cfg.syncTimeout, 1.0),
         resource_annotation=state.config.networks.resourceNameAnnotation,
+        crd_retry=cfg.crdRetry,
     )
 
 

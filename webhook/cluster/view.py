@@ -36,6 +36,7 @@ PAGE_SIZE = 500
 WATCH_TIMEOUT = 300  # seconds the API server keeps one watch open; resuming after it is routine
 BACKOFF_BASE, BACKOFF_CAP = 0.5, 15.0
 MISSING_CRD_RETRY = 30.0  # without a kind's CRD (404: KubeVirt, NADs) the kind is empty; look again this often
+# (config cluster.crdRetry)
 
 
 class Observer(Protocol):
@@ -221,8 +222,10 @@ class Reflector:
         stop: threading.Event,
         page_size: int = PAGE_SIZE,
         watch_timeout: int = WATCH_TIMEOUT,
+        crd_retry: float = MISSING_CRD_RETRY,
     ) -> None:
         self.store, self.kind = store, store.kind
+        self.crd_retry = crd_retry
         self.watch_timeout = watch_timeout
         self._list_page, self._watch = list_page, watch
         self._changed, self._observer, self._stop = changed, observer, stop
@@ -305,7 +308,7 @@ class Reflector:
                     continue
                 if (status == 404 and (not self.listed or self.missing)) or (status == 403 and self.optional):
                     self._not_served(status)  # no CRD (or, for NADs, no RBAC for it yet): look again later
-                    self._stop.wait(MISSING_CRD_RETRY)
+                    self._stop.wait(self.crd_retry)
                     need_list = True
                     continue
                 # Anything else (connection refused, timeouts, 5xx, a CRD briefly unserved after a restart):
@@ -351,6 +354,7 @@ class ClusterView:
         page_size: int = PAGE_SIZE,
         watch_timeout: int = WATCH_TIMEOUT,
         resource_annotation: str = RESOURCE_NAME_ANNOTATION,
+        crd_retry: float = MISSING_CRD_RETRY,
     ) -> None:
         """``resource_annotation``: the NAD annotation naming its device plugin resource
         (``networks.resourceNameAnnotation``; read when the view starts)."""
@@ -370,7 +374,7 @@ class ClusterView:
         self.nodes = NodeStore()
         self.kubevirts = KubeVirtStore()
         self.nads = NadStore(resource_annotation)
-        common = (self._publish, self.observer, self._stop, page_size, watch_timeout)
+        common = (self._publish, self.observer, self._stop, page_size, watch_timeout, crd_retry)
         self._nad_reflector = Reflector(self.nads, self._list_nads, self._watch_nads, *common)
         self._nad_reflector.optional = True
         self._reflectors = [
