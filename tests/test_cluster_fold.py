@@ -1,5 +1,5 @@
 """From API objects to the snapshot (webhook.cluster.fold, webhook.k8s.snapshot): a Node's class key, the
-KubeVirt CR's view, feature gates, node classes. Pure: plain dicts in, no API server."""
+KubeVirt CR's view, feature gates, node classes, a NAD's view and the NAD store. Pure: plain dicts in, no API server."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import cluster_snapshot, kubevirt_cr, node
-from webhook.cluster.fold import kubevirt_view, node_class, node_key
-from webhook.k8s.snapshot import ClusterSnapshot, KubeVirtView, NodeClass, Taint, gate_enabled
+from tests.helpers import cluster_snapshot, kubevirt_cr, nad, node
+from webhook.cluster.fold import kubevirt_view, nad_view, node_class, node_key
+from webhook.cluster.view import RESOURCE_NAME_ANNOTATION as RESOURCE_ANNOTATION
+from webhook.cluster.view import NadStore
+from webhook.k8s.snapshot import ClusterSnapshot, KubeVirtView, NadView, NodeClass, Taint, gate_enabled
 
 # ------------------------------------------------------------------------------------------------- nodes
 
@@ -225,3 +227,69 @@ def test_a_snapshot_is_usable_once_synced_and_compares_without_its_memo() -> Non
     assert a == b and "memo" not in repr(a) and b.memo == {}
     assert ClusterSnapshot().node_classes == () and ClusterSnapshot().node_count == 0
     assert ClusterSnapshot().kubevirt is None
+
+
+# --------------------------------------------------------------------------------------------------- NADs
+
+
+def test_a_nads_view_is_its_resource_name_and_cni_type() -> None:
+    assert nad_view(nad("a", "ns"), RESOURCE_ANNOTATION) == (("ns", "a"), NadView("intel.com/sriov_vf", "sriov"))
+    assert nad_view(nad("b", conflist=True), RESOURCE_ANNOTATION)[1] == NadView("intel.com/sriov_vf", "sriov")
+    assert nad_view(nad("c", resource=None, cni="bridge"), RESOURCE_ANNOTATION)[1] == NadView("", "bridge")
+    assert nad_view(nad("d", cni=None), RESOURCE_ANNOTATION)[1] == NadView("intel.com/sriov_vf", "")
+    custom = nad("e", annotation="example.com/res")
+    assert nad_view(custom, RESOURCE_ANNOTATION)[1].resource_name == ""
+    assert nad_view(custom, "example.com/res")[1].resource_name == "intel.com/sriov_vf"
+
+
+@pytest.mark.parametrize(
+    "config",
+    ["", "{not json", "[]", '"sriov"', '{"type": 7}', '{"plugins": []}', '{"plugins": "x"}', '{"plugins": [3]}', 5],
+)
+def test_an_unreadable_cni_config_has_no_type(config: Any) -> None:
+    obj = nad("a")
+    obj["spec"]["config"] = config
+    assert nad_view(obj, RESOURCE_ANNOTATION)[1] == NadView("intel.com/sriov_vf", "")
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {},
+        {"metadata": "x"},
+        {"metadata": {"annotations": ["x"]}, "spec": []},
+        {"metadata": {"annotations": {RESOURCE_ANNOTATION: 3}}},
+    ],
+)
+def test_malformed_nads_read_as_absent_parts(obj: dict[str, Any]) -> None:
+    assert nad_view(obj, RESOURCE_ANNOTATION) == (("", ""), NadView())
+
+
+def test_the_nad_store_shares_views_and_publishes_a_frozen_mapping_rebuilt_only_on_change() -> None:
+    store = NadStore()
+    for i in range(100):
+        store.apply("ADDED", nad(f"vf-{i}"))
+    first = store.frozen()
+    assert len(first) == len(store) == 100
+    assert len({id(v) for v in first.values()}) == 1  # one shared view for 100 equal NADs
+    store.apply("MODIFIED", nad("vf-1"))  # nothing rules read changed
+    assert store.frozen() is first
+    store.apply("MODIFIED", nad("vf-1", resource="other/vf"))
+    second = store.frozen()
+    assert second is not first and second[("default", "vf-1")].resource_name == "other/vf"
+    assert first[("default", "vf-1")].resource_name == "intel.com/sriov_vf"  # a published mapping never changes
+    with pytest.raises(TypeError):
+        second[("default", "x")] = NadView()  # type: ignore[index]
+    store.apply("DELETED", nad("vf-2"))
+    store.apply("DELETED", nad("never-there"))
+    assert ("default", "vf-2") not in store.frozen() and len(store) == 99
+    fresh = store.fresh()
+    assert fresh.resource_annotation == store.resource_annotation and len(fresh) == 0
+    store.adopt(fresh)
+    assert len(store.frozen()) == 0
+
+
+def test_a_snapshot_without_the_nad_crd_has_no_nads_and_one_with_it_has_them() -> None:
+    assert cluster_snapshot([]).nads is None
+    snap = cluster_snapshot([], nads=[nad("a")])
+    assert dict(snap.nads) == {("default", "a"): NadView("intel.com/sriov_vf", "sriov")}

@@ -132,7 +132,7 @@ class Metrics:
             "vm_admission_cluster_view_enabled", "1 when the cluster view is on (config cluster.watch).", registry=r
         )
         self.cluster_objects_gauge = Gauge(
-            "vm_admission_cluster_objects", "Objects in the cluster view, by kind (Node, KubeVirt).", ["kind"],
+            "vm_admission_cluster_objects", "Objects in the cluster view, by kind (Node, KubeVirt, NetworkAttachmentDefinition).", ["kind"],
             registry=r,
         )  # fmt: skip
         self.cluster_restarts = Counter(

@@ -243,8 +243,7 @@ def _parse_selection(value: str, default_namespace: str) -> Selection:
         return Selection()  # an empty annotation selects nothing (Multus skips it; blanks are an empty item)
     else:
         attachments = _parse_text(value, default_namespace, problems)
-    if not problems:
-        problems = _collisions(attachments)
+    problems.extend(_collisions(attachments))
     if len(problems) > MAX_PROBLEMS:
         problems[MAX_PROBLEMS:] = [f"and {len(problems) - MAX_PROBLEMS} more"]
     return Selection(tuple(attachments), tuple(problems))
