@@ -132,9 +132,11 @@ class Metrics:
             "vm_admission_cluster_view_enabled", "1 when the cluster view is on (config cluster.watch).", registry=r
         )
         self.cluster_objects_gauge = Gauge(
-            "vm_admission_cluster_objects", "Objects in the cluster view, by kind (Node, KubeVirt, NetworkAttachmentDefinition).", ["kind"],
+            "vm_admission_cluster_objects",
+            "Objects in the cluster view, by kind (Node, KubeVirt, NetworkAttachmentDefinition).",
+            ["kind"],
             registry=r,
-        )  # fmt: skip
+        )
         self.cluster_restarts = Counter(
             "vm_admission_cluster_watch_restarts",
             "Watches of the cluster view restarted, by kind and reason: timeout (routine, resumed from the last "

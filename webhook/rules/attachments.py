@@ -94,8 +94,8 @@ def _vf_counts(attachments: tuple[Attachment, ...], nads: Nads) -> dict[str, lis
     return out
 
 
-def _requested(spec: dict[str, Any]) -> dict[str, int]:
-    """Units of each resource that the pod's containers and init containers request (else limit)."""
+def _requested(spec: dict[str, Any], names: dict[str, list[Attachment]]) -> dict[str, int]:
+    """Units of each of ``names`` that the pod's containers and init containers request (else limit)."""
     out: dict[str, int] = {}
     for part in ("containers", "initContainers"):
         items = spec.get(part)
@@ -103,13 +103,12 @@ def _requested(spec: dict[str, Any]) -> dict[str, int]:
             res = c.get("resources") if isinstance(c, dict) else None
             if not isinstance(res, dict):
                 continue
-            seen: set[str] = set()
-            for block in ("requests", "limits"):  # a request defaults to its limit
-                values = res.get(block)
-                for name, raw in values.items() if isinstance(values, dict) else ():
-                    if name not in seen:
-                        seen.add(name)
-                        out[name] = out.get(name, 0) + _units(raw)
+            requests, limits = res.get("requests"), res.get("limits")
+            for name in names:  # a request defaults to its limit
+                if isinstance(requests, dict) and name in requests:
+                    out[name] = out.get(name, 0) + _units(requests[name])
+                elif isinstance(limits, dict) and name in limits:
+                    out[name] = out.get(name, 0) + _units(limits[name])
     return out
 
 
@@ -142,7 +141,7 @@ def mutate_pod(obj: dict[str, Any], ctx: Context) -> Findings:
     if not wanted or not isinstance(containers, list) or not containers or not isinstance(containers[0], dict):
         return found
     assert isinstance(spec, dict)
-    requested = _requested(spec)
+    requested = _requested(spec, wanted)
     added = []
     for resource, attachments in wanted.items():
         if resource in requested:
@@ -202,8 +201,9 @@ def _vf_missing(
     obj: dict[str, Any], attachments: tuple[Attachment, ...], nads: Nads, ctx: Context, found: Findings
 ) -> None:
     spec = obj.get("spec")
-    requested = _requested(spec) if isinstance(spec, dict) else {}
-    for resource, users in _vf_counts(attachments, nads).items():
+    wanted = _vf_counts(attachments, nads)
+    requested = _requested(spec, wanted) if isinstance(spec, dict) else {}
+    for resource, users in wanted.items():
         have = requested.get(resource, 0)
         if have < len(users):
             message = (

@@ -1,0 +1,134 @@
+"""SR-IOV network attachments in process: ``python -m bench.networks`` (``scripts/compiled -m bench.networks``
+for the compiled build). No API server needed.
+
+The launcher pod of ``bench.payloads`` is reviewed as it is and with two SR-IOV attachments (KubeVirt's JSON
+networks annotation, two NADs naming a VF pool), each on the full path (bytes -> parse -> engine -> response
+-> bytes), both webhooks, in one run:
+
+- with the cluster view on (nodes and 10,000 NADs, folded by the view's own stores), the like-for-like cost of
+  the attachments: injection, the NAD look-ups, the selection parse, K3 counting the VFs;
+- with the view off (the selection is still parsed and checked);
+- the unrelated pod (the fast path) with and without a networks-free annotation map, which must not move.
+
+Prints µs per review (best of 5) and the ratios; the target is at most 1.15x today's launcher pod.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import timeit
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+
+from bench.payloads import launcher_pod, review, unrelated_pod
+from webhook import build
+from webhook import review as envelope
+from webhook.cluster.view import NadStore, NodeStore
+from webhook.config import Config
+from webhook.engine import chain, handle
+from webhook.k8s.snapshot import ClusterSnapshot
+
+VF = "intel.com/intel_sriov_netdevice"
+NETWORKS = "k8s.v1.cni.cncf.io/networks"
+
+
+def sriov_launcher(namespace: str) -> dict[str, Any]:
+    pod = launcher_pod()
+    pod["metadata"].setdefault("annotations", {})[NETWORKS] = orjson.dumps(
+        [
+            {"name": "sriov-a", "namespace": namespace, "interface": "pod6a1b3c2e9d0"},
+            {"name": "sriov-b", "namespace": namespace, "interface": "pod3f2c7a9b1e4"},
+        ]
+    ).decode()
+    return pod
+
+
+def snapshot(nads: int, namespace: str) -> ClusterSnapshot:
+    """Three nodes that fit the launcher pod, and ``nads`` NADs (two of them the pod's)."""
+    nodes = NodeStore()
+    for i in range(3):
+        alloc = {"cpu": "64", "memory": "256Gi", "pods": "110", "devices.kubevirt.io/kvm": "1k",
+                 "devices.kubevirt.io/tun": "1k", "devices.kubevirt.io/vhost-net": "1k",
+                 "devices.kubevirt.io/10de_1eb8": "8", "hugepages-1Gi": "64Gi", VF: "16"}  # fmt: skip
+        labels = {"kubevirt.io/schedulable": "true", "kubevirt.io/cpumanager": "true", "cpumanager": "true",
+                  "kubernetes.io/arch": "amd64", "cpu-model.node.kubevirt.io/Skylake-Server-IBRS": "true"}  # fmt: skip
+        nodes.apply("ADDED", {"metadata": {"name": f"n{i}", "labels": labels}, "status": {"allocatable": alloc}})
+    store = NadStore()
+    for i in range(nads):
+        name = ("sriov-a", "sriov-b")[i] if i < 2 else f"net-{i}"
+        ns = namespace if i < 2 else f"ns-{i % 500}"
+        store.apply(
+            "ADDED",
+            {
+                "metadata": {"name": name, "namespace": ns, "annotations": {"k8s.v1.cni.cncf.io/resourceName": VF}},
+                "spec": {"config": '{"cniVersion": "1.0.0", "type": "sriov", "vlan": 7}'},
+            },
+        )
+    return ClusterSnapshot(synced=True, node_classes=nodes.classes(), node_count=3, kubevirt=None, nads=store.frozen())
+
+
+def path(webhook: str, config: Config, cluster: ClusterSnapshot | None) -> Callable[[bytes], bytes]:
+    def run(body: bytes) -> bytes:
+        doc = envelope.parse_review(body)
+        request = doc["request"]
+        verdict = handle(request, webhook, config, cluster)  # type: ignore[arg-type]
+        resp = envelope.response(doc["apiVersion"], request["uid"], verdict, allow_patch=webhook == "mutate")
+        return orjson.dumps(resp)
+
+    return run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.networks", description=__doc__.split("\n")[0])
+    parser.add_argument("--nads", type=int, default=10_000)
+    parser.add_argument("--number", type=int, default=5_000)
+    args = parser.parse_args(argv)
+    config = Config()
+    plain = launcher_pod()
+    namespace = plain["metadata"].get("namespace") or "default"
+    sriov = sriov_launcher(namespace)
+    snap = snapshot(args.nads, namespace)
+    mutated = chain(sriov, config, cluster=snap)
+    res = mutated.admitted["spec"]["containers"][0]["resources"]
+    assert res["requests"][VF] == res["limits"][VF] == "2", "the VFs were not injected"
+    assert mutated.validation.allowed and not mutated.validation.warnings, mutated.validation.warnings
+    n = args.number
+
+    def best(fn: Callable[[bytes], bytes], body: bytes) -> float:
+        return min(timeit.repeat(lambda: fn(body), number=n, repeat=5)) / n * 1e6
+
+    def body(obj: dict[str, Any], webhook: str, cluster: ClusterSnapshot | None) -> bytes:
+        target = obj if webhook == "mutate" else chain(copy.deepcopy(obj), config, cluster=cluster).admitted
+        return orjson.dumps(review(target))
+
+    print(f"build: {build.flavor()}; {args.nads} NADs in the view; µs per review, best of 5 x {n}")
+    print("| case | webhook | launcher pod µs | + 2 SR-IOV attachments µs | ratio |")
+    print("|---|---|---:|---:|---:|")
+    worst = 0.0
+    for label, cluster in (("view on", snap), ("view off", None)):
+        for webhook in ("mutate", "validate"):
+            fn = path(webhook, config, cluster)
+            base = best(fn, body(plain, webhook, cluster))
+            with_vfs = best(fn, body(sriov, webhook, cluster))
+            ratio = with_vfs / base
+            if cluster is not None:
+                worst = max(worst, ratio)
+            print(f"| {label} | {webhook} | {base:.1f} | {with_vfs:.1f} | {ratio:.2f}x |")
+    fast = path("mutate", config, snap)
+    unrelated = unrelated_pod()
+    other = copy.deepcopy(unrelated)
+    other["metadata"].setdefault("annotations", {})["example.com/team"] = "web"
+    print(f"| fast path (view on) | mutate | {best(fast, orjson.dumps(review(unrelated))):.2f} "
+          f"| {best(fast, orjson.dumps(review(other))):.2f} (another annotation) | |")  # fmt: skip
+    ok = worst <= 1.15
+    print(f"{'PASS' if ok else 'FAIL'}  two SR-IOV attachments cost at most 1.15x today's launcher pod "
+          f"(view on, worst webhook: {worst:.2f}x)")  # fmt: skip
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
