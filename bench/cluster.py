@@ -1,9 +1,12 @@
-"""The cluster view at scale: ``python -m bench.cluster [--nodes 5000 --shapes 50]`` (needs the envtest assets).
+"""The cluster view at scale: ``python -m bench.cluster [--nodes 5000 --shapes 50 --nads 10000]`` (needs the
+envtest assets).
 
-Creates the nodes through a real kube-apiserver (status via the status subresource), then, in a fresh
-process (so its memory is the view's alone): the initial sync time, the RSS the view adds, the watch-event
-throughput while the nodes' labels are patched, and the in-process cost of one preflight against the full
-snapshot, next to the same review with the view off (the ratio is what to read).
+Creates the nodes (status via the status subresource) and NetworkAttachmentDefinitions through a real
+kube-apiserver, then, in a fresh process (so its memory is the view's alone): the initial sync time, the RSS
+the view adds, the watch-event throughput while the nodes' labels are patched, the in-process cost of one
+preflight against the full snapshot next to the same review with the view off (the ratio is what to read),
+and a launcher pod with two SR-IOV attachments reviewed against all the NADs and against a view holding only
+its two (equal costs: O(1) per attachment).
 """
 
 from __future__ import annotations
@@ -64,6 +67,70 @@ def create_nodes(cp: Any, n: int, shapes: int, threads: int = 8) -> float:
     return time.perf_counter() - started
 
 
+NAD_NAMESPACES = 100
+
+
+def create_nads(cp: Any, n: int, threads: int = 8) -> float:
+    """``n`` SR-IOV NADs over ``NAD_NAMESPACES`` namespaces (the CRD installed first); nads-0/vf-0 and
+    nads-0/vf-1 name the pool the bench's launcher pod attaches to."""
+    from kubernetes import client
+
+    cp.kubectl("apply", "--server-side", "-f", str(REPO / "tests" / "data" / "network-attachment-definition-crd.yaml"))
+    cp.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+               "crd/network-attachment-definitions.k8s.cni.cncf.io")  # fmt: skip
+    core, custom = client.CoreV1Api(cp.api_client()), client.CustomObjectsApi(cp.api_client())
+    for ns in range(min(n, NAD_NAMESPACES)):
+        core.create_namespace({"metadata": {"name": f"nads-{ns}"}}, _preload_content=False)
+
+    def one(i: int) -> None:
+        ns = f"nads-{i % NAD_NAMESPACES}"
+        body = {
+            "apiVersion": "k8s.cni.cncf.io/v1",
+            "kind": "NetworkAttachmentDefinition",
+            "metadata": {"name": f"vf-{i // NAD_NAMESPACES}", "namespace": ns,
+                         "annotations": {"k8s.v1.cni.cncf.io/resourceName": f"example.com/pool_{i % 16}"}},
+            "spec": {"config": json.dumps({"cniVersion": "1.0.0", "type": "sriov", "vlan": i % 4094})},
+        }  # fmt: skip
+        custom.create_namespaced_custom_object("k8s.cni.cncf.io", "v1", ns, "network-attachment-definitions", body,
+                                               _preload_content=False)  # fmt: skip
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, range(n)))
+    return time.perf_counter() - started
+
+
+def sriov_costs(snap: Any, config: Any) -> dict[str, Any]:
+    """µs per review of the bench's launcher pod with two attachments (nads-0/vf-0, nads-0/vf-1), bytes in and
+    out, against the full view and against one that holds only those two NADs."""
+    import dataclasses
+    import timeit
+    from types import MappingProxyType
+
+    import orjson
+
+    from bench.networks import path, sriov_launcher
+    from bench.payloads import review
+    from webhook.engine import chain
+
+    keys = (("nads-0", "vf-0"), ("nads-0", "vf-1"))
+    if not snap.nads or any(k not in snap.nads for k in keys):
+        return {}
+    pod = sriov_launcher("nads-0")
+    pod["metadata"]["namespace"] = "nads-0"
+    small = dataclasses.replace(snap, nads=MappingProxyType({k: snap.nads[k] for k in keys}), memo={})
+    out: dict[str, Any] = {"nads": len(snap.nads)}
+    n = 5_000
+    for webhook in ("mutate", "validate"):
+        obj = pod if webhook == "mutate" else chain(pod, config, cluster=snap).admitted
+        body = orjson.dumps(review(obj))
+        for label, s in (("all", snap), ("two", small)):
+            run = path(webhook, config, s)
+            t = min(timeit.repeat(lambda: run(body), number=n, repeat=5))  # noqa: B023
+            out[f"sriov_{webhook}_{label}_us"] = t / n * 1e6
+    return out
+
+
 def child(kubeconfig: str, nodes: int, patches: int) -> dict[str, Any]:
     """Runs in its own process: sync, RSS, event throughput (patches made by the parent), preflight cost."""
     import timeit
@@ -103,6 +170,7 @@ def child(kubeconfig: str, nodes: int, patches: int) -> dict[str, Any]:
         "classes": len(snap.node_classes),
         "sync_s": sync,
         "rss_view_mib": rss_mib() - base,
+        "nad_count": len(snap.nads) if snap.nads is not None else 0,
     }
     print("READY", flush=True)  # the parent now patches the nodes
     deadline = time.monotonic() + 300
@@ -122,17 +190,19 @@ def child(kubeconfig: str, nodes: int, patches: int) -> dict[str, Any]:
         "classes_after": len(snap.node_classes),
         "warnings": verdict.warnings[:1],
     }
+    out |= sriov_costs(snap, config)
     view.stop()
     return out
 
 
-def run(nodes: int, shapes: int, patches: int) -> dict[str, Any]:
+def run(nodes: int, shapes: int, patches: int, nads: int) -> dict[str, Any]:
     from kubernetes import client
 
     from tests.envtest.controlplane import ControlPlane, find_assets
 
     with ControlPlane(find_assets(), extra_apiserver_args=("--v=0",)) as cp:
         created = create_nodes(cp, nodes, shapes)
+        nads_s = create_nads(cp, nads) if nads else 0.0
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench.cluster", "--child", str(cp.kubeconfig), str(nodes), str(patches)],
             cwd=REPO,
@@ -154,7 +224,7 @@ def run(nodes: int, shapes: int, patches: int) -> dict[str, Any]:
         patch_s = time.perf_counter() - started
         result: dict[str, Any] = json.loads(proc.stdout.read())
         proc.wait(60)
-        result |= {"create_s": created, "patch_s": patch_s, "patches": patches}
+        result |= {"create_s": created, "patch_s": patch_s, "patches": patches, "nads_s": nads_s}
         return result
 
 
@@ -163,6 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, default=5000)
     parser.add_argument("--shapes", type=int, default=50)
     parser.add_argument("--patches", type=int, default=2000, help="label patches for the event throughput")
+    parser.add_argument("--nads", type=int, default=10_000, help="SR-IOV NetworkAttachmentDefinitions (0: none)")
     parser.add_argument("--child", nargs=3, metavar=("KUBECONFIG", "NODES", "PATCHES"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -170,18 +241,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = child(kubeconfig, int(nodes), int(patches))
         print(json.dumps(result), flush=True)
         return 0
-    r = run(args.nodes, args.shapes, args.patches)
-    print(f"## Cluster view: {r['nodes']} nodes in {r['classes']} classes (created in {r['create_s']:.0f} s)")
+    r = run(args.nodes, args.shapes, args.patches, args.nads)
+    print(f"## Cluster view: {r['nodes']} nodes in {r['classes']} classes (created in {r['create_s']:.0f} s), "
+          f"{r['nad_count']} NADs (created in {r['nads_s']:.0f} s)")  # fmt: skip
     print()
     print("| measure | figure | target |")
     print("|---|---|---|")
     print(f"| initial sync (paged list, limit 500) | {r['sync_s']:.2f} s | |")
-    print(f"| RSS of the view | {r['rss_view_mib']:.1f} MiB | ≤ 50 MiB |")
+    print(f"| RSS of the view (nodes and NADs) | {r['rss_view_mib']:.1f} MiB | ≤ 50 MiB |")
     print(f"| watch events applied | {r['events_per_s']:.0f} events/s ({r['events']} of {r['patches']} patches "
           f"made in {r['patch_s']:.1f} s; the API server is the limit when close) | |")  # fmt: skip
     print(f"| dedicated VMI validate, view off | {r['validate_off_us']:.1f} µs | |")
     print(f"| the same with the {r['nodes']}-node view (preflight) | {r['validate_on_us']:.1f} µs "
           f"(+{r['preflight_us']:.1f} µs, {r['classes_after']} classes) | preflight ≤ 10 µs |")  # fmt: skip
+    for webhook in ("mutate", "validate"):
+        if f"sriov_{webhook}_all_us" in r:
+            a, b = r[f"sriov_{webhook}_all_us"], r[f"sriov_{webhook}_two_us"]
+            print(f"| launcher pod + 2 SR-IOV attachments, {webhook}: {r['nads']} NADs / only its 2 "
+                  f"| {a:.1f} / {b:.1f} µs ({a / b:.2f}x) | O(1) per attachment: ≈ 1x |")  # fmt: skip
     return 0
 
 

@@ -703,3 +703,24 @@ def test_every_network_message_is_as_recorded() -> None:
     assert found.keys() == recorded.keys()
     for key in found:
         assert found[key] == recorded[key], key
+
+
+@pytest.mark.parametrize(
+    ("mac", "problem"),
+    [
+        ("020000000001", None),  # Go 1.26's net.ParseMAC (KubeVirt 1.9) takes 12 bare hex digits
+        ("02005E0010AB", None),
+        ("0200.5e00.10ab", None),
+        ("0200000000010203", "is longer than 6 bytes"),  # 8 bytes, bare
+        ("02000000000", "is malformed"),
+        ("02000000000g", "is malformed"),
+        ("02:0000000001", "is malformed"),
+    ],
+)
+def test_macs_are_read_as_go_126_reads_them_n18(mac: str, problem: str | None) -> None:
+    verdict = validate(make(VMI, [{**MASQ, "macAddress": mac}], [POD]))
+    if problem is None:
+        assert verdict.allowed and verdict.causes == []
+    else:
+        assert rules(verdict) == [("spec.domain.devices.interfaces[0].macAddress", "FieldValueInvalid", "network.N18")]
+        assert problem in verdict.causes[0].message
