@@ -229,3 +229,47 @@ def test_network_ref_splits_at_the_first_slash() -> None:
     assert network_ref("sriov-a", "vms") == ("vms", "sriov-a")
     assert network_ref("net/sriov-a", "vms") == ("net", "sriov-a")
     assert network_ref("a/b/c", "vms") == ("a", "b/c")
+
+
+# --- edges (each pins a behaviour mutation testing found loose) ------------------------------------------------
+
+
+def test_a_bad_item_does_not_stop_the_items_after_it() -> None:
+    for bad in ("a/b/c", "a@b@c", "Bad"):
+        sel = parse_selection(f"{bad},good", "ns")
+        assert [(a.index, a.ref) for a in sel.attachments] == [(1, "ns/good")] and len(sel.problems) == 1
+
+
+def test_the_dns_label_message_in_full() -> None:
+    assert problems("Bad") == (
+        "item 1 'Bad': 'Bad' is not a DNS-1123 label (lower-case letters, digits and '-', starting and ending "
+        "with a letter or digit)",
+    )
+    assert problems('{"name": "a"}') == ("must be a JSON list of objects with a name (the value is JSON, not a list)",)
+
+
+def test_items_with_problems_are_not_attachments() -> None:
+    for value in ('[{"name": ""}]', '[{"name": "a", "namespace": 1}]', '[{"name": "a", "ips": [1]}]'):
+        assert parse_selection(value, "ns").attachments == ()
+
+
+def test_exactly_ten_problems_are_all_listed() -> None:
+    listed = problems(",".join(["X"] * 10))
+    assert len(listed) == 10 and not listed[-1].startswith("and")
+
+
+def test_a_long_value_is_parsed_in_the_pods_namespace() -> None:
+    value = ",".join(f"net-{i}" for i in range(300))
+    assert len(value) > 1024
+    sel = parse_selection(value, "home")
+    assert sel.ok and {a.namespace for a in sel.attachments} == {"home"}
+
+
+def test_an_item_of_exactly_forty_characters_is_quoted_whole() -> None:
+    item = "A" * 40
+    assert f"'{item}'" in problems(item)[0]
+
+
+def test_a_mac_with_another_separator_is_refused() -> None:
+    assert parse_mac("02X00X00X00X00X01") is None
+    assert parse_mac("02.00.00.00.00.01") is None
