@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,10 +115,10 @@ class Server:
         return self.request("GET", path)[0]
 
 
-def _command(kind: str, port: int, cert_dir: Path, log_level: str) -> list[str]:
+def _command(kind: str, port: int, cert_dir: Path, log_level: str, extra: Sequence[str] = ()) -> list[str]:
     if kind == "webhook":
         return [sys.executable, "-m", "webhook.cli", "serve", "--host", HOST, "--port", str(port),
-                "--cert-dir", str(cert_dir), "--log-level", log_level, "--shutdown-delay", "0"]  # fmt: skip
+                "--cert-dir", str(cert_dir), "--log-level", log_level, "--shutdown-delay", "0", *extra]  # fmt: skip
     if kind == "python":
         return [sys.executable, "-m", "bench.floor", "--host", HOST, "--port", str(port), "--cert-dir", str(cert_dir)]
     if kind == "go":
@@ -128,16 +128,19 @@ def _command(kind: str, port: int, cert_dir: Path, log_level: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def server(kind: str = "webhook", core: int | None = 0, log_level: str = "info") -> Iterator[Server]:
+def server(
+    kind: str = "webhook", core: int | None = 0, log_level: str = "info", extra: Sequence[str] = ()
+) -> Iterator[Server]:
     """Start one server (``webhook``, ``python`` or ``go``) pinned to ``core``; stop it when done.
 
-    ``log_level`` (webhook only) defaults to ``serve``'s own default; the log goes to a file.
+    ``log_level`` and ``extra`` (more ``serve`` flags, e.g. ``--config``) are for the webhook only; ``log_level``
+    defaults to ``serve``'s own default; the log goes to a file.
     """
     with tempfile.TemporaryDirectory(prefix=f"vm-admission-bench-{kind}-") as tmp:
         cert_dir = Path(tmp) / "certs"
         certs.ensure_certs(cert_dir)
         port = free_port()
-        cmd = _command(kind, port, cert_dir, log_level)
+        cmd = _command(kind, port, cert_dir, log_level, extra)
         if core is not None:
             cmd = ["taskset", "-c", str(core), *cmd]
         env = dict(os.environ)

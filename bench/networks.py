@@ -11,11 +11,17 @@ networks annotation, two NADs naming a VF pool), each on the full path (bytes ->
 - the unrelated pod (the fast path) with and without a networks-free annotation map, which must not move.
 
 Prints µs per review (best of 5) and the ratios; the target is at most 1.15x today's launcher pod.
+
+``--https`` (needs the envtest assets, wrk and Go) runs the same two pods over HTTPS instead: a real
+kube-apiserver holds the two NADs and the nodes, ``vm-admission serve`` watches it (cluster view on, so the
+VFs are injected), and each pod's ``/mutate`` at 8 connections is compared with the Python floor and the Go
+echo (:mod:`bench.http`'s method: each server pinned to core 0, wrk on core 1, best of alternating rounds).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
 import sys
 import timeit
@@ -33,6 +39,7 @@ from webhook.engine import chain, handle
 from webhook.k8s.snapshot import ClusterSnapshot
 
 VF = "intel.com/intel_sriov_netdevice"
+RESOURCE_ANNOTATION = "k8s.v1.cni.cncf.io/resourceName"
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
 
 
@@ -64,7 +71,7 @@ def snapshot(nads: int, namespace: str) -> ClusterSnapshot:
         store.apply(
             "ADDED",
             {
-                "metadata": {"name": name, "namespace": ns, "annotations": {"k8s.v1.cni.cncf.io/resourceName": VF}},
+                "metadata": {"name": name, "namespace": ns, "annotations": {RESOURCE_ANNOTATION: VF}},
                 "spec": {"config": '{"cniVersion": "1.0.0", "type": "sriov", "vlan": 7}'},
             },
         )
@@ -82,11 +89,77 @@ def path(webhook: str, config: Config, cluster: ClusterSnapshot | None) -> Calla
     return run
 
 
+def https(duration: float, rounds: int) -> int:
+    """The two launcher pods over HTTPS against the floors, the webhook's view on a real API server."""
+    import contextlib
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from bench import baselines
+    from bench.http import _best_of, _fmt, _ratio, check_answers, want_go
+    from tests.envtest.controlplane import ControlPlane, find_assets
+
+    crd = Path(__file__).resolve().parent.parent / "tests" / "data" / "network-attachment-definition-crd.yaml"
+    plain = launcher_pod()
+    namespace = plain["metadata"].get("namespace") or "default"
+    bodies = {
+        "launcher pod": orjson.dumps(review(plain)),
+        "+ 2 SR-IOV attachments": orjson.dumps(review(sriov_launcher(namespace))),
+    }
+    with tempfile.TemporaryDirectory() as tmp, ControlPlane(find_assets(), Path(tmp) / "cp") as cp:
+        cp.kubectl("apply", "--server-side", "-f", str(crd))
+        cp.kubectl(
+            "wait", "--for=condition=Established", "--timeout=60s", "crd/network-attachment-definitions.k8s.cni.cncf.io"
+        )
+        cp.kubectl("create", "namespace", namespace, check=False)
+        for name in ("sriov-a", "sriov-b"):
+            nad = {
+                "apiVersion": "k8s.cni.cncf.io/v1",
+                "kind": "NetworkAttachmentDefinition",
+                "metadata": {"name": name, "namespace": namespace, "annotations": {RESOURCE_ANNOTATION: VF}},
+                "spec": {"config": json.dumps({"cniVersion": "1.0.0", "type": "sriov"})},
+            }
+            cp.kubectl("apply", "-f", "-", input=json.dumps(nad))
+        cfg = Path(tmp) / "config.yaml"
+        cfg.write_text(json.dumps({"cluster": {"watch": True, "kubeconfig": str(cp.kubeconfig)}}))
+        names = ["webhook", "python", *(["go"] if want_go() else [])]
+        with contextlib.ExitStack() as stack:
+            servers = {}
+            for n in names:
+                extra = ("--config", str(cfg)) if n == "webhook" else ()
+                servers[n] = stack.enter_context(baselines.server(n, core=0, extra=extra))
+            hook = servers["webhook"]
+            _, answer = hook.request("POST", "/mutate", bodies["+ 2 SR-IOV attachments"])
+            patch = base64.b64decode(orjson.loads(answer)["response"].get("patch", ""))
+            if VF.replace("/", "~1").encode() not in patch:
+                raise RuntimeError("the webhook did not inject the VFs (is its cluster view synced?)")
+            for body in bodies.values():
+                for srv in servers.values():
+                    check_answers(srv, "/mutate", body, None)
+            print(f"webhook build: {baselines.served_build(hook)}; cluster view on; best of {rounds} x {duration:g} s")
+            print("| case | webhook req/s (p50 / p99 ms) | Python floor | Go echo | ÷ Python | ÷ Go |")
+            print("|---|---:|---:|---:|---:|---:|")
+            for label, body in bodies.items():
+                case = _best_of(servers, body, label, 8, duration, rounds, 1)
+                print(
+                    f"| {label} ({len(body):,} B) /mutate, 8 conns | {_fmt(case.results['webhook'])} "
+                    f"| {_fmt(case.results.get('python'))} | {_fmt(case.results.get('go'))} "
+                    f"| {_ratio(case.ratio('python'))} | {_ratio(case.ratio('go'))} |"
+                )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.networks", description=__doc__.split("\n")[0])
     parser.add_argument("--nads", type=int, default=10_000)
     parser.add_argument("--number", type=int, default=5_000)
+    parser.add_argument("--https", action="store_true", help="over HTTPS against the floors (envtest, wrk, Go)")
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
+    if args.https:
+        return https(args.duration, args.rounds)
     config = Config()
     plain = launcher_pod()
     namespace = plain["metadata"].get("namespace") or "default"
