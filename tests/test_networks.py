@@ -15,8 +15,11 @@ from tests.helpers import cluster_snapshot, make_review, nad, node
 from webhook.audit import KINDS, audit_object
 from webhook.config import Config, parse_config
 from webhook.engine import Verdict, chain, handle, pod_concerned
+from webhook.k8s.patch import PatchBuilder
 from webhook.k8s.qos import qos_class
 from webhook.k8s.snapshot import ClusterSnapshot
+from webhook.rules import attachments
+from webhook.rules.base import Context
 
 VF = "intel.com/sriov_vf"
 MLX = "openshift.io/mlx_vf"
@@ -32,6 +35,7 @@ NADS = [
     nad("bridge-net", resource=None, cni="bridge"),
 ]
 ENFORCE = parse_config({"cluster": {"enforcement": "enforce"}})
+POD_KIND = next(k for k in KINDS if k.kind == "Pod")
 
 
 def snapshot(nads: list[dict[str, Any]] | None = NADS, nodes: list[dict[str, Any]] = NODES) -> ClusterSnapshot:
@@ -389,3 +393,180 @@ def test_an_update_with_networks_runs_no_create_rule(dedicated: bool) -> None:
     new["metadata"]["annotations"]["vm-admission.io/passthrough"] = "zz"
     verdict = review(new, "validate", ENFORCE, snapshot(), operation="UPDATE", old=old)
     assert verdict.allowed and [w.split(":")[0] for w in verdict.warnings] == ["networks.vf-hotplug"]
+
+
+# --- exact texts, the request's namespace, and shapes the API server would not send ---------------------------
+
+
+def no_namespace(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` without metadata.namespace: the rules then take the request's (make_review's: "default")."""
+    obj = copy.deepcopy(obj)
+    del obj["metadata"]["namespace"]
+    return obj
+
+
+def test_every_pod_message_in_full() -> None:
+    pod = no_namespace(launcher("ghost,sriov-bare", dedicated=False))
+    verdict = review(pod, "validate", ENFORCE, snapshot())
+    assert [c.message for c in verdict.causes] == [
+        "item 1 (default/ghost): no NetworkAttachmentDefinition default/ghost exists: Multus cannot attach it, "
+        "and the pod would stay in ContainerCreating; create it first, or fix the name"
+    ]
+    assert verdict.warnings == [
+        f"networks.sriov-no-resource: {FIELD}: item 2 (default/sriov-bare): the SR-IOV network default/sriov-bare "
+        "has no k8s.v1.cni.cncf.io/resourceName annotation, so no VF is requested for it and the SR-IOV CNI finds "
+        "no device to attach: annotate the NAD with its device plugin's resource name"
+    ]
+    [selection] = review(no_namespace(launcher("a@eth0", dedicated=False)), "validate").causes
+    assert selection.message == (
+        "item 1 (default/a): interface 'eth0' is already the pod's own interface: Multus would fail the pod when it "
+        "creates its sandbox, and it would stay in ContainerCreating"
+    )
+
+
+def test_vf_missing_and_audit_texts_in_full() -> None:
+    pod = no_namespace(launcher("sriov-a,sriov-a,sriov-b", dedicated=False))
+    compute_resources(pod)["limits"][VF] = "1"
+    compute_resources(pod)["limits"][MLX] = 1  # an int, as a JSON number
+    pod["spec"]["initContainers"] = [{"name": "i", "resources": {"limits": {VF: "x"}}}, "junk", {"resources": "x"}]
+    result = chain(pod, parse_config({"networks": {"inject": False}}), namespace="default", cluster=snapshot())
+    assert result.validation.warnings == []  # limits count as requests: 1 + 1 (an unreadable value is one unit)
+    compute_resources(pod)["limits"][VF] = "0"
+    result = chain(pod, parse_config({"networks": {"inject": False}}), namespace="default", cluster=snapshot())
+    assert result.validation.warnings == [
+        f"networks.vf-missing: {FIELD}: 2 attachments need one {VF} (an SR-IOV VF) each (default/sriov-a, "
+        f"default/sriov-a), but the pod requests 1: it runs without 1 of its VFs. Recreate it with the request "
+        "(vm-admission adds it on CREATE with networks.inject), or install an injector"
+    ]
+    _, verdict = mutated(no_namespace(launcher("sriov-b,sriov-a", dedicated=False)))
+    assert verdict.audit["network-resources"] == (
+        f"containers[0] (compute) requests and limits {MLX}: 1 (default/sriov-b); {VF}: 1 (default/sriov-a)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "units"),
+    [("3", 3), (3, 3), ("03", 3), ("1k", 1), ("", 1), (True, 1), ("9" * 10, 1), ("9" * 9, 999999999), (2.5, 1)],
+)
+def test_units_of_a_requested_resource(raw: Any, units: int) -> None:
+    """Integer counts as written; anything else requested counts as one unit (it is there)."""
+    pod = launcher(",".join(["sriov-a"] * 12), dedicated=False)
+    compute_resources(pod)["requests"][VF] = raw
+    findings = audit_object(pod, POD_KIND, Config(), snapshot()).findings
+    messages = [f.message for f in findings if f.rule == "networks.vf-missing"]
+    assert messages == ([] if units >= 12 else [m for m in messages if f"but the pod requests {units}:" in m])
+    assert len(messages) == (0 if units >= 12 else 1)
+
+
+def test_requests_of_every_container_add_up_and_limits_stand_in_for_requests() -> None:
+    pod = launcher("sriov-a,sriov-a,sriov-a", dedicated=False)
+    pod["spec"]["containers"].insert(1, "junk")
+    pod["spec"]["containers"].insert(1, {"name": "no-resources", "resources": None})
+    pod["spec"]["containers"].append({"name": "one", "resources": {"limits": {VF: "1"}}})
+    pod["spec"]["containers"].append({"name": "two", "resources": {"limits": {VF: "2"}}})
+    assert audit_object(copy.deepcopy(pod), POD_KIND, Config(), snapshot()).findings == ()
+    pod["spec"]["containers"][-1]["resources"]["limits"][VF] = "1"
+    [finding] = audit_object(pod, POD_KIND, Config(), snapshot()).findings
+    assert "but the pod requests 2:" in finding.message
+
+
+def test_each_missing_nad_once_and_every_one_of_them() -> None:
+    verdict = review(launcher("ghost,ghost,other-ghost,sriov-a,third", dedicated=False), "validate", None, snapshot())
+    assert [w.split(": ")[2] for w in verdict.warnings] == [
+        "item 1 (default/ghost)",
+        "item 3 (default/other-ghost)",
+        "item 5 (default/third)",
+    ]
+
+
+def test_vmi_messages_in_full_and_the_requests_namespace() -> None:
+    obj = no_namespace(vmi(("a", "sriov", "ghost"), ("b", "sriov", "sriov-bare")))
+    verdict = review(obj, "validate", ENFORCE, snapshot())
+    assert [c.message for c in verdict.causes] == [
+        "no NetworkAttachmentDefinition default/ghost exists: KubeVirt fails to render the launcher pod ('failed to "
+        "locate network attachment definition default/ghost') and the VM stays Pending (from KubeVirt 1.9, Multus "
+        "fails the pod instead); create it first, or fix the name"
+    ]
+    assert verdict.warnings == [
+        'networks.sriov-no-resource: spec.networks[2].multus.networkName: interface "b" is SR-IOV, but the SR-IOV '
+        "network default/sriov-bare has no k8s.v1.cni.cncf.io/resourceName annotation, so no VF is requested for it "
+        "and the SR-IOV CNI finds no device to attach: annotate the NAD with its device plugin's resource name"
+    ]
+    running = no_namespace(vm(("a", "sriov", "ghost"), running=True))
+    for operation in ("CREATE", "UPDATE"):
+        got = review(running, "validate", ENFORCE, snapshot(), operation=operation, old=running)
+        assert [c.rule for c in got.causes] == ["networks.nad-missing"]
+        assert "default/ghost" in got.causes[0].message
+
+
+def test_a_vm_without_a_template_or_with_an_odd_one_has_nothing_to_check() -> None:
+    for template in (None, "x", {"spec": None}, {"spec": {"networks": "x"}}):
+        obj = vm(running=True)
+        obj["spec"]["template"] = template
+        ctx = Context(ENFORCE, "VirtualMachine", "CREATE", namespace="default", cluster=snapshot())
+        assert attachments.validate_vm(obj, ctx).causes == []
+
+
+def test_multus_names_must_be_non_empty_strings_on_multus_networks() -> None:
+    obj = vmi(("a", "sriov", "ghost"))
+    obj["spec"]["networks"][1]["multus"]["networkName"] = ""
+    assert review(obj, "validate", ENFORCE, snapshot()).causes[0].rule != "networks.nad-missing"
+    pod_net = vmi(("a", "bridge", "ghost"))
+    pod_net["spec"]["networks"][1] = {"name": "a", "pod": {}, "extra": {"networkName": "ghost"}}
+    assert not [c for c in review(pod_net, "validate", ENFORCE, snapshot()).causes if c.rule.startswith("networks")]
+
+
+def test_rules_called_outside_their_operations_say_nothing() -> None:
+    pod = launcher("ghost,sriov-a")
+    for op in ("DELETE", "CONNECT"):
+        ctx = Context(ENFORCE, "Pod", op, namespace="default", cluster=snapshot())  # type: ignore[arg-type]
+        assert attachments.validate_pod(pod, ctx).causes == []
+        assert attachments.validate_vmi(vmi(("a", "sriov", "ghost")), ctx).causes == []
+        assert attachments.validate_vm(vm(("a", "sriov", "ghost"), running=True), ctx).causes == []
+    update = Context(ENFORCE, "Pod", "UPDATE", namespace="default", cluster=snapshot(), patch=PatchBuilder(pod))
+    assert attachments.mutate_pod(pod, update).audit == {}
+    create = Context(ENFORCE, "Pod", "CREATE", namespace="default", cluster=snapshot())  # no patch builder
+    assert attachments.mutate_pod(pod, create).audit == {}
+    same = Context(ENFORCE, "Pod", "UPDATE", old_object=copy.deepcopy(pod), cluster=snapshot())
+    assert attachments.validate_pod(pod, same).causes == []  # the annotation did not change
+    gone = Context(ENFORCE, "Pod", "UPDATE", old_object=pod, cluster=snapshot())
+    assert attachments.validate_pod(launcher(None), gone).causes == []  # removed
+
+
+def test_hotplug_compares_with_the_old_value_in_the_old_pods_namespace() -> None:
+    old = no_namespace(launcher("sriov-a", dedicated=False))
+    new = no_namespace(launcher("sriov-a,sriov-a,sriov-a,ghost", dedicated=False))
+    verdict = review(new, "validate", ENFORCE, snapshot(), operation="UPDATE", old=old)
+    assert [c.message for c in verdict.causes] == [
+        "item 4 (default/ghost): no NetworkAttachmentDefinition default/ghost exists: Multus cannot attach it to the "
+        "running pod; create it first, or fix the name"
+    ]
+    assert [w.split(" is added")[0] for w in verdict.warnings] == [
+        f"networks.vf-hotplug: {FIELD}: item 2 (default/sriov-a)",
+        f"networks.vf-hotplug: {FIELD}: item 3 (default/sriov-a)",
+    ]
+    assert verdict.warnings[0].endswith(
+        f"default/sriov-a needs one {VF} (an SR-IOV VF) per attachment and a running pod's resource requests cannot "
+        "change, so it gets no VF and the attachment fails: recreate the pod with this network instead; for a "
+        "KubeVirt VM, add an sriov interface on this network to the VM and let KubeVirt live-migrate it"
+    )
+    unreadable_old = launcher("sriov-a", dedicated=False)
+    unreadable_old["metadata"]["annotations"][ANNOTATION] = "Bad"
+    assert len(review(new, "validate", None, snapshot(), operation="UPDATE", old=unreadable_old).warnings) == 4
+    no_old = Context(Config(), "Pod", "UPDATE", namespace="default", cluster=snapshot())
+    assert len(attachments.validate_pod(new, no_old).warnings) == 4
+
+
+def test_odd_metadata_is_no_selection() -> None:
+    for meta in ("x", {"annotations": "x"}, {"annotations": None}, {"namespace": 5, "annotations": {}}):
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": {"containers": [{"name": "c"}]}}
+        assert not attachments.concerns_pod(pod)
+        ctx = Context(ENFORCE, "Pod", "CREATE", namespace="default", cluster=snapshot())
+        assert attachments.validate_pod(pod, ctx).causes == [] and attachments.pod_vfs(pod, ctx) == {}
+    pod = launcher("sriov-a")
+    pod["metadata"]["namespace"] = 5  # not a string: the request's namespace
+    ctx = Context(Config(), "Pod", "CREATE", namespace="default", cluster=snapshot())
+    assert attachments.pod_vfs(pod, ctx) == {VF: (1, ("metadata", "annotations", ANNOTATION))}
+    pod["spec"] = "x"
+    ctx.patch = PatchBuilder(pod)
+    assert attachments.mutate_pod(pod, ctx).audit == {} and ctx.patch.ops == []
