@@ -8,7 +8,10 @@ The tests run in file order: the first starts the view before the NAD CRD exists
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +21,7 @@ from kubernetes.client.rest import ApiException
 from tests.conftest import REPO, ServerProcess
 from tests.e2e.conftest import register
 from tests.e2e.test_apiserver_admission import create_custom, create_pod, denial
+from tests.e2e.test_audit import _bind, cron_job_rules, run_audit
 from tests.e2e.test_cluster_view import Cluster, ViewServer, dry_run, eventually
 from tests.envtest.controlplane import ControlPlane
 
@@ -333,6 +337,49 @@ def test_editing_a_running_pods_networks(
     before_label = admission_calls(control_plane, hook)
     control_plane.kubectl("label", "--overwrite", "-n", namespace, f"pod/{name}", "round=final")
     assert admission_calls(control_plane, hook) == before_label
+
+
+# ------------------------------------------------------------------------------ audit and review --cluster
+
+
+def test_audit_and_review_cluster_see_pods_without_their_vfs(
+    nets: NetServer, control_plane: ControlPlane, api: Any, namespace: str, tmp_path: Path
+) -> None:
+    make_nad(api, namespace, "audit-vf")
+    make_nad(api, namespace, "audit-vf-2")
+    short = launcher("audit-vf,audit-vf", dedicated=False, extra={VF: "1"})  # requested already: left as it is
+    eventually(lambda: vf_of(create_pod(api, namespace, launcher("audit-vf-2", dedicated=False), dry_run=True))[0]
+               == "1", what="the view has the NADs")  # fmt: skip
+    stored = create_pod(api, namespace, short)
+    assert vf_of(stored) == ("1", "1")
+    run = run_audit(control_plane, "-n", namespace, "-o", "json")
+    assert run.returncode == 1, run.stderr
+    [pod] = [o for o in json.loads(run.stdout)["objects"] if o["name"] == stored["metadata"]["name"]]
+    [finding] = [f for f in pod["findings"] if f["rule"] == "networks.vf-missing"]
+    assert finding["field"] == FIELD and "but the pod requests 1: it runs without 1 of its VFs" in finding["message"]
+    # an account without NAD permission (an upgrade that has not granted it yet): the audit still runs, and the
+    # findings that need a NAD are skipped
+    rules = [r for r in cron_job_rules() if "network-attachment-definitions" not in r["resources"]]
+    no_nads = run_audit(
+        control_plane, "-n", namespace, "-o", "json", kubeconfig=_bind(control_plane, tmp_path, "audit-no-nads", rules)
+    )
+    assert no_nads.returncode in (0, 1) and "Traceback" not in no_nads.stderr, no_nads.stderr
+    assert "networks." not in no_nads.stdout
+    # review --cluster: the same NAD view, listed once
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text(json.dumps({**launcher("audit-vf-2,audit-vf-2", dedicated=False),
+                                    "metadata": {"name": "p", "namespace": namespace,
+                                                 "annotations": {NETWORKS: "audit-vf-2,audit-vf-2"}}}))  # fmt: skip
+    review = subprocess.run(
+        [sys.executable, "-m", "webhook.cli", "review", "--cluster", "--kubeconfig", str(control_plane.kubeconfig),
+         "-o", "json", str(manifest)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert review.returncode == 0, review.stderr
+    [result] = json.loads(review.stdout)
+    assert {"op": "add", "path": f"/spec/containers/0/resources/requests/{VF.replace('/', '~1')}", "value": "2"} in (
+        result["patch"]
+    )
 
 
 # ------------------------------------------------------------------------------------------- view off
