@@ -47,6 +47,7 @@ def test_the_same_network_twice_is_two_attachments() -> None:
 def test_empty_value_selects_nothing_but_blank_items_are_errors() -> None:
     assert parse_selection("", "default") == Selection()
     assert problems("a,,b") == ("item 2 names no network: separate [namespace/]name[@interface] items by one comma",)
+    assert [a.ref for a in parse_selection("a,,b", "ns").attachments] == ["ns/a", "ns/b"]
     assert "item 1 names no network" in problems(" ")[0]
 
 

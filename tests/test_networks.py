@@ -510,7 +510,10 @@ def test_a_vm_without_a_template_or_with_an_odd_one_has_nothing_to_check() -> No
 def test_multus_names_must_be_non_empty_strings_on_multus_networks() -> None:
     obj = vmi(("a", "sriov", "ghost"))
     obj["spec"]["networks"][1]["multus"]["networkName"] = ""
-    assert review(obj, "validate", ENFORCE, snapshot()).causes[0].rule != "networks.nad-missing"
+    assert not [c for c in review(obj, "validate", ENFORCE, snapshot()).causes if c.rule.startswith("networks")]
+    obj["spec"]["networks"][1]["multus"]["networkName"] = 5
+    verdict = review(obj, "validate", ENFORCE, snapshot())
+    assert verdict.code == 400 and "networkName: must be a string" in verdict.message  # the interface rules say it
     pod_net = vmi(("a", "bridge", "ghost"))
     pod_net["spec"]["networks"][1] = {"name": "a", "pod": {}, "extra": {"networkName": "ghost"}}
     assert not [c for c in review(pod_net, "validate", ENFORCE, snapshot()).causes if c.rule.startswith("networks")]
@@ -570,3 +573,41 @@ def test_odd_metadata_is_no_selection() -> None:
     pod["spec"] = "x"
     ctx.patch = PatchBuilder(pod)
     assert attachments.mutate_pod(pod, ctx).audit == {} and ctx.patch.ops == []
+
+
+def test_more_edges_of_injection_hotplug_and_vf_missing() -> None:
+    # a pod that no networks rule concerns (dedicated, no annotation) passes them untouched
+    assert review(launcher(None), "validate", ENFORCE, snapshot()).allowed
+    # the first resource already requested does not stop the second from being added
+    pod = launcher("sriov-a,sriov-b", dedicated=False)
+    compute_resources(pod)["requests"][VF] = "1"
+    after, _ = mutated(pod)
+    assert compute_resources(after)["requests"][MLX] == compute_resources(after)["limits"][MLX] == "1"
+    # nothing requested at all
+    bare = launcher("sriov-b", dedicated=False)
+    [finding] = [f for f in audit_object(bare, POD_KIND, Config(), snapshot()).findings if f.rule.startswith("net")]
+    assert "but the pod requests 0: it runs without 1 of its VFs" in finding.message
+    # an unreadable spec in audit: the object is a bad request, not a crash
+    odd = launcher("sriov-a", dedicated=False)
+    odd["spec"] = "x"
+    ctx = Context(Config(), "Pod", "CREATE", namespace="default", cluster=snapshot(), offline=True)
+    assert attachments.validate_pod(odd, ctx).warnings[0].startswith("networks.vf-missing")
+    # an unchanged value, even one Multus refuses, is not judged again
+    same = launcher("Bad,sriov-a", dedicated=False)
+    unchanged = Context(ENFORCE, "Pod", "UPDATE", old_object=copy.deepcopy(same), cluster=snapshot())
+    assert attachments.validate_pod(same, unchanged).causes == []
+    # a value that is not a string on update
+    broken = launcher(None, dedicated=False)
+    broken["metadata"]["annotations"][ANNOTATION] = 7
+    assert attachments.validate_pod(broken, unchanged).bad_request == f"{FIELD}: must be a string, got number"
+    # the same NAD twice before and three times after: one added
+    assert len(update("sriov-a,sriov-a", "sriov-a,sriov-a,sriov-a").warnings) == 1
+    assert len(update("sriov-a,sriov-b,sriov-a", "sriov-a,sriov-a,sriov-b,sriov-b").warnings) == 1
+
+
+def test_a_vmi_with_odd_metadata_is_read_in_the_requests_namespace() -> None:
+    obj = vmi(("a", "sriov", "ghost"))
+    obj["metadata"] = "x"
+    ctx = Context(ENFORCE, "VirtualMachineInstance", "CREATE", namespace="vms", cluster=snapshot())
+    [cause] = attachments.validate_vmi(obj, ctx).causes
+    assert "vms/ghost" in cause.message
