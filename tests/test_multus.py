@@ -61,9 +61,14 @@ def test_empty_value_selects_nothing_but_blank_items_are_errors() -> None:
         ("a@-eth", "'-eth' is not a DNS-1123 label"),
         ("a-", "'a-' is not a DNS-1123 label"),
         ("réseau", "'réseau' is not a DNS-1123 label"),
+        # interface names used twice: explicit ones, the pod's eth0, the net<N> Multus gives
+        ("a@n1,b@n1", "item 2 (pods/b): interface 'n1' is already item 1 (pods/a)'s"),
+        ("a@eth0", "item 1 (pods/a): interface 'eth0' is already the pod's own interface"),
+        ("a,b@net1", "item 2 (pods/b): interface 'net1' is already the name Multus gives item 1 (pods/a)"),
+        ('[{"name": "a", "interface": "x"}, {"name": "a", "interface": "x"}]', "interface 'x' is already"),
     ],
 )
-def test_text_items_multus_refuses(value: str, fragment: str) -> None:
+def test_values_multus_refuses_name_their_item(value: str, fragment: str) -> None:
     [problem] = problems(value)
     assert fragment in problem
 
@@ -146,23 +151,6 @@ def test_hostile_json_is_an_error_not_a_crash() -> None:
     sel = parse_selection(huge, "default")
     assert len(sel.attachments) == 20000 and sel.ok
     assert refs('[{"name": "ünïcode-☃"}]')[0][1] == "ünïcode-☃"  # JSON names are not checked by the parser
-
-
-# --- interface names -----------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("value", "fragment"),
-    [
-        ("a@n1,b@n1", "item 2 (pods/b): interface 'n1' is already item 1 (pods/a)'s"),
-        ("a@eth0", "item 1 (pods/a): interface 'eth0' is already the pod's own interface"),
-        ("a,b@net1", "item 2 (pods/b): interface 'net1' is already the name Multus gives item 1 (pods/a)"),
-        ('[{"name": "a", "interface": "x"}, {"name": "a", "interface": "x"}]', "interface 'x' is already"),
-    ],
-)
-def test_duplicate_interface_names(value: str, fragment: str) -> None:
-    [problem] = problems(value)
-    assert fragment in problem
 
 
 def test_generated_names_do_not_collide_with_themselves() -> None:

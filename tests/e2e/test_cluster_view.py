@@ -120,9 +120,16 @@ class ViewServer:
     """The webhook with the cluster view on, registered with the API server; ``enforce()`` / ``warn()``
     rewrite its config (picked up by the reload poll)."""
 
-    def __init__(self, cp: ControlPlane, base: Path, sync_timeout: float = 30, kubeconfig: Path | None = None):
+    def __init__(
+        self,
+        cp: ControlPlane,
+        base: Path,
+        sync_timeout: float = 30,
+        kubeconfig: Path | None = None,
+        crd_retry: float = 30,
+    ):
         self.cp, self.config = cp, base / "config.yaml"
-        self.sync_timeout = sync_timeout
+        self.sync_timeout, self.crd_retry = sync_timeout, crd_retry
         self.write("warn")
         self.server = ServerProcess(
             base / "certs",
@@ -131,7 +138,14 @@ class ViewServer:
         )  # fmt: skip
 
     def write(self, enforcement: str) -> None:
-        doc = {"cluster": {"watch": True, "enforcement": enforcement, "syncTimeout": self.sync_timeout}}
+        doc = {
+            "cluster": {
+                "watch": True,
+                "enforcement": enforcement,
+                "syncTimeout": self.sync_timeout,
+                "crdRetry": self.crd_retry,
+            }
+        }
         tmp = self.config.with_suffix(".tmp")
         tmp.write_text(yaml.safe_dump(doc))
         tmp.replace(self.config)

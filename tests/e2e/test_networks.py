@@ -35,16 +35,6 @@ FIELD = "metadata.annotations.k8s.v1.cni.cncf.io/networks"
 KVM = {"devices.kubevirt.io/kvm": "1k"}
 
 
-class NetServer(ViewServer):
-    """The webhook with the cluster view on; a missing CRD is looked for again every half second."""
-
-    def write(self, enforcement: str) -> None:
-        doc = {"cluster": {"watch": True, "enforcement": enforcement, "syncTimeout": 30, "crdRetry": 0.5}}
-        tmp = self.config.with_suffix(".tmp")
-        tmp.write_text(json.dumps(doc))
-        tmp.replace(self.config)
-
-
 @pytest.fixture(scope="module")
 def cluster(control_plane: ControlPlane) -> Cluster:
     return Cluster(control_plane)
@@ -53,8 +43,9 @@ def cluster(control_plane: ControlPlane) -> Cluster:
 @pytest.fixture(scope="module")
 def nets(
     tmp_path_factory: pytest.TempPathFactory, control_plane: ControlPlane, cluster: Cluster, e2e_server: ServerProcess
-) -> Iterator[NetServer]:
-    ns = NetServer(control_plane, tmp_path_factory.mktemp("nets"))
+) -> Iterator[ViewServer]:
+    """The webhook with the cluster view on; a missing CRD is looked for again every half second."""
+    ns = ViewServer(control_plane, tmp_path_factory.mktemp("nets"), crd_retry=0.5)
     try:
         ns.server.wait_ready()
         register(control_plane, ns.server)
@@ -132,7 +123,7 @@ def pod_warnings(cp: ControlPlane, ns: str, pod: dict[str, Any]) -> tuple[int, l
 
 
 def test_the_crd_absent_at_start_means_no_nad_rules_until_it_is_installed(
-    nets: NetServer, control_plane: ControlPlane, api: Any, namespace: str
+    nets: ViewServer, control_plane: ControlPlane, api: Any, namespace: str
 ) -> None:
     names = control_plane.kubectl("get", "crd", "-o", "name").stdout
     assert "network-attachment-definitions" not in names  # no test before this one installs it
@@ -155,7 +146,7 @@ def test_the_crd_absent_at_start_means_no_nad_rules_until_it_is_installed(
 
 
 def test_a_dedicated_launcher_pod_is_created_with_its_vfs_and_guaranteed(
-    nets: NetServer, control_plane: ControlPlane, api: Any, namespace: str
+    nets: ViewServer, control_plane: ControlPlane, api: Any, namespace: str
 ) -> None:
     make_nad(api, namespace, "sriov-a")
     make_nad(api, namespace, "sriov-b")
@@ -170,7 +161,7 @@ def test_a_dedicated_launcher_pod_is_created_with_its_vfs_and_guaranteed(
 
 
 def test_text_form_other_namespace_and_an_already_requested_resource(
-    nets: NetServer, control_plane: ControlPlane, api: Any, namespace: str
+    nets: ViewServer, control_plane: ControlPlane, api: Any, namespace: str
 ) -> None:
     other = f"{namespace}-nets"
     control_plane.kubectl("create", "namespace", other)
@@ -186,7 +177,7 @@ def test_text_form_other_namespace_and_an_already_requested_resource(
 
 
 def test_a_nad_created_after_start_is_seen_by_the_next_review_and_a_deleted_one_is_missing(
-    nets: NetServer, control_plane: ControlPlane, api: Any, namespace: str
+    nets: ViewServer, control_plane: ControlPlane, api: Any, namespace: str
 ) -> None:
     pod = launcher("late-vf", dedicated=False)
 
@@ -204,7 +195,7 @@ def test_a_nad_created_after_start_is_seen_by_the_next_review_and_a_deleted_one_
 
 
 def test_missing_nads_warn_and_deny_for_pods_and_vmis(
-    nets: NetServer, control_plane: ControlPlane, api: Any, namespace: str
+    nets: ViewServer, control_plane: ControlPlane, api: Any, namespace: str
 ) -> None:
     vmi = {
         "apiVersion": "kubevirt.io/v1",
@@ -242,7 +233,7 @@ def test_missing_nads_warn_and_deny_for_pods_and_vmis(
 
 
 def test_sriov_without_resource_name_warns_and_malformed_selection_is_denied(
-    nets: NetServer, control_plane: ControlPlane, api: Any, namespace: str
+    nets: ViewServer, control_plane: ControlPlane, api: Any, namespace: str
 ) -> None:
     make_nad(api, namespace, "bare-vf", resource=None)
 
@@ -260,7 +251,7 @@ def test_sriov_without_resource_name_warns_and_malformed_selection_is_denied(
 
 
 def test_vf_capacity_in_preflight(
-    nets: NetServer, cluster: Cluster, control_plane: ControlPlane, api: Any, namespace: str
+    nets: ViewServer, cluster: Cluster, control_plane: ControlPlane, api: Any, namespace: str
 ) -> None:
     pool = "pool-vf"
     cluster.node(f"{pool}-0", pool, extra={VF: "1", **KVM})
@@ -296,7 +287,7 @@ def admission_calls(cp: ControlPlane, webhook: str) -> float:
 
 
 def test_editing_a_running_pods_networks(
-    nets: NetServer, control_plane: ControlPlane, api: Any, namespace: str
+    nets: ViewServer, control_plane: ControlPlane, api: Any, namespace: str
 ) -> None:
     make_nad(api, namespace, "hot-vf")
     make_nad(api, namespace, "hot-bridge", resource=None, cni="bridge")
@@ -343,7 +334,7 @@ def test_editing_a_running_pods_networks(
 
 
 def test_audit_and_review_cluster_see_pods_without_their_vfs(
-    nets: NetServer, control_plane: ControlPlane, api: Any, namespace: str, tmp_path: Path
+    nets: ViewServer, control_plane: ControlPlane, api: Any, namespace: str, tmp_path: Path
 ) -> None:
     make_nad(api, namespace, "audit-vf")
     make_nad(api, namespace, "audit-vf-2")
