@@ -48,7 +48,26 @@ def build_parser() -> argparse.ArgumentParser:
         "-R", "--recursive", action="store_true", help="also read the subdirectories of directories, as kubectl -R"
     )
     review.add_argument("--config", default=None, help="YAML config file")
-    review.add_argument("-o", "--output", default="text", choices=["text", "json", "yaml"])
+    review.add_argument(
+        "-o",
+        "--output",
+        default="text",
+        choices=["text", "json", "yaml"],
+        help="text (default), json, yaml (the admitted objects)",
+    )
+    review.add_argument(
+        "--schema",
+        default="strict",
+        choices=["strict", "warn", "off"],
+        help="check VMs and VMIs against KubeVirt's CRD schema and pods against Kubernetes' OpenAPI schema: "
+        "strict (default) denies what the API server would refuse, warn only warns, off skips it",
+    )
+    review.add_argument(
+        "--kubernetes-version",
+        default=None,
+        metavar="X.Y",
+        help="the Kubernetes version whose Pod schema to check against (default: the newest kubernetes-validate ships)",
+    )
     review.add_argument("--operation", default="CREATE", choices=["CREATE", "UPDATE"])
     review.add_argument("--old", default=None, help="the old object (with --operation UPDATE)")
     review.add_argument(
