@@ -552,16 +552,21 @@ def test_an_object_the_rules_cannot_read_is_denied_with_code_400(
     vmi["spec"]["domain"]["resources"] = "x"
     path = tmp_path / "odd.yaml"
     path.write_text(yaml.safe_dump(vmi), encoding="utf-8")
-    code, out, _ = review(capsys, str(path))
+    code, out, _ = review(capsys, str(path), "--schema", "off")
     assert code == 1
     lines = out.splitlines()
     assert lines[0] == "VirtualMachineInstance default/half: DENIED"
     assert re.match(rf"  ✗ {re.escape(str(path))}:\d+:5: spec\.domain\.resources: ", lines[1]), lines[1]
     assert lines[1].endswith("(code 400)")
-    code, out, _ = review(capsys, str(path), "-o", "json")
+    code, out, _ = review(capsys, str(path), "-o", "json", "--schema", "off")
     (result,) = json.loads(out)
     assert (result["verdict"], result["code"], result["causes"]) == ("denied", 400, [])
     assert result["message"].startswith("spec.domain.resources")
+    # the API server's schema check comes first: a 422 schema.type cause, as kubectl would show it
+    code, out, _ = review(capsys, str(path), "-o", "json")
+    (result,) = json.loads(out)
+    assert (result["verdict"], result["code"]) == ("denied", 422)
+    assert [(c["field"], c["rule"]) for c in result["causes"]] == [("spec.domain.resources", "schema.type")]
 
 
 def test_stdin_can_be_read_once(capsys: pytest.CaptureFixture[str]) -> None:

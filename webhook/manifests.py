@@ -49,7 +49,7 @@ class InputError(ValueError):
     """The input cannot be reviewed at all; the message names the file (a bad ``--old``, stdin read twice)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, order=True)
 class Position:
     """A place in a file: line and column, both counted from 1, as compilers print them."""
 

@@ -264,6 +264,7 @@ class Reviewer:
         reviewed = bool(object_kind({"kind": {"group": _group(src.obj), "kind": src.kind}}))
         old = find_old(src, self.olds) if self.operation == "UPDATE" else None
         schema = self.schema(src.obj) if self.schema is not None and self.schema_mode != "off" else []
+        schema.sort(key=lambda c: src.find(c.field))  # in the order they are written
         obj, notes, hints = src.obj, list[Cause](), list[str]()
         if self.expander is not None and reviewed:
             obj, notes, hints = self.expander.expand(src)
@@ -532,9 +533,12 @@ def review_command(
         cluster = cluster_snapshot(args) if getattr(args, "cluster", False) else None
         schema = None
         if schema_mode != "off":
-            from webhook.schema import SchemaValidator
+            from webhook.schema import SchemaError, SchemaValidator
 
-            schema = SchemaValidator(getattr(args, "kubernetes_version", None))
+            try:
+                schema = SchemaValidator(getattr(args, "kubernetes_version", None))
+            except SchemaError as exc:
+                raise InputError(str(exc)) from None
         files = list(args.files)
         from webhook.expand import Expansions
 
