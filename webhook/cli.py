@@ -52,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-o",
         "--output",
         default="text",
-        choices=["text", "json", "yaml"],
-        help="text (default), json, yaml (the admitted objects)",
+        choices=["text", "json", "yaml", "sarif", "junit"],
+        help="text (default), json, yaml (the admitted objects), sarif (SARIF 2.1.0), junit (JUnit XML)",
     )
     review.add_argument(
         "--schema",

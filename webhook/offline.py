@@ -444,6 +444,10 @@ def make_emitter(output: Output, stdout: TextIO, stderr: TextIO, many_files: boo
         return JsonEmitter(stdout, stderr)
     if output == "yaml":
         return YamlEmitter(stdout, stderr)
+    if output in ("sarif", "junit"):
+        from webhook.ci_output import JunitEmitter, SarifEmitter
+
+        return SarifEmitter(stdout, stderr, tool) if output == "sarif" else JunitEmitter(stdout, stderr)
     return TextEmitter(stdout, many_files)
 
 
