@@ -34,6 +34,7 @@ import yaml
 
 from webhook.config import Config, ConfigError, load_config
 from webhook.engine import ChainResult, chain, object_kind
+from webhook.expand import PRESET_AVOIDABLE
 from webhook.k8s.snapshot import ClusterSnapshot
 from webhook.manifests import (
     InputError,
@@ -106,17 +107,18 @@ class Outcome:
     schema: list[Cause] = field(default_factory=list)  # denying under --schema strict, warnings under warn
     schema_denies: bool = True
     notes: list[Cause] = field(default_factory=list)  # review's own warnings, with rule ids
+    expansion: list[Cause] = field(default_factory=list)  # denying: what KubeVirt refuses in the expansion
     hints: list[str] = field(default_factory=list)  # appended to a denial: what a preset could have given
 
     @property
     def admitted(self) -> bool:
-        return self.result.allowed and not (self.schema and self.schema_denies)
+        return self.result.allowed and not (self.schema and self.schema_denies) and not self.expansion
 
     @property
     def denial(self) -> tuple[int, str, list[Cause]]:
         """(code, message, causes) of what denied, or (200, "", []) when admitted. Schema causes come first:
         the API server checks the schema before it calls any webhook."""
-        schema = self.schema if self.schema_denies else []
+        schema = [*(self.schema if self.schema_denies else []), *self.expansion]
         for verdict in (self.result.mutation, self.result.validation):
             if not verdict.allowed:
                 if verdict.code == 400 and schema:
@@ -245,7 +247,7 @@ class SchemaCheck(Protocol):
 
 
 class Expander(Protocol):
-    def expand(self, src: Source) -> tuple[dict[str, Any], list[Cause], list[str]]: ...
+    def expand(self, src: Source) -> tuple[dict[str, Any], list[Cause], list[Cause], list[str]]: ...
 
 
 @dataclass(slots=True)
@@ -265,9 +267,9 @@ class Reviewer:
         old = find_old(src, self.olds) if self.operation == "UPDATE" else None
         schema = self.schema(src.obj) if self.schema is not None and self.schema_mode != "off" else []
         schema.sort(key=lambda c: src.find(c.field))  # in the order they are written
-        obj, notes, hints = src.obj, list[Cause](), list[str]()
+        obj, expansion, notes, hints = src.obj, list[Cause](), list[Cause](), list[str]()
         if self.expander is not None and reviewed:
-            obj, notes, hints = self.expander.expand(src)
+            obj, expansion, notes, hints = self.expander.expand(src)
         if (
             reviewed
             and src.kind == "VirtualMachine"
@@ -284,9 +286,11 @@ class Reviewer:
                 )
             )
         result = chain(obj, self.config, self.operation, old, src.namespace, self.cluster)
-        outcome = Outcome(src, reviewed, result, schema, self.schema_mode == "strict", notes)
-        if not outcome.admitted and hints:
-            outcome.hints = hints
+        outcome = Outcome(src, reviewed, result, schema, self.schema_mode == "strict", notes, expansion)
+        if hints and not outcome.admitted:
+            _, _, causes = outcome.denial
+            if any(c.rule in PRESET_AVOIDABLE for c in [*causes, *outcome.would_deny]):
+                outcome.hints = hints
         return outcome
 
 
@@ -364,7 +368,7 @@ def text_block(o: Outcome) -> list[str]:
             lines.append(f"  ! {where}: would deny: {loc.text}{rule}")
         else:
             lines.append(f"  ! {where}: {loc.text}{rule}")
-    lines.extend(f"  ? {h}" for h in o.hints)
+    lines.extend(f"  ? hint: {h}" for h in o.hints)
     for op in o.patch:
         value = f" = {_compact(op['value'])}" if "value" in op else ""
         lines.append(f"  + {op['op']} {op['path']}{value}")
