@@ -94,6 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument(
         "--report", action="store_true", help="write a wgpolicyk8s.io/v1alpha2 PolicyReport per namespace"
     )
+    audit.add_argument(
+        "--exclude-namespace",
+        action="append",
+        default=[],
+        metavar="NS",
+        help="leave this namespace out (repeatable; filtered by the API server)",
+    )
+    audit.add_argument(
+        "-l", "--selector", default=None, help="audit only objects with these labels (a label selector, as kubectl -l)"
+    )
     audit.add_argument("--config", default=None, help="YAML config file (the webhook's)")
     audit.add_argument("--limit", type=int, default=500, help="objects per list page (default 500)")
 
