@@ -159,3 +159,13 @@ def test_junit_has_one_test_case_per_document(capsys: pytest.CaptureFixture[str]
 def test_junit_exit_codes_are_those_of_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, str(GOOD), "-o", "junit")[0] == 0
     assert run(capsys, str(GOOD), str(BAD), "-o", "junit")[0] == 1
+
+
+def test_sarif_without_findings_is_valid_and_streams_results(capsys: pytest.CaptureFixture[str]) -> None:
+    code, log, _ = sarif(capsys, str(GOOD))
+    assert code == 0 and log["runs"][0]["results"] == [] and log["runs"][0]["tool"]["driver"]["rules"] == []
+    jsonschema.validate(log, SARIF_SCHEMA, cls=jsonschema.Draft7Validator)
+    code, out, _ = run(capsys, str(BAD), str(WARNED), "-o", "sarif")
+    # one result per line as they were found, before the rules table that closes the log
+    assert out.index('"ruleId":"cpu.R2"') < out.index('"rules":')
+    jsonschema.validate(json.loads(out), SARIF_SCHEMA, cls=jsonschema.Draft7Validator)

@@ -194,3 +194,16 @@ def test_topology_and_selectors() -> None:
     assert selector_matches({"matchExpressions": [{"key": "a", "operator": "In", "values": ["b"]}]}, {"a": "b"})
     assert not selector_matches({"matchExpressions": [{"key": "a", "operator": "DoesNotExist"}]}, {"a": "b"})
     assert not selector_matches({"matchLabels": {"a": "c"}}, {"a": "b"})
+
+
+def test_presets_on_stdin_are_read_in_a_pre_pass_and_the_stream_reviewed_again(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(VMI + "---\n" + PRESET))  # `helm template ... | review -`
+    code = main(["review", "-", "-o", "json"])
+    results = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert code == 0 and rules(results["myvmi"], "notes") == ["preset.applied"]
+    assert results["myvmi"]["file"] == "<stdin>" and results["myvmi"]["line"] == 1

@@ -87,14 +87,16 @@ def artifact_uri(file: str) -> str:
 
 @dataclass(slots=True)
 class SarifEmitter:
-    """Collects SARIF results as objects are reviewed; writes the log at the end."""
+    """Streams SARIF results as objects are reviewed: the log is opened at the first result, each result is
+    written as it comes, and the run's ``tool`` (the rules seen) and ``invocations`` close it at the end. JSON
+    does not order keys, so ``results`` may come before ``tool``; memory holds the rule table only."""
 
     out: TextIO
     err: TextIO
     tool: ToolInfo
     rules: dict[str, int] = field(default_factory=dict)  # rule id -> index in tool.driver.rules
-    results: list[dict[str, Any]] = field(default_factory=list)
-    notifications: list[dict[str, Any]] = field(default_factory=list)
+    written: int = 0
+    opened: bool = False
 
     def _rule(self, rule: str) -> int:
         return self.rules.setdefault(rule, len(self.rules))
@@ -127,7 +129,15 @@ class SarifEmitter:
         if fingerprint:
             digest = hashlib.sha256(fingerprint.encode("utf-8")).hexdigest()[:32]
             result["partialFingerprints"] = {"vmAdmissionFinding/v1": digest}
-        self.results.append(result)
+        self._open()
+        self.out.write((",\n" if self.written else "") + orjson.dumps(result).decode("utf-8"))
+        self.written += 1
+
+    def _open(self) -> None:
+        if not self.opened:
+            self.opened = True
+            head = orjson.dumps({"$schema": SARIF_SCHEMA, "version": SARIF_VERSION}).decode("utf-8")
+            self.out.write(head[:-1] + ',"runs":[{"columnKind":"unicodeCodePoints","results":[\n')
 
     def outcome(self, o: Outcome) -> None:
         src = o.source
@@ -183,27 +193,16 @@ class SarifEmitter:
                 "schema": self.tool.schema_mode,
             },
         }
-        log = {
-            "$schema": SARIF_SCHEMA,
-            "version": SARIF_VERSION,
-            "runs": [
-                {
-                    "tool": {
-                        "driver": {
-                            "name": TOOL,
-                            "version": tool_version(),
-                            "semanticVersion": tool_version(),
-                            "informationUri": docs_url("").rsplit("/", 1)[0] + "/review-and-deploy.md",
-                            "rules": descriptors,
-                        }
-                    },
-                    "invocations": [invocation],
-                    "columnKind": "unicodeCodePoints",
-                    "results": self.results,
-                }
-            ],
+        driver = {
+            "name": TOOL,
+            "version": tool_version(),
+            "semanticVersion": tool_version(),
+            "informationUri": docs_url("").rsplit("/", 1)[0] + "/review-and-deploy.md",
+            "rules": descriptors,
         }
-        self.out.write(orjson.dumps(log, option=orjson.OPT_INDENT_2).decode("utf-8") + "\n")
+        self._open()
+        tail = orjson.dumps({"tool": {"driver": driver}, "invocations": [invocation]}).decode("utf-8")
+        self.out.write("\n]," + tail[1:-1] + "}]}\n")
 
 
 @dataclass(slots=True)

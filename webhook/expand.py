@@ -35,7 +35,7 @@ from typing import Any, TextIO
 
 from webhook.k8s.paths import Path, get
 from webhook.k8s.paths import field as field_path
-from webhook.manifests import Source, expand_paths, file_items, read_text
+from webhook.manifests import InputError, Source, expand_paths, file_items, open_lines
 from webhook.rules.base import Cause
 
 PRESET = "VirtualMachineInstancePreset"
@@ -99,17 +99,27 @@ class Expansions:
 
     @classmethod
     def scan(cls, paths: Sequence[str], stdin: TextIO, recursive: bool = False) -> Expansions:
-        """Read the objects of these kinds from the input (only files whose text mentions one are parsed)."""
+        """Read the objects of these kinds from the input: each file is scanned line by line, and only one
+        that mentions such a kind is parsed (``stdin`` must be seekable: it is read again for the review)."""
         out = cls()
         for path in expand_paths(paths, recursive):
             try:
-                text = read_text(path, stdin)
-            except Exception:
+                fh = open_lines(path, stdin)
+            except InputError:
                 continue  # the review pass reports it
-            if _MENTIONS.search(text):
-                for item in file_items(path, text):
-                    if isinstance(item, Source):
-                        out.add(item.obj)
+            try:
+                if any(_MENTIONS.search(line) for line in fh):
+                    fh.seek(0)
+                    for item in file_items(path, fh):
+                        if isinstance(item, Source):
+                            out.add(item.obj)
+            except UnicodeDecodeError:
+                pass  # the review pass reports it
+            finally:
+                if fh is not stdin:
+                    fh.close()
+        if "-" in paths:
+            stdin.seek(0)
         return out
 
     def add(self, obj: dict[str, Any]) -> None:

@@ -19,9 +19,11 @@ be read: bad YAML, not UTF-8, a ``kind`` without ``apiVersion``, a list item tha
 
 from __future__ import annotations
 
+import io
+import itertools
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -34,7 +36,6 @@ MANIFEST_EXTENSIONS = (".json", ".yaml", ".yml")
 STDIN_LABEL = "<stdin>"
 UNREADABLE_RULE = "input.unreadable"
 _SEPARATOR = re.compile(r"^---(?:[ \t].*)?$")
-_NEWLINE = re.compile(r"\r\n|\r|\n")
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -230,19 +231,26 @@ Item = Source | Unreadable | Skipped
 # --- files -----------------------------------------------------------------------------------------------
 
 
-def read_text(path: str, stdin: TextIO) -> str:
-    """The text of ``path`` (``-``: stdin) without a byte-order mark; raises :class:`InputError`."""
+def open_lines(path: str, stdin: TextIO) -> TextIO:
+    """The file (``-``: stdin) to read line by line; raises :class:`InputError` when it cannot be opened."""
     if path == "-":
-        text = stdin.read()
-    else:
-        try:
-            with open(path, encoding="utf-8-sig") as fh:  # universal newlines: CRLF reads as LF
-                text = fh.read()
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    return text.removeprefix("\ufeff")
+        return stdin
+    try:
+        return open(path, encoding="utf-8-sig")  # universal newlines: CRLF reads as LF; the BOM is dropped
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def read_text(path: str, stdin: TextIO) -> str:
+    """The whole text of ``path`` (``-``: stdin) without a byte-order mark; raises :class:`InputError`."""
+    fh = open_lines(path, stdin)
+    try:
+        return fh.read().removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    finally:
+        if fh is not stdin:
+            fh.close()
 
 
 def _walk(root: str, recursive: bool) -> Iterator[str]:
@@ -286,20 +294,19 @@ class Document:
     error: str | None = None
 
 
-def split_documents(text: str) -> Iterator[tuple[int, str]]:
-    """``(first line, text)`` of each document of a YAML stream, split at ``---`` lines (kubectl's reader);
-    the separator stays at the head of its document so line numbers stay those of the file."""
+def split_documents(text: str | Iterable[str]) -> Iterator[tuple[int, str]]:
+    """``(first line, text)`` of each document of a YAML stream (a text, or its lines as a file gives them),
+    split at ``---`` lines (kubectl's reader); the separator stays at the head of its document so line
+    numbers stay those of the file. Lines are read as they come: one document is in memory at a time."""
+    lines = io.StringIO(text, newline=None) if isinstance(text, str) else text
     start, buf = 0, list[str]()
-    lines = _NEWLINE.split(text)
-    if lines and lines[-1] == "":
-        lines.pop()  # the text's last line break ends a line, it does not start one
     for i, line in enumerate(lines):
-        if _SEPARATOR.match(line) and buf:
-            yield start, "\n".join(buf) + "\n"
+        if buf and line.startswith("---") and _SEPARATOR.match(line.rstrip("\r\n")):
+            yield start, "".join(buf)
             start, buf = i, []
         buf.append(line)
     if buf:
-        yield start, "\n".join(buf) + "\n"
+        yield start, "".join(buf)
 
 
 def _problem(exc: yaml.YAMLError, offset: int) -> tuple[Position, str]:
@@ -310,25 +317,42 @@ def _problem(exc: yaml.YAMLError, offset: int) -> tuple[Position, str]:
     return pos, f"not valid YAML: {problem}" + (f" ({context})" if context else "")
 
 
-def documents(text: str) -> Iterator[Document]:
-    """The documents in ``text``: one JSON value, or a YAML stream, each document parsed on its own."""
-    n = 0
+def _json_document(text: str) -> Document | None:
+    """A JSON document: orjson's values, the YAML composer's positions; None if it is not JSON."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None  # YAML flow style also starts with { or [: let the YAML parser read it (and say what is wrong)
+    try:
+        node = yaml.compose(text, Loader=_ManifestLoader)  # positions only: the values are orjson's
+    except yaml.YAMLError:
+        node = None
     stripped = text.lstrip()
-    if stripped.startswith(("{", "[")):
-        try:
-            value = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass  # YAML flow style also starts with { or [: let the YAML parser read it (and say what is wrong)
-        else:
-            try:
-                node = yaml.compose(text, Loader=_ManifestLoader)  # positions only: the values are orjson's
-            except yaml.YAMLError:
-                node = None
-            first = text[: len(text) - len(stripped)].count("\n")
-            start = Position(node.start_mark.line + 1, node.start_mark.column + 1) if node else Position(first + 1, 1)
-            yield Document(1, value, Locator(node, 0, start))
+    first = text[: len(text) - len(stripped)].count("\n")
+    start = Position(node.start_mark.line + 1, node.start_mark.column + 1) if node else Position(first + 1, 1)
+    return Document(1, value, Locator(node, 0, start))
+
+
+def documents(text: str | Iterable[str]) -> Iterator[Document]:
+    """The documents of a file (its text, or its lines): one JSON value, or a YAML stream whose documents
+    are parsed one at a time."""
+    lines: Iterator[str] = iter(io.StringIO(text, newline=None) if isinstance(text, str) else text)
+    head: list[str] = []
+    for line in lines:  # the first line with something on it says JSON or YAML
+        head.append(line.removeprefix("\ufeff") if not head else line)
+        if head[-1].strip():
+            break
+    if head and head[-1].lstrip().startswith(("{", "[")):
+        whole = "".join(head) + "".join(lines)
+        doc = _json_document(whole)
+        if doc is not None:
+            yield doc
             return
-    for offset, chunk in split_documents(text):
+        lines = iter(io.StringIO(whole, newline=None))
+    else:
+        lines = itertools.chain(head, lines)
+    n = 0
+    for offset, chunk in split_documents(lines):
         loader = _ManifestLoader(chunk)
         try:
             while loader.check_node():
@@ -398,19 +422,26 @@ def objects(file: str, doc: int, value: Any, locator: Locator, label: str = "") 
 
 def read_items(paths: Sequence[str], stdin: TextIO, recursive: bool = False) -> Iterator[Item]:
     """Every object, unreadable document and skipped document in ``paths``, in input order (``-`` = stdin;
-    directories as kubectl reads them). A file that cannot be read at all is one :class:`Unreadable`."""
+    directories as kubectl reads them), read as they come. A file that cannot be opened or decoded is an
+    :class:`Unreadable` (at the point where decoding failed: what came before it was read)."""
     for path in expand_paths(paths, recursive):
         file = STDIN_LABEL if path == "-" else path
         try:
-            text = read_text(path, stdin)
+            fh = open_lines(path, stdin)
         except InputError as exc:
             yield Unreadable(file, 0, Position(1, 1), str(exc).removeprefix(f"{path}: "))
             continue
-        yield from file_items(file, text)
+        try:
+            yield from file_items(file, fh)
+        except UnicodeDecodeError as exc:
+            yield Unreadable(file, 0, Position(1, 1), f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+        finally:
+            if fh is not stdin:
+                fh.close()
 
 
-def file_items(file: str, text: str) -> Iterator[Item]:
-    """The items of one file's text."""
+def file_items(file: str, text: str | Iterable[str]) -> Iterator[Item]:
+    """The items of one file (its text, or its lines)."""
     for d in documents(text):
         if d.error is not None:
             yield Unreadable(file, d.index, d.locator.start, d.error)

@@ -23,11 +23,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, TextIO
+from typing import Any, Literal, Protocol, TextIO, cast
 
 import orjson
 import yaml
@@ -512,11 +514,15 @@ def cluster_snapshot(args: argparse.Namespace) -> ClusterSnapshot:
         raise InputError(f"--cluster: cannot read the cluster's nodes and KubeVirt CR: {reason}") from None
 
 
-def _buffered_stdin(paths: Sequence[str], stdin: TextIO) -> TextIO:
-    """Standard input read once into memory when a pre-pass (presets, instance types) must read it twice."""
-    import io
-
-    return io.StringIO(stdin.read()) if "-" in paths else stdin
+def _spooled_stdin(paths: Sequence[str], stdin: TextIO) -> TextIO:
+    """Standard input copied once to a spooled temporary file (in memory up to 8 MiB, then on disk), so the
+    pre-pass for presets and instance types can read it and the review read it again, in flat memory."""
+    if "-" not in paths:
+        return stdin
+    spool = tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+", encoding="utf-8")  # noqa: SIM115 (read until the run ends)
+    shutil.copyfileobj(stdin, spool)
+    spool.seek(0)
+    return cast(TextIO, spool)
 
 
 def review_command(
@@ -550,10 +556,8 @@ def review_command(
         files = list(args.files)
         from webhook.expand import Expansions
 
-        stdin = _buffered_stdin(files, stdin)
+        stdin = _spooled_stdin(files, stdin)
         expansions = Expansions.scan(files, stdin, recursive)
-        if "-" in files:
-            stdin.seek(0)
     except (InputError, ConfigError) as exc:
         print(f"vm-admission review: {exc}", file=stderr)
         return EXIT_BAD_INPUT
