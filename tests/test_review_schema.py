@@ -190,3 +190,18 @@ def test_validators_are_built_once() -> None:
     assert pod_validator(version) is pod_validator(version)
     check = SchemaValidator()
     assert check({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "oops": 1}) == []
+
+
+def test_list_map_keys_are_unique(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    text = VM.replace(
+        "      domain:\n", "      resourceClaims:\n        - {name: gpu}\n        - {name: gpu}\n      domain:\n"
+    )
+    code, [result], _ = review(capsys, tmp_path, text)
+    assert code == 1
+    [cause] = [c for c in result["causes"] if c["rule"].startswith("schema.")]  # (the devices rules deny it too)
+    assert (cause["rule"], cause["type"], cause["field"]) == (
+        "schema.duplicate",
+        "FieldValueDuplicate",
+        "spec.template.spec.resourceClaims[1]",
+    )
+    assert cause["line"] == 10 and "Duplicate value: name='gpu'" in cause["message"]

@@ -13,6 +13,8 @@ schema into what the API server enforces with strict field validation (``kubectl
 - ``nullable: true`` admits ``null``; ``x-kubernetes-int-or-string`` fields carry their ``anyOf`` of integer and
   string; ``required``, ``type``, ``enum``, ``pattern``, ``format`` (``date-time``, ``byte``),
   ``minimum``/``maximum`` and ``maxItems`` are checked as written;
+- ``x-kubernetes-list-type: map`` lists take no two items with the same ``x-kubernetes-list-map-keys`` (a
+  custom keyword of the validator), ``set`` lists no repeated item;
 - the CEL rules (``x-kubernetes-validations``, 4 in these CRDs) are not evaluated.
 
 ``metadata`` is checked as ObjectMeta's few fields users write (strings; labels and annotations map strings
@@ -74,6 +76,8 @@ RULES: dict[str, tuple[str, CauseType]] = {  # by jsonschema-rs's ValidationErro
     "MaxLength": ("schema.size", "FieldValueInvalid"),
     "MinProperties": ("schema.size", "FieldValueInvalid"),
     "MaxProperties": ("schema.size", "FieldValueInvalid"),
+    "UniqueItems": ("schema.duplicate", "FieldValueDuplicate"),
+    "Custom": ("schema.duplicate", "FieldValueDuplicate"),  # the one custom keyword: x-kubernetes-list-map-keys
 }
 OTHER_RULE: tuple[str, CauseType] = ("schema.invalid", "FieldValueInvalid")
 
@@ -118,6 +122,8 @@ def structural(node: Any) -> Any:
         else:
             out[key] = value
     kind = out.get("type")
+    if node.get("x-kubernetes-list-type") == "set":
+        out["uniqueItems"] = True
     if node.get("nullable") is True and isinstance(kind, str):
         out["type"] = [kind, "null"]
     if (
@@ -145,10 +151,44 @@ def _crd_schemas() -> dict[str, dict[str, Any]]:
     return out
 
 
+class ListMapKeys:
+    """``x-kubernetes-list-type: map``: no two items of the list may have the same values of the
+    ``x-kubernetes-list-map-keys`` (the API server refuses such a list as a duplicate)."""
+
+    def __init__(self, parent_schema: dict[str, Any], value: Any, schema_path: list[str | int]) -> None:
+        self.keys = [str(k) for k in value] if isinstance(value, list) else []
+        self.map = parent_schema.get("x-kubernetes-list-type") == "map"
+
+    def iter_errors(self, instance: Any) -> Iterator[ValueError]:
+        if not self.map or not isinstance(instance, list):
+            return
+        seen: dict[tuple[Any, ...], int] = {}
+        for i, item in enumerate(instance):
+            if not isinstance(item, dict):
+                continue
+            key = tuple(repr(item.get(k)) for k in self.keys)
+            if key in seen:
+                named = ", ".join(f"{k}={item.get(k)!r}" for k in self.keys)
+                yield ValueError(
+                    f"[{i}]: Duplicate value: {named}, as item [{seen[key]}] (keys: {', '.join(self.keys)})"
+                )
+            else:
+                seen[key] = i
+
+    def validate(self, instance: Any) -> None:
+        for error in self.iter_errors(instance):
+            raise error
+
+
+KEYWORDS: dict[str, Any] = {"x-kubernetes-list-map-keys": ListMapKeys}
+
+
 @cache
 def kubevirt_validator(kind: str) -> jsonschema_rs.Validator:
     """The compiled validator of a KubeVirt kind's CRD schema (built once, then kept)."""
-    return jsonschema_rs.Draft7Validator(_crd_schemas()[kind], formats=FORMATS, validate_formats=True)
+    return jsonschema_rs.Draft7Validator(
+        _crd_schemas()[kind], formats=FORMATS, validate_formats=True, keywords=KEYWORDS
+    )
 
 
 # --- Pods: kubernetes-validate's schemas ---------------------------------------------------------------------
@@ -264,6 +304,11 @@ def causes_of(error: jsonschema_rs.ValidationError, kind: str) -> Iterator[Cause
         message = f"Invalid value: {instance!r}: must match {detail.get('pattern')}"
     elif name == "Format":
         message = f"Invalid value: {instance!r}: not a valid {detail.get('format')}"
+    elif name == "UniqueItems":
+        message = "Duplicate value: the list is a set (x-kubernetes-list-type: set): its items must be unique"
+    elif name == "Custom":
+        index, _, message = str(detail.get("message") or error.message).partition(": ")
+        where = field_path(path) + index if index.startswith("[") else where
     else:
         message = f"Invalid value: {error.message}"
     yield Cause(where, message, ctype, rule)
