@@ -207,3 +207,80 @@ def test_presets_on_stdin_are_read_in_a_pre_pass_and_the_stream_reviewed_again(
     results = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert code == 0 and rules(results["myvmi"], "notes") == ["preset.applied"]
     assert results["myvmi"]["file"] == "<stdin>" and results["myvmi"]["line"] == 1
+
+
+class _Status(Exception):
+    def __init__(self, status: int) -> None:
+        self.status, self.reason = status, "Not Found" if status == 404 else "Forbidden"
+
+
+def test_with_cluster_the_clusters_instancetypes_are_looked_up_and_the_inputs_win(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kubernetes.client
+    import yaml
+
+    from tests.helpers import cluster_snapshot
+    from webhook import offline
+
+    stored = yaml.safe_load(CX1)
+    del stored["apiVersion"], stored["kind"]  # list items carry neither
+    asked: list[str] = []
+
+    class Custom:
+        def __init__(self, api: Any) -> None:
+            pass
+
+        def list_cluster_custom_object(self, group: str, version: str, plural: str, **kw: Any) -> Any:
+            asked.append(plural)
+            if plural == "virtualmachineclusterinstancetypes":
+                return {"items": [stored]}
+            if plural == "virtualmachineinstancepresets":
+                raise _Status(403)
+            if plural == "virtualmachinepreferences":
+                raise _Status(404)
+            return {"items": []}
+
+    monkeypatch.setattr(offline, "cluster_snapshot", lambda args: cluster_snapshot([]))
+    monkeypatch.setattr("webhook.cluster.view.api_client", lambda kubeconfig, context: object())
+    monkeypatch.setattr(kubernetes.client, "CustomObjectsApi", Custom)
+    path = tmp_path / "vm.yaml"
+    path.write_text(VM)
+    code = main(["review", str(path), "-o", "json", "--cluster", "--kubeconfig", "x"])
+    out, err = capsys.readouterr()
+    [result] = json.loads(out)
+    assert code == 0, result
+    assert rules(result, "notes") == ["instancetype.applied"]  # the cluster's cx1.medium made it a dedicated VM
+    assert len(asked) == 5
+    assert "virtualmachineinstancepresets.kubevirt.io forbidden: not looked up" in err
+    # one of the input wins over the cluster's: here one without dedicated CPUs, so a fractional request passes
+    fractional = VM.replace(
+        "        devices: {}\n", "        devices: {}\n        resources:\n          requests: {cpu: 1500m}\n"
+    )
+    plain = CX1[: CX1.index("spec:")] + "spec:\n  memory: {guest: 1Gi}\n"
+    path.write_text(fractional + "---\n" + plain)
+    code = main(["review", str(path), "-o", "json", "--cluster", "--kubeconfig", "x"])
+    results = json.loads(capsys.readouterr().out)
+    assert code == 0, results[0]
+    # missing from both: the note says so
+    stored["metadata"]["name"] = "other"
+    path.write_text(VM)
+    code = main(["review", str(path), "-o", "json", "--cluster", "--kubeconfig", "x"])
+    [result] = json.loads(capsys.readouterr().out)
+    assert "cx1.medium is not in the input or the cluster" in result["notes"][0]["message"]
+
+
+def test_yaml_output_is_the_vm_as_stored_not_its_expansion(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import yaml
+
+    (tmp_path / "vm.yaml").write_text(CX1 + "---\n" + VM)
+    code = main(["review", str(tmp_path / "vm.yaml"), "-o", "yaml"])
+    _, vm = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert code == 0
+    assert vm["spec"]["instancetype"] == {"name": "cx1.medium"}
+    assert vm["spec"]["template"]["spec"]["domain"] == {"devices": {}}  # KubeVirt expands it into the VMI only
+    (tmp_path / "vmi.yaml").write_text(PRESET + "---\n" + VMI)
+    main(["review", str(tmp_path / "vmi.yaml"), "-o", "yaml"])
+    _, vmi = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert vmi["spec"]["domain"]["resources"]["requests"] == {"memory": "64M"}  # a VMI is stored with its preset
+    assert vmi["metadata"]["annotations"] == {"virtualmachinepreset.kubevirt.io/small-qemu": "kubevirt.io/v1"}

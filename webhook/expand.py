@@ -39,6 +39,14 @@ from webhook.manifests import InputError, Source, expand_paths, file_items, open
 from webhook.rules.base import Cause
 
 PRESET = "VirtualMachineInstancePreset"
+# what ``review --cluster`` lists besides the nodes: (group, version, plural, kind)
+CLUSTER_RESOURCES = (
+    ("instancetype.kubevirt.io", "v1beta1", "virtualmachineclusterinstancetypes", "VirtualMachineClusterInstancetype"),
+    ("instancetype.kubevirt.io", "v1beta1", "virtualmachineinstancetypes", "VirtualMachineInstancetype"),
+    ("instancetype.kubevirt.io", "v1beta1", "virtualmachineclusterpreferences", "VirtualMachineClusterPreference"),
+    ("instancetype.kubevirt.io", "v1beta1", "virtualmachinepreferences", "VirtualMachinePreference"),
+    ("kubevirt.io", "v1", "virtualmachineinstancepresets", PRESET),
+)
 INSTANCETYPE_KINDS = ("VirtualMachineInstancetype", "VirtualMachineClusterInstancetype")
 PREFERENCE_KINDS = ("VirtualMachinePreference", "VirtualMachineClusterPreference")
 KINDS = (PRESET, *INSTANCETYPE_KINDS, *PREFERENCE_KINDS)
@@ -96,6 +104,7 @@ class Expansions:
     presets: list[dict[str, Any]] = field(default_factory=list)
     instancetypes: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)  # (kind, ns, name)
     preferences: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    where: str = ""  # " or the cluster" once the cluster's were listed (--cluster)
 
     @classmethod
     def scan(cls, paths: Sequence[str], stdin: TextIO, recursive: bool = False) -> Expansions:
@@ -122,14 +131,18 @@ class Expansions:
             stdin.seek(0)
         return out
 
-    def add(self, obj: dict[str, Any]) -> None:
+    def add(self, obj: dict[str, Any], *, replace: bool = True) -> None:
+        """Keep ``obj`` if it is one of these kinds; with ``replace=False`` (the cluster's, under
+        ``--cluster``) one of the same kind, namespace and name from the input wins."""
         kind = obj.get("kind")
+        key = (str(kind), _namespace(obj), _name(obj))
         if kind == PRESET:
-            self.presets.append(obj)
-        elif kind in INSTANCETYPE_KINDS:
-            self.instancetypes[(str(kind), _namespace(obj), _name(obj))] = obj
-        elif kind in PREFERENCE_KINDS:
-            self.preferences[(str(kind), _namespace(obj), _name(obj))] = obj
+            if replace or not any((PRESET, _namespace(p), _name(p)) == key for p in self.presets):
+                self.presets.append(obj)
+        elif kind in INSTANCETYPE_KINDS and (replace or key not in self.instancetypes):
+            self.instancetypes[key] = obj
+        elif kind in PREFERENCE_KINDS and (replace or key not in self.preferences):
+            self.preferences[key] = obj
 
     def __bool__(self) -> bool:
         return bool(self.presets or self.instancetypes or self.preferences)
@@ -194,6 +207,10 @@ class Expansions:
                 )
                 continue
             _apply_preset(domain, given)
+            if root == ("spec",):  # a VMI: KubeVirt's presets mutator marks it with the preset it applied
+                annotations = obj.setdefault("metadata", {}).setdefault("annotations", {})
+                if isinstance(annotations, dict):
+                    annotations[f"virtualmachinepreset.kubevirt.io/{_name(preset)}"] = "kubevirt.io/v1"
             notes.append(
                 Cause(
                     field_path(domain_path),
@@ -242,8 +259,8 @@ class Expansions:
                 notes.append(
                     Cause(
                         "spec.preference",
-                        f"{kind} {pref_ref['name']} is not in the input: its preferred CPU topology is not applied "
-                        "(the CPU checks assume preferSockets); review it together with the VM",
+                        f"{kind} {pref_ref['name']} is not in the input{self.where}: its preferred CPU topology is "
+                        "not applied (the CPU checks assume preferSockets); review it together with the VM",
                         rule="preference.not-found",
                     )
                 )
@@ -262,8 +279,8 @@ class Expansions:
             notes.append(
                 Cause(
                     "spec.instancetype",
-                    f"{kind} {name} is not in the input{exclusive}: the dedicated-CPU, CPU topology, memory and "
-                    "hugepages checks could not run on what it gives; review it together with the VM (e.g. "
+                    f"{kind} {name} is not in the input{self.where}{exclusive}: the dedicated-CPU, CPU topology, "
+                    "memory and hugepages checks could not run on what it gives; review it together with the VM (e.g. "
                     f"kubectl get {kind.lower()} {name} -o yaml)",
                     rule="instancetype.not-found",
                 )

@@ -36,7 +36,7 @@ import yaml
 
 from webhook.config import Config, ConfigError, load_config
 from webhook.engine import ChainResult, chain, object_kind
-from webhook.expand import PRESET_AVOIDABLE
+from webhook.expand import CLUSTER_RESOURCES, PRESET_AVOIDABLE, Expansions
 from webhook.k8s.snapshot import ClusterSnapshot
 from webhook.manifests import (
     InputError,
@@ -110,6 +110,9 @@ class Outcome:
     schema_denies: bool = True
     notes: list[Cause] = field(default_factory=list)  # review's own warnings, with rule ids
     expansion: list[Cause] = field(default_factory=list)  # denying: what KubeVirt refuses in the expansion
+    # a VM whose instance type or presets were expanded: the chain on the VM as written, which is what the API
+    # server stores and what -o yaml prints (KubeVirt expands it only into the VMI it starts)
+    stored: ChainResult | None = None
     hints: list[str] = field(default_factory=list)  # appended to a denial: what a preset could have given
 
     @property
@@ -146,7 +149,11 @@ class Outcome:
 
     @property
     def patch(self) -> list[dict[str, Any]]:
-        return self.result.mutation.patch
+        return (self.stored or self.result).mutation.patch
+
+    @property
+    def admitted_object(self) -> dict[str, Any]:
+        return (self.stored or self.result).admitted
 
     def located(self) -> list[Located]:
         """Every cause, would-deny and warning of this object with its position, in print order."""
@@ -289,6 +296,8 @@ class Reviewer:
             )
         result = chain(obj, self.config, self.operation, old, src.namespace, self.cluster)
         outcome = Outcome(src, reviewed, result, schema, self.schema_mode == "strict", notes, expansion)
+        if obj is not src.obj and src.kind == "VirtualMachine":
+            outcome.stored = chain(src.obj, self.config, self.operation, old, src.namespace, self.cluster)
         if hints and not outcome.admitted:
             _, _, causes = outcome.denial
             if any(c.rule in PRESET_AVOIDABLE for c in [*causes, *outcome.would_deny]):
@@ -431,7 +440,7 @@ class YamlEmitter:
                 self.out.write("---\n")
             self.first = False
             self.out.write(
-                yaml.safe_dump(o.result.admitted, sort_keys=False, allow_unicode=True, default_flow_style=False)
+                yaml.safe_dump(o.admitted_object, sort_keys=False, allow_unicode=True, default_flow_style=False)
             )
             return
         src = o.source
@@ -514,6 +523,37 @@ def cluster_snapshot(args: argparse.Namespace) -> ClusterSnapshot:
         raise InputError(f"--cluster: cannot read the cluster's nodes and KubeVirt CR: {reason}") from None
 
 
+def cluster_expansions(args: argparse.Namespace, expansions: Expansions, stderr: TextIO) -> None:
+    """``--cluster``: add the cluster's instance types, preferences and presets (listed once, read-only) to
+    those of the input, which win on the same kind, namespace and name. A kind the cluster does not serve (404)
+    or that the credentials may not list (403) is left out with a note."""
+    from webhook.cluster.view import api_client
+
+    kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+    try:
+        from kubernetes import client
+
+        custom = client.CustomObjectsApi(api_client(kubeconfig, args.context))
+    except Exception as exc:
+        raise InputError(f"--cluster: cannot load credentials from {kubeconfig}: {exc}") from None
+    for group, version, plural, kind in CLUSTER_RESOURCES:
+        try:
+            listed: Any = custom.list_cluster_custom_object(group, version, plural, _request_timeout=(5, 60))
+        except Exception as exc:
+            status = getattr(exc, "status", None)
+            if status in (403, 404):
+                why = "not served" if status == 404 else "forbidden"
+                print(f"vm-admission review: note: --cluster: {plural}.{group} {why}: not looked up", file=stderr)
+                continue
+            raise InputError(
+                f"--cluster: cannot list {plural}.{group}: {getattr(exc, 'reason', None) or exc}"
+            ) from None
+        for item in listed.get("items") or []:
+            if isinstance(item, dict):
+                expansions.add({"apiVersion": f"{group}/{version}", "kind": kind, **item}, replace=False)
+    expansions.where = " or the cluster"
+
+
 def _spooled_stdin(paths: Sequence[str], stdin: TextIO) -> TextIO:
     """Standard input copied once to a spooled temporary file (in memory up to 8 MiB, then on disk), so the
     pre-pass for presets and instance types can read it and the review read it again, in flat memory."""
@@ -554,10 +594,10 @@ def review_command(
             except SchemaError as exc:
                 raise InputError(str(exc)) from None
         files = list(args.files)
-        from webhook.expand import Expansions
-
         stdin = _spooled_stdin(files, stdin)
         expansions = Expansions.scan(files, stdin, recursive)
+        if cluster is not None:
+            cluster_expansions(args, expansions, stderr)
     except (InputError, ConfigError) as exc:
         print(f"vm-admission review: {exc}", file=stderr)
         return EXIT_BAD_INPUT
