@@ -699,3 +699,52 @@ def test_reports_are_not_written_in_excluded_namespaces() -> None:
     run.summary.namespaces = {"a", "kube-system"}
     assert write_reports(api, run, None, {"b", "kube-system"}, 0.0, exclude=["kube-system"]) == ["a", "b"]  # type: ignore[arg-type]
     assert written == ["a", "b"]
+
+
+def test_text_audit_memory_stays_flat_with_the_number_of_findings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """tracemalloc's peak over an audit of 100 and of 1,000 objects with findings (pages of 50 built as they
+    are asked for, as the API server sends them): without keeping findings the peak does not grow."""
+    import tracemalloc
+
+    from webhook import audit
+
+    class View:
+        def list_once(self) -> None:
+            return None
+
+    class LazyApi(_FakeApi):
+        def __init__(self, n: int) -> None:
+            super().__init__({})
+            self.n = n
+
+        def pages(
+            self, kind: Any, namespace: Any, limit: int, field_selector: Any = None, label_selector: Any = None
+        ) -> Any:
+            if kind.kind != "VirtualMachineInstance":
+                return
+            for start in range(0, self.n, limit):
+                page = []
+                for i in range(start, min(start + limit, self.n)):
+                    vmi = orjson.loads(orjson.dumps(FRACTIONAL_VMI))
+                    vmi["metadata"] = {"name": f"v{i}", "namespace": f"ns{i % 5}"}
+                    page.append(vmi)
+                yield page
+
+    monkeypatch.setattr(audit, "_counting_view", lambda api, page: View())
+    config = load_config(None)
+    printed = [0]
+
+    def peak(n: int, keep: bool) -> int:
+        tracemalloc.start()
+        run = audit.run_audit(
+            LazyApi(n), config, None, 50, lambda a: printed.__setitem__(0, printed[0] + 1), None, keep=keep
+        )  # type: ignore[arg-type]
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert run.summary.with_findings == n
+        return top
+
+    small, large = peak(100, keep=False), peak(1000, keep=False)
+    assert large < small * 1.3, (small, large)  # flat: ten times the findings, about the same peak
+    kept = peak(1000, keep=True)
+    assert kept > large * 1.5, (large, kept)  # what -o json / --report keep
