@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -169,3 +170,32 @@ def test_sarif_without_findings_is_valid_and_streams_results(capsys: pytest.Capt
     # one result per line as they were found, before the rules table that closes the log
     assert out.index('"ruleId":"cpu.R2"') < out.index('"rules":')
     jsonschema.validate(json.loads(out), SARIF_SCHEMA, cls=jsonschema.Draft7Validator)
+
+
+RULES_DOC = ROOT / "docs" / "rules.md"
+RULES_JSON = ROOT / "webhook" / "data" / "rules.json"
+
+
+def rules_from_docs() -> dict[str, dict[str, str]]:
+    """docs/rules.md's tables: id -> {kind, field, description}."""
+    rows = re.findall(r"^\| `([^`]+)` \| ([^|]+) \| (.+?) \| (.+?) \|$", RULES_DOC.read_text(encoding="utf-8"), re.M)
+    return {rid: {"kind": k.strip(), "field": f.strip(), "description": d.strip()} for rid, k, f, d in rows}
+
+
+def write_rules_json() -> None:
+    """Regenerate webhook/data/rules.json from docs/rules.md."""
+    RULES_JSON.write_text(json.dumps(rules_from_docs(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def test_the_packaged_rule_descriptions_are_docs_rules_md() -> None:
+    assert json.loads(RULES_JSON.read_text(encoding="utf-8")) == rules_from_docs(), (
+        "regenerate: python -c 'from tests.test_ci_output import write_rules_json; write_rules_json()'"
+    )
+
+
+def test_sarif_rules_carry_the_docs_description(capsys: pytest.CaptureFixture[str]) -> None:
+    _, log, _ = sarif(capsys, str(BAD))
+    by_id = {r["id"]: r for r in log["runs"][0]["tool"]["driver"]["rules"]}
+    assert by_id["cpu.R2"]["shortDescription"]["text"] == "dedicated CPUs with a fractional CPU request"
+    assert "spec.domain.resources.requests.cpu" in by_id["cpu.R2"]["fullDescription"]["text"]
+    assert by_id["cpu.R2"]["help"]["markdown"].startswith("dedicated CPUs with a fractional CPU request")

@@ -18,10 +18,12 @@ the documents.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 from urllib.parse import quote
 
@@ -55,6 +57,40 @@ DESCRIPTIONS = {
     "schema.size": "Too many or too few items, characters or properties",
     "schema.invalid": "A value the schema does not accept",
 }
+
+
+@functools.cache
+def rule_docs() -> dict[str, dict[str, str]]:
+    """docs/rules.md's table as package data (``webhook/data/rules.json``; a test keeps the two equal)."""
+    text = resources.files("webhook").joinpath("data/rules.json").read_text(encoding="utf-8")
+    out: dict[str, dict[str, str]] = orjson.loads(text)
+    return out
+
+
+def _plain(markdown: str) -> str:
+    return markdown.replace("`", "")
+
+
+def descriptor(rule: str) -> dict[str, Any]:
+    """The SARIF ``reportingDescriptor`` of one rule id: its docs row as descriptions, its docs URL as help."""
+    doc = rule_docs().get(rule)
+    url = docs_url(rule)
+    if doc is not None:
+        short = doc["description"]
+        field_ = doc["field"]
+        full = f"{short} (field: {field_}; kind: {doc['kind']})"
+    else:
+        short = full = DESCRIPTIONS.get(rule, f"vm-admission rule {rule}")
+    return {
+        "id": rule,
+        "name": rule,
+        "shortDescription": {"text": _plain(short)},
+        "fullDescription": {"text": _plain(full), "markdown": full},
+        "help": {"text": f"{_plain(short)}: {url}", "markdown": f"{short}: [{rule} in docs/rules.md]({url})"},
+        "helpUri": url,
+        "defaultConfiguration": {"level": "error" if rule != WARNING_RULE else "warning"},
+        "properties": {"tags": ["kubernetes", "kubevirt", rule.partition(".")[0]]},
+    }
 
 
 def tool_version() -> str:
@@ -171,17 +207,7 @@ class SarifEmitter:
 
     def finish(self, counts: Counts) -> None:
         rules = sorted(self.rules, key=self.rules.__getitem__)
-        descriptors = [
-            {
-                "id": rule,
-                "name": rule,
-                "shortDescription": {"text": DESCRIPTIONS.get(rule, f"vm-admission rule {rule}")},
-                "helpUri": docs_url(rule),
-                "defaultConfiguration": {"level": "error" if rule != WARNING_RULE else "warning"},
-                "properties": {"tags": ["kubernetes", "kubevirt", rule.partition(".")[0]]},
-            }
-            for rule in rules
-        ]
+        descriptors = [descriptor(rule) for rule in rules]
         invocation: dict[str, Any] = {
             "executionSuccessful": True,
             "exitCode": counts.exit_code,
