@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         summary, measured = audit(cp, args.limit, args.output)
     objects, results = summary["objects"], summary["results"]
     print(
-        f"audit -A -o {args.output} --limit {args.limit}: {objects} objects ({summary['scanned']}) in {measured['seconds']:.2f}s "
+        f"audit -A -o {args.output} --limit {args.limit}: {objects} objects ({summary['scanned']}) "
+        f"in {measured['seconds']:.2f}s "
         f"wall = {objects / measured['seconds']:,.0f} objects/s; peak RSS {measured['vmhwm_kib'] / 1024:.0f} MiB; "
         f"{summary['apiRequests']} API requests; {results['fail']} fail + {results['warn']} warn findings on "
         f"{summary['objectsWithFindings']} objects; exit {measured['rc']}"
