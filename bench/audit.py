@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import re
 import subprocess
 import sys
 import time
@@ -77,16 +78,38 @@ def seed(cp: ControlPlane, n: int, threads: int = 8) -> float:
     return time.monotonic() - started
 
 
-def audit(cp: ControlPlane, limit: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(the audit's JSON summary, what the audit process measured of itself)."""
-    cmd = [sys.executable, "-c", _WRAPPER, "audit", "--kubeconfig", str(cp.kubeconfig), "-A", "-o", "json",
+_TEXT_SUMMARY = re.compile(
+    r"^(\d+) objects scanned \((.*?)\) in [\d.]+s, (\d+) API requests: (\d+) with findings "
+    r"\((\d+) fail, (\d+) warn, (\d+) error\)$",
+    re.MULTILINE,
+)
+
+
+def _text_summary(out: str) -> dict[str, Any]:
+    """The JSON summary's fields from the text output's summary line."""
+    m = _TEXT_SUMMARY.search(out)
+    if m is None:
+        raise SystemExit(f"no summary line in the text output:\n{out[-2000:]}")
+    return {
+        "objects": int(m.group(1)),
+        "scanned": m.group(2),
+        "apiRequests": int(m.group(3)),
+        "objectsWithFindings": int(m.group(4)),
+        "results": {"fail": int(m.group(5)), "warn": int(m.group(6)), "error": int(m.group(7))},
+    }
+
+
+def audit(cp: ControlPlane, limit: int, output: str = "json") -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the audit's summary, what the audit process measured of itself). ``-o text`` streams its findings and
+    keeps none (issue 25); ``-o json`` keeps the objects with findings for its document."""
+    cmd = [sys.executable, "-c", _WRAPPER, "audit", "--kubeconfig", str(cp.kubeconfig), "-A", "-o", output,
            "--limit", str(limit)]  # fmt: skip
     run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
     marker = [line for line in run.stderr.splitlines() if line.startswith("BENCH ")]
     if not marker or run.returncode not in (0, 1):
         raise SystemExit(f"audit failed ({run.returncode}):\n{run.stderr}")
     measured: dict[str, Any] = json.loads(marker[-1][len("BENCH ") :])
-    summary: dict[str, Any] = json.loads(run.stdout)["summary"]
+    summary: dict[str, Any] = json.loads(run.stdout)["summary"] if output == "json" else _text_summary(run.stdout)
     return summary, measured
 
 
@@ -94,14 +117,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--objects", type=int, default=2000, help="VMs and pods to create, each (default 2000)")
     parser.add_argument("--limit", type=int, default=500, help="the audit's page size (default 500)")
+    parser.add_argument("--output", choices=["json", "text"], default="json", help="the audit's -o (default json)")
     args = parser.parse_args(argv)
     with ControlPlane(find_assets()) as cp:
         seeded = seed(cp, args.objects)
         print(f"created {args.objects} VMs and {args.objects} pods in {seeded:.1f}s")
-        summary, measured = audit(cp, args.limit)
+        summary, measured = audit(cp, args.limit, args.output)
     objects, results = summary["objects"], summary["results"]
     print(
-        f"audit -A --limit {args.limit}: {objects} objects ({summary['scanned']}) in {measured['seconds']:.2f}s "
+        f"audit -A -o {args.output} --limit {args.limit}: {objects} objects ({summary['scanned']}) "
+        f"in {measured['seconds']:.2f}s "
         f"wall = {objects / measured['seconds']:,.0f} objects/s; peak RSS {measured['vmhwm_kib'] / 1024:.0f} MiB; "
         f"{summary['apiRequests']} API requests; {results['fail']} fail + {results['warn']} warn findings on "
         f"{summary['objectsWithFindings']} objects; exit {measured['rc']}"

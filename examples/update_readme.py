@@ -28,7 +28,7 @@ ROW = re.compile(r"^\|\s*\[([^\]]+\.(?:ya?ml|json))\]\([^)]*\)\s*\|\s*(admitted|
 
 
 def review(*args: str) -> tuple[int, str]:
-    run = subprocess.run([*COMMAND, *args], cwd=EXAMPLES, capture_output=True, text=True, check=False)
+    run = subprocess.run([*COMMAND, *args], cwd=EXAMPLES.parent, capture_output=True, text=True, check=False)
     if run.returncode not in (0, 1):
         raise SystemExit(f"vm-admission review {' '.join(args)}: exit {run.returncode}: {run.stderr}")
     return run.returncode, run.stdout.rstrip()
@@ -41,13 +41,13 @@ def render(index: dict[str, str]) -> list[str]:
         if rel.split("/")[0] != directory:
             directory = rel.split("/")[0]
             lines += [f"### {directory}/", ""]
-        code, out = review(rel)
+        code, out = review(f"examples/{rel}")
         if code != {"admitted": 0, "denied": 1}[verdict]:
             raise SystemExit(f"{rel}: the index says {verdict} but review exits {code}: fix the rule or the index")
         lines += [f"#### {rel}", "", "```console", f"$ vm-admission review examples/{rel}", out]
         if rel in UPDATES:
             old = UPDATES[rel]
-            _, upd = review("--operation", "UPDATE", "--old", old, rel)
+            _, upd = review("--operation", "UPDATE", "--old", f"examples/{old}", f"examples/{rel}")
             lines += [f"$ vm-admission review --operation UPDATE --old examples/{old} examples/{rel}", upd]
         lines += ["```", ""]
     return lines

@@ -602,3 +602,151 @@ def test_the_json_document_holds_the_objects_summary_notes_and_only_with_reports
     with_reports = as_document(run, ["aa", "zz"])
     assert with_reports == {**doc, "reports": ["aa", "zz"]}
     assert as_document(AuditRun(), [])["reports"] == []
+
+
+# --- issue 25: streaming text, --exclude-namespace, --selector -----------------------------------------------
+
+FRACTIONAL_VMI = {
+    "metadata": {"name": "half", "namespace": "a"},
+    "spec": {
+        "domain": {
+            "cpu": {"dedicatedCpuPlacement": True},
+            "resources": {"requests": {"cpu": "1500m", "memory": "1Gi"}, "limits": {"cpu": "1500m", "memory": "1Gi"}},
+            "devices": {},
+        }
+    },
+}
+
+
+class _FakeApi:
+    """``Api``'s paging surface over in-memory objects; records the selectors each list was sent."""
+
+    def __init__(self, per_kind: dict[str, list[dict[str, Any]]]) -> None:
+        self.per_kind, self.calls, self.requests, self.inconsistent = per_kind, [], 0, set()  # type: ignore[var-annotated]
+        self.api_client = None
+
+    def pages(
+        self, kind: Any, namespace: Any, limit: int, field_selector: Any = None, label_selector: Any = None
+    ) -> Any:
+        self.calls.append((kind.kind, namespace, field_selector, label_selector))
+        items = [orjson.loads(orjson.dumps(o)) for o in self.per_kind.get(kind.kind, [])]
+        for i in range(0, len(items), limit):
+            self.requests += 1
+            yield items[i : i + limit]
+
+
+def _fake_run(monkeypatch: pytest.MonkeyPatch, objects: int, **kw: Any) -> tuple[Any, _FakeApi, list[Any]]:
+    from webhook import audit
+
+    class View:
+        def list_once(self) -> None:
+            return None
+
+    monkeypatch.setattr(audit, "_counting_view", lambda api, page, annotation: View())
+    vmis = []
+    for i in range(objects):
+        vmi = orjson.loads(orjson.dumps(FRACTIONAL_VMI))
+        vmi["metadata"] = {"name": f"v{i}", "namespace": "kube-system" if i % 4 == 0 else f"ns{i % 3}"}
+        vmis.append(vmi)
+    api = _FakeApi({"VirtualMachineInstance": vmis})
+    streamed: list[Any] = []
+    run = audit.run_audit(api, load_config(None), None, 50, streamed.append, None, **kw)  # type: ignore[arg-type]
+    return run, api, streamed
+
+
+def test_text_output_streams_findings_and_keeps_only_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    run, _, streamed = _fake_run(monkeypatch, 400, keep=False)
+    assert run.found == []  # nothing kept: memory stays flat however many findings there are
+    assert len(streamed) == 400 and run.summary.with_findings == 400
+    assert run.summary.results["fail"] == 800  # R2 and R3 on each
+    run, _, streamed = _fake_run(monkeypatch, 40, keep=True)
+    assert len(run.found) == len(streamed) == 40
+
+
+def test_exclude_namespace_and_selector_go_to_the_api_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    run, api, _ = _fake_run(monkeypatch, 40, exclude=["kube-system", "ns1", "kube-system"], selector="app=db")
+    assert {c[2] for c in api.calls} == {"metadata.namespace!=kube-system,metadata.namespace!=ns1"}
+    assert {c[3] for c in api.calls} == {"app=db"}
+    assert run.summary.namespaces == {"ns0", "ns2"}  # (a fake API server that ignores the selector: filtered here)
+
+
+def test_exclude_of_the_namespace_asked_for_lists_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from webhook import audit
+
+    monkeypatch.setattr(
+        audit, "_counting_view", lambda api, page, annotation: type("V", (), {"list_once": lambda self: None})()
+    )
+    api = _FakeApi({"VirtualMachineInstance": [FRACTIONAL_VMI]})
+    run = audit.run_audit(api, load_config(None), "a", 10, None, None, exclude=["a"])  # type: ignore[arg-type]
+    assert api.calls == [] and run.summary.objects == 0
+
+
+def test_audit_cli_takes_exclude_namespace_and_selector(capsys: pytest.CaptureFixture[str]) -> None:
+    from webhook.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["audit", "--exclude-namespace", "kube-system", "--exclude-namespace", "x", "-l", "app=db"]
+    )
+    assert (args.exclude_namespace, args.selector) == (["kube-system", "x"], "app=db")
+    assert main(["audit", "-l", "app=db", "--report", "--kubeconfig", "/nonexistent"]) == 2
+    assert "use --selector without --report" in capsys.readouterr().err
+
+
+def test_reports_are_not_written_in_excluded_namespaces() -> None:
+    from webhook.audit import AuditRun, write_reports
+
+    written: list[str] = []
+    api = type("A", (), {"apply_report": lambda self, ns, report: written.append(ns)})()
+    run = AuditRun()
+    run.summary.namespaces = {"a", "kube-system"}
+    assert write_reports(api, run, None, {"b", "kube-system"}, 0.0, exclude=["kube-system"]) == ["a", "b"]  # type: ignore[arg-type]
+    assert written == ["a", "b"]
+
+
+def test_text_audit_memory_stays_flat_with_the_number_of_findings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """tracemalloc's peak over an audit of 100 and of 1,000 objects with findings (pages of 50 built as they
+    are asked for, as the API server sends them): without keeping findings the peak does not grow."""
+    import tracemalloc
+
+    from webhook import audit
+
+    class View:
+        def list_once(self) -> None:
+            return None
+
+    class LazyApi(_FakeApi):
+        def __init__(self, n: int) -> None:
+            super().__init__({})
+            self.n = n
+
+        def pages(
+            self, kind: Any, namespace: Any, limit: int, field_selector: Any = None, label_selector: Any = None
+        ) -> Any:
+            if kind.kind != "VirtualMachineInstance":
+                return
+            for start in range(0, self.n, limit):
+                page = []
+                for i in range(start, min(start + limit, self.n)):
+                    vmi = orjson.loads(orjson.dumps(FRACTIONAL_VMI))
+                    vmi["metadata"] = {"name": f"v{i}", "namespace": f"ns{i % 5}"}
+                    page.append(vmi)
+                yield page
+
+    monkeypatch.setattr(audit, "_counting_view", lambda api, page, annotation: View())
+    config = load_config(None)
+    printed = [0]
+
+    def peak(n: int, keep: bool) -> int:
+        tracemalloc.start()
+        run = audit.run_audit(
+            LazyApi(n), config, None, 50, lambda a: printed.__setitem__(0, printed[0] + 1), None, keep=keep
+        )  # type: ignore[arg-type]
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert run.summary.with_findings == n
+        return top
+
+    small, large = peak(100, keep=False), peak(1000, keep=False)
+    assert large < small * 1.3, (small, large)  # flat: ten times the findings, about the same peak
+    kept = peak(1000, keep=True)
+    assert kept > large * 1.5, (large, kept)  # what -o json / --report keep

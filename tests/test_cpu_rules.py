@@ -713,7 +713,7 @@ def test_no_duplicate_warning_when_only_one_of_request_and_limit_matches_the_cor
     findings = run(vmi(dedicated({"cores": 2}, _res("2", None))))
     assert findings.warnings == [
         "spec.domain: cpu topology and resources.requests.cpu all give 2 CPUs; they agree, but give only the "
-        "topology, as the CPU manager docs advise"
+        "topology, as KubeVirt's dedicated CPU resources page advises"
     ]
     findings = run(vmi(dedicated({"cores": 2}, _res("2", "2"))))
     assert findings.warnings[0].startswith("spec.domain: cpu topology and resources.requests.cpu and limits.cpu all")
@@ -780,7 +780,7 @@ def test_duplicate_warning_counts_sockets_and_threads_and_one_cpu() -> None:
     spec = dedicated({"cores": 1, "sockets": 2, "threads": 2}, _res("4", None))
     assert run(vmi(spec)).warnings == [
         "spec.domain: cpu topology and resources.requests.cpu all give 4 CPUs; they agree, but give only the "
-        "topology, as the CPU manager docs advise"
+        "topology, as KubeVirt's dedicated CPU resources page advises"
     ]
     assert (
         run(vmi(dedicated({"cores": 1}, _res("1", None))))

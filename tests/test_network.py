@@ -553,6 +553,8 @@ def test_a_pod_only_binding_without_any_network_also_fails_the_pod_network_rule(
     assert [(f, t) for f, t, _ in found["network.N11"]] == [(field, "FieldValueInvalid")]
     [(f, t, message)] = found[rule]
     assert (f, t) == (field, "FieldValueInvalid") and "only on the pod network" in message
+    assert message.endswith('not on an undefined network (no entry in networks is named "default")'), message
+    assert "not on no network" not in message
 
 
 # --- edges found by mutation testing ----------------------------------------------------------------------

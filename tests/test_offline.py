@@ -142,7 +142,7 @@ def test_the_installed_command_reviews_an_example() -> None:
     assert run.returncode == 1, run.stderr
     assert "VirtualMachineInstance databases/pinned-db: ADMITTED" in run.stdout
     assert "VirtualMachineInstance default/half-pinned: DENIED" in run.stdout
-    assert "  ✗ spec.domain.resources.requests.cpu: " in run.stdout
+    assert f"  ✗ {bad}:14:9: spec.domain.resources.requests.cpu: " in run.stdout  # file:line:col of the field
     assert run.stdout.splitlines()[-1] == "2 objects: 1 admitted, 1 denied"
     assert run.stderr == ""
 
@@ -156,9 +156,9 @@ def test_text_shows_denial_causes_with_their_fields(capsys: pytest.CaptureFixtur
     lines = out.splitlines()
     assert lines[0] == "VirtualMachineInstance default/half: DENIED"
     causes = [line for line in lines if line.startswith("  ✗ ")]
-    assert [c.split(":")[0] for c in causes] == [
-        "  ✗ spec.domain.resources.requests.cpu",
-        "  ✗ spec.domain.resources.limits.cpu",
+    assert [c.split(": ")[0:2] for c in causes] == [
+        [f"  ✗ {tmp_path / 'vmi.yaml'}:10:18", "spec.domain.resources.requests.cpu"],
+        [f"  ✗ {tmp_path / 'vmi.yaml'}:11:16", "spec.domain.resources.limits.cpu"],
     ]
     assert lines[-1] == "1 object: 0 admitted, 1 denied"
 
@@ -297,7 +297,7 @@ def test_vm_update_is_validated_like_create(capsys: pytest.CaptureFixture[str], 
     vm = str(EXAMPLES / "cpu" / "vm-dedicated-arm64-threads.yaml")
     code, out, _ = review(capsys, vm, "--operation", "UPDATE", "--old", vm)
     assert code == 1
-    assert "  ✗ spec.template.spec.architecture: " in out
+    assert f"  ✗ {vm}:13:7: spec.template.spec.architecture: " in out
 
 
 def test_old_objects_are_matched_by_kind_namespace_and_name() -> None:
@@ -316,24 +316,60 @@ def test_old_objects_are_matched_by_kind_namespace_and_name() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
+    ("text", "position", "message"),
     [
-        ("kind: Pod\nmetadata: {name: [unclosed\n", "not valid YAML or JSON"),
-        ("apiVersion: v1\nmetadata: {name: x}\n", "has no kind"),
-        ("kind: Pod\nmetadata: {name: x}\n", "has no apiVersion"),
-        ("apiVersion: v1\nkind: List\nitems: [[a, list]]\n", "expected an object"),
-        ("apiVersion: v1\nkind: List\nitems: {a: b}\n", "items must be a list"),
+        ("kind: Pod\nmetadata: {name: [unclosed\n", "3:1", "not valid YAML"),
+        ("apiVersion: v1\nmetadata: {name: x}\n", "1:1", "has no kind"),
+        ("kind: Pod\nmetadata: {name: x}\n", "1:1", "has no apiVersion"),
+        ("apiVersion: v1\nkind: List\nitems: [[a, list]]\n", "3:9", "items[0]: expected an object"),
+        ("apiVersion: v1\nkind: List\nitems: {a: b}\n", "3:1", "items must be a list"),
     ],
 )
-def test_bad_input_exits_2_with_a_message(
-    text: str, message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+def test_an_unreadable_document_is_an_error_with_its_position_and_the_others_keep_their_verdicts(
+    text: str, position: str, message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     good = str(EXAMPLES / "cpu" / "vmi-dedicated.yaml")
-    code, out, err = review(capsys, good, write(tmp_path, "bad.yaml", text))
+    bad = write(tmp_path, "bad.yaml", text)
+    code, out, err = review(capsys, good, bad, str(EXAMPLES / "cpu" / "vmi-dedicated-fractional-cpu.yaml"))
+    assert code == 2  # unreadable wins over denied
+    assert "VirtualMachineInstance databases/pinned-db: ADMITTED" in out
+    assert "VirtualMachineInstance default/half-pinned: DENIED" in out
+    [line] = [line for line in out.splitlines() if "UNREADABLE" in line]
+    assert line.startswith(f"{bad}:{position}: document 1: UNREADABLE: ") and message in line, line
+    assert line.endswith("[input.unreadable]")
+    assert out.splitlines()[-1] == "2 objects: 1 admitted, 1 denied, 1 unreadable document"
+    code, out, err = review(capsys, good, bad, "-o", "json")
     assert code == 2
-    assert out == ""  # nothing is reviewed when any input is bad
-    assert message in err
-    assert "bad.yaml: document 1" in err or "bad.yaml: not valid" in err
+    admitted, error = json.loads(out)
+    assert admitted["verdict"] == "admitted"
+    assert (error["verdict"], error["file"], error["document"], error["rule"]) == ("error", bad, 1, "input.unreadable")
+    assert f"{error['line']}:{error['column']}" == position and message in error["message"]
+    assert f"{bad}:{position}: document 1: " in err
+
+
+def test_a_document_without_apiversion_among_others_in_one_stream(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The issue's case: one document without apiVersion no longer stops the run; the later ones are read."""
+    stream = FRACTIONAL_VMI + "---\nkind: Pod\nmetadata: {name: x}\n---\n" + DEDICATED_POD
+    code, out, _ = review(capsys, write(tmp_path, "all.yaml", stream), "-o", "json")
+    assert code == 2
+    results = json.loads(out)
+    assert [(r.get("name"), r["verdict"], r["document"], r["line"]) for r in results] == [
+        ("half", "denied", 1, 1),
+        (None, "error", 2, 14),
+        ("pinned", "admitted", 3, 17),
+    ]
+
+
+def test_bad_yaml_in_the_middle_of_a_stream_costs_only_its_document(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    stream = DEDICATED_POD + "---\nkind: Pod\nmetadata: {name: [unclosed\n---\n" + UNEQUAL_POD
+    code, out, _ = review(capsys, write(tmp_path, "all.yaml", stream))
+    assert code == 2
+    assert "Pod apps/pinned: ADMITTED" in out and "Pod apps/unequal: DENIED" in out
+    assert re.search(r"all\.yaml:19:1: document 2: UNREADABLE: not valid YAML", out), out
 
 
 # --- paths as kubectl -f reads them ------------------------------------------------------------------------
@@ -455,12 +491,15 @@ def test_an_empty_directory_has_no_objects(capsys: pytest.CaptureFixture[str], t
     assert "no objects found" in err
 
 
-def test_bad_yaml_in_a_directory_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_bad_yaml_in_a_directory_exits_2_and_the_other_files_are_reviewed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     root = _tree(tmp_path)
     (root / "broken.yaml").write_text("kind: Pod\nmetadata: {name: [unclosed\n")
-    code, out, err = review(capsys, str(root))
-    assert (code, out) == (2, "")
-    assert "broken.yaml: not valid YAML" in err
+    code, out, _ = review(capsys, str(root))
+    assert code == 2
+    assert f"{root / 'broken.yaml'}:3:1: document 1: UNREADABLE: not valid YAML" in out
+    assert "Pod apps/a: ADMITTED" in out and "VirtualMachineInstance default/c: DENIED" in out
 
 
 def test_input_without_objects_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -470,9 +509,14 @@ def test_input_without_objects_exits_2(capsys: pytest.CaptureFixture[str], tmp_p
 
 
 def test_unreadable_file_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, out, err = review(capsys, str(tmp_path / "missing.yaml"))
-    assert (code, out) == (2, "")
-    assert "missing.yaml: cannot read" in err
+    good = str(EXAMPLES / "cpu" / "vmi-dedicated.yaml")
+    code, out, _ = review(capsys, str(tmp_path / "missing.yaml"), good)
+    assert code == 2
+    assert f"{tmp_path / 'missing.yaml'}:1:1: UNREADABLE: cannot read: " in out
+    assert "VirtualMachineInstance databases/pinned-db: ADMITTED" in out
+    (tmp_path / "latin1.yaml").write_bytes("apiVersion: v1\nkind: ConfigMap\ndata: {a: caf\xe9}\n".encode("latin-1"))
+    code, out, _ = review(capsys, str(tmp_path / "latin1.yaml"))
+    assert code == 2 and "UNREADABLE: not UTF-8 text" in out
 
 
 def test_bad_config_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -508,15 +552,21 @@ def test_an_object_the_rules_cannot_read_is_denied_with_code_400(
     vmi["spec"]["domain"]["resources"] = "x"
     path = tmp_path / "odd.yaml"
     path.write_text(yaml.safe_dump(vmi), encoding="utf-8")
-    code, out, _ = review(capsys, str(path))
+    code, out, _ = review(capsys, str(path), "--schema", "off")
     assert code == 1
     lines = out.splitlines()
     assert lines[0] == "VirtualMachineInstance default/half: DENIED"
-    assert lines[1].startswith("  ✗ spec.domain.resources") and lines[1].endswith("(code 400)")
-    code, out, _ = review(capsys, str(path), "-o", "json")
+    assert re.match(rf"  ✗ {re.escape(str(path))}:\d+:5: spec\.domain\.resources: ", lines[1]), lines[1]
+    assert lines[1].endswith("(code 400)")
+    code, out, _ = review(capsys, str(path), "-o", "json", "--schema", "off")
     (result,) = json.loads(out)
     assert (result["verdict"], result["code"], result["causes"]) == ("denied", 400, [])
     assert result["message"].startswith("spec.domain.resources")
+    # the API server's schema check comes first: a 422 schema.type cause, as kubectl would show it
+    code, out, _ = review(capsys, str(path), "-o", "json")
+    (result,) = json.loads(out)
+    assert (result["verdict"], result["code"]) == ("denied", 422)
+    assert [(c["field"], c["rule"]) for c in result["causes"]] == [("spec.domain.resources", "schema.type")]
 
 
 def test_stdin_can_be_read_once(capsys: pytest.CaptureFixture[str]) -> None:

@@ -103,7 +103,7 @@ def test_try_repo_fails_on_the_bad_vmi_and_prints_its_causes(
     assert run.returncode == 1, out
     assert "vm-admission review" in out and "Failed" in out
     assert "VirtualMachineInstance default/half-pinned: DENIED" in out
-    assert "✗ spec.domain.resources.requests.cpu:" in out
+    assert "✗ vms/bad.yaml:14:9: spec.domain.resources.requests.cpu:" in out  # file:line:col of the field
     assert "VirtualMachineInstance databases/pinned-db: ADMITTED" in out
     assert "ci.yml: document 1 is not a Kubernetes object" in out  # passed over, not an error
     run = pre_commit(project, pre_commit_home, "try-repo", str(repo), "vm-admission-review", "--files", "vms/good.yaml")
@@ -130,7 +130,7 @@ def test_an_installed_hook_blocks_the_commit_of_a_bad_vmi(
     commit = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "vms"]
     run = subprocess.run(commit, cwd=project, capture_output=True, text=True, env=env, timeout=600)
     assert run.returncode != 0, run.stdout + run.stderr
-    assert "✗ spec.domain.resources.requests.cpu:" in run.stdout + run.stderr
+    assert "✗ vms/bad.yaml:14:9: spec.domain.resources.requests.cpu:" in run.stdout + run.stderr
     assert subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True).returncode != 0  # no commit
     git(project, "rm", "-q", "--cached", "vms/bad.yaml")
     run = subprocess.run(commit, cwd=project, capture_output=True, text=True, env=env, timeout=600)

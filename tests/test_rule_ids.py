@@ -27,7 +27,7 @@ from webhook.server import AppState
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 RULES_DOC = REPO / "docs" / "rules.md"
-RULE_ID = re.compile(r"[a-z]+\.[A-Za-z0-9-]+")
+RULE_ID = re.compile(r"[a-z]+\.[A-Za-z0-9-]+")  # ids in words: area.what-is-wrong
 CONFIGS = {
     "default": Config(),
     "warn": parse_config({"enforcement": "warn"}),

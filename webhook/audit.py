@@ -22,7 +22,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -236,9 +236,15 @@ class Api:
         return lambda **kw: self.custom.list_cluster_custom_object(kind.group, kind.version, kind.plural, **kw)
 
     def pages(
-        self, kind: Kind, namespace: str | None, limit: int, field_selector: str | None = None
+        self,
+        kind: Kind,
+        namespace: str | None,
+        limit: int,
+        field_selector: str | None = None,
+        label_selector: str | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
-        """The items of ``kind``, one page at a time (raises the client's exceptions)."""
+        """The items of ``kind``, one page at a time (raises the client's exceptions); the selectors narrow the
+        list on the API server's side."""
         call = self._list_call(kind, namespace)
         token: str | None = None
         while True:
@@ -247,6 +253,8 @@ class Api:
                 kw["_continue"] = token
             if field_selector:
                 kw["field_selector"] = field_selector
+            if label_selector:
+                kw["label_selector"] = label_selector
             self.requests += 1
             try:
                 resp = call(**kw)
@@ -283,8 +291,15 @@ class Api:
         )
 
 
-def scope(namespace: str | None) -> str:
-    return f"in namespace {namespace}" if namespace else "in all namespaces"
+def scope(namespace: str | None, exclude: Sequence[str] = ()) -> str:
+    where = f"in namespace {namespace}" if namespace else "in all namespaces"
+    return where + (f" but {', '.join(exclude)}" if exclude and not namespace else "")
+
+
+def exclude_selector(exclude: Sequence[str]) -> str | None:
+    """``--exclude-namespace``s as a field selector the API server applies (every kind supports
+    ``metadata.namespace``, custom resources too)."""
+    return ",".join(f"metadata.namespace!={ns}" for ns in dict.fromkeys(exclude)) or None
 
 
 # --- the run -----------------------------------------------------------------------------------------------
@@ -396,8 +411,16 @@ def run_audit(
     limit: int = DEFAULT_LIMIT,
     on_found: Callable[[Audited], None] | None = None,
     progress: Progress | None = None,
+    *,
+    keep: bool = True,
+    exclude: Sequence[str] = (),
+    selector: str | None = None,
 ) -> AuditRun:
-    """List the cluster view once, then every kind page by page through the engine (raises AuditError)."""
+    """List the cluster view once, then every kind page by page through the engine (raises AuditError).
+
+    ``keep``: keep the objects with findings in ``run.found`` (for reports and JSON/YAML); without it they go to
+    ``on_found`` only and memory stays flat however many findings there are. ``exclude`` (namespaces) and
+    ``selector`` (a label selector) narrow the lists on the API server's side."""
     started = time.monotonic()
     run = AuditRun()
     view = _counting_view(api, limit, config.networks.resourceNameAnnotation)
@@ -407,14 +430,21 @@ def run_audit(
         raise api_error(
             exc, "list", "nodes, kubevirts.kubevirt.io and network-attachment-definitions (the cluster view)"
         ) from None
+    skipped = set(exclude)
+    fields = None if namespace else exclude_selector(exclude)
     for kind in KINDS:
+        if namespace and namespace in skipped:
+            break
         try:
-            for page in api.pages(kind, namespace, limit):
+            for page in api.pages(kind, namespace, limit, fields, selector):
                 for obj in page:
                     audited = audit_object(obj, kind, config, cluster)
+                    if audited.ref.namespace in skipped:  # the API server filtered already; a fake may not
+                        continue
                     run.summary.add(audited)
                     if audited.findings:
-                        run.found.append(audited)
+                        if keep:
+                            run.found.append(audited)
                         if on_found is not None:
                             on_found(audited)
                     if progress is not None:
@@ -429,7 +459,7 @@ def run_audit(
                     "(KubeVirt's CRDs are not installed): skipped"
                 )
                 continue
-            raise api_error(exc, "list", f"{kind.resource} {scope(namespace)}") from None
+            raise api_error(exc, "list", f"{kind.resource} {scope(namespace, exclude)}") from None
     for name in sorted(api.inconsistent):
         run.notes.append(
             f"{name}: a continue token expired during the list; the rest came from a newer resourceVersion, so "
@@ -511,14 +541,19 @@ def existing_reports(api: Api, namespace: str | None, limit: int) -> set[str]:
 
 
 def write_reports(
-    api: Api, run: AuditRun, namespace: str | None, earlier: set[str], now: float | None = None
+    api: Api,
+    run: AuditRun,
+    namespace: str | None,
+    earlier: set[str],
+    now: float | None = None,
+    exclude: Sequence[str] = (),
 ) -> list[str]:
     """Apply one report per namespace with audited objects or an earlier report (``earlier``: see
     :func:`existing_reports`, listed before the audit so a missing CRD fails fast; skipping namespaces that are
     being deleted, with a note); the namespaces written, sorted."""
-    targets = (run.summary.namespaces | earlier) - {""}
+    targets = (run.summary.namespaces | earlier) - {""} - set(exclude)
     if namespace:
-        targets = {namespace}
+        targets = {namespace} - set(exclude)
     by_ns: dict[str, list[Audited]] = {}
     for a in run.found:
         by_ns.setdefault(a.ref.namespace, []).append(a)
@@ -606,9 +641,16 @@ def audit_command(args: argparse.Namespace, stdout: TextIO | None = None, stderr
     output: Output = args.output
     namespace: str | None = None if args.all_namespaces else args.namespace
     progress = Progress(stderr)
+    exclude: list[str] = list(getattr(args, "exclude_namespace", None) or [])
+    selector: str | None = getattr(args, "selector", None)
     try:
         if args.limit < 1:
             raise AuditError("--limit must be at least 1")
+        if selector and args.report:
+            raise AuditError(
+                "--selector audits part of each namespace, and --report would replace the namespace's whole "
+                "report with that part: use --selector without --report"
+            )
         config = load_config(args.config)
         api = Api(_client(args))
         earlier = existing_reports(api, namespace, args.limit) if args.report else set()  # fails fast without the CRD
@@ -617,8 +659,18 @@ def audit_command(args: argparse.Namespace, stdout: TextIO | None = None, stderr
             progress.done()  # stdout may be the same terminal
             stdout.write(render_block(a))
 
-        run = run_audit(api, config, namespace, args.limit, on_found if output == "text" else None, progress)
-        reports = write_reports(api, run, namespace, earlier) if args.report else None
+        run = run_audit(
+            api,
+            config,
+            namespace,
+            args.limit,
+            on_found if output == "text" else None,
+            progress,
+            keep=output != "text" or args.report,  # text alone streams: nothing is kept but the counts
+            exclude=exclude,
+            selector=selector,
+        )
+        reports = write_reports(api, run, namespace, earlier, exclude=exclude) if args.report else None
         run.summary.requests = api.requests
     except (AuditError, ConfigError) as exc:
         progress.done()

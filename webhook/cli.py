@@ -48,7 +48,26 @@ def build_parser() -> argparse.ArgumentParser:
         "-R", "--recursive", action="store_true", help="also read the subdirectories of directories, as kubectl -R"
     )
     review.add_argument("--config", default=None, help="YAML config file")
-    review.add_argument("-o", "--output", default="text", choices=["text", "json", "yaml"])
+    review.add_argument(
+        "-o",
+        "--output",
+        default="text",
+        choices=["text", "json", "yaml", "sarif", "junit"],
+        help="text (default), json, yaml (the admitted objects), sarif (SARIF 2.1.0), junit (JUnit XML)",
+    )
+    review.add_argument(
+        "--schema",
+        default="strict",
+        choices=["strict", "warn", "off"],
+        help="check VMs and VMIs against KubeVirt's CRD schema and pods against Kubernetes' OpenAPI schema: "
+        "strict (default) denies what the API server would refuse, warn only warns, off skips it",
+    )
+    review.add_argument(
+        "--kubernetes-version",
+        default=None,
+        metavar="X.Y",
+        help="the Kubernetes version whose Pod schema to check against (default: the newest kubernetes-validate ships)",
+    )
     review.add_argument("--operation", default="CREATE", choices=["CREATE", "UPDATE"])
     review.add_argument("--old", default=None, help="the old object (with --operation UPDATE)")
     review.add_argument(
@@ -74,6 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("-o", "--output", default="text", choices=["text", "json", "yaml"])
     audit.add_argument(
         "--report", action="store_true", help="write a wgpolicyk8s.io/v1alpha2 PolicyReport per namespace"
+    )
+    audit.add_argument(
+        "--exclude-namespace",
+        action="append",
+        default=[],
+        metavar="NS",
+        help="leave this namespace out (repeatable; filtered by the API server)",
+    )
+    audit.add_argument(
+        "-l", "--selector", default=None, help="audit only objects with these labels (a label selector, as kubectl -l)"
     )
     audit.add_argument("--config", default=None, help="YAML config file (the webhook's)")
     audit.add_argument("--limit", type=int, default=500, help="objects per list page (default 500)")

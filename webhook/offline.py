@@ -2,110 +2,146 @@
 
 Every object in the files goes through :func:`webhook.engine.chain`, the same mutate -> patch -> defaulting
 -> validate sequence the API server runs with our two webhooks, so a CI job sees what ``kubectl apply`` would
-see. Paths are read as ``kubectl apply -f`` reads them: a file (any name), ``-`` for stdin, or a directory,
-whose ``.json``, ``.yaml`` and ``.yml`` files are read in lexical order of their names (with ``-R``, its
-subdirectories too, depth first, in the same order: kubectl's ``ExpandPathsToFileVisitors``, a
-``filepath.Walk``). Multi-document streams and ``List`` kinds hold many objects.
+see; with ``--schema strict`` (the default) also through the KubeVirt CRD and Kubernetes OpenAPI schemas the
+API server checks before any webhook (:mod:`webhook.schema`). Presets, instance types and preferences found
+in the input are applied first, as KubeVirt expands them (:mod:`webhook.expand`).
 
-All input is read and checked before anything is reviewed: bad input (an unreadable file, bad YAML, a
-document that has a ``kind`` but no ``apiVersion`` or the other way round, a bad ``--config``) exits 2 with a
-message on stderr and prints no verdicts. Documents that are not Kubernetes objects at all (neither
-``apiVersion`` nor ``kind``: a values file, a CI workflow that a directory or a pre-commit run hands us) are
-skipped with a note on stderr. Exit 0 when every object is admitted, 1 when any is denied.
+Reading (:mod:`webhook.manifests`) is streamed: one object is read, reviewed, printed and dropped before the
+next, so memory stays flat with the number of documents for text, SARIF and JUnit output. No document is
+lost: one that cannot be read (bad YAML, a ``kind`` without ``apiVersion``, a list item that is not an object,
+a file that cannot be opened) is reported with its position and every other document still gets its
+verdict. Documents that are not Kubernetes objects at all (neither ``apiVersion`` nor ``kind``: a values
+file, a CI workflow that a directory or a pre-commit run hands us) are skipped with a note on stderr.
+
+Every cause and warning carries its position: file, document, and the line and column of its field (or of the
+nearest parent that exists). Exit 2 when any document could not be read (or the command itself cannot run:
+a bad ``--config``, nothing to read), otherwise 1 when any object is denied, otherwise 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import shutil
 import sys
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, Protocol, TextIO, cast
 
 import orjson
 import yaml
 
-from webhook.config import ConfigError, load_config
+from webhook.config import Config, ConfigError, load_config
 from webhook.engine import ChainResult, chain, object_kind
+from webhook.expand import CLUSTER_RESOURCES, PRESET_AVOIDABLE, Expansions
 from webhook.k8s.snapshot import ClusterSnapshot
-from webhook.rules.base import Cause, Operation
+from webhook.manifests import (
+    InputError,
+    Item,
+    Position,
+    Skipped,
+    Source,
+    Unreadable,
+    read_items,
+)
+from webhook.rules.base import Cause, CauseType, Operation
+
+__all__ = ["InputError", "Outcome", "Source", "cause_json", "find_old", "review_command"]
 
 EXIT_ADMITTED, EXIT_DENIED, EXIT_BAD_INPUT = 0, 1, 2
 NOT_REVIEWED = "not reviewed: no rule concerns this kind"
-# what kubectl reads from a directory (FilenameParam's FileExtensions); files named on the command line are read
-# whatever their name
-MANIFEST_EXTENSIONS = (".json", ".yaml", ".yml")
-Output = Literal["text", "json", "yaml"]
-
-
-class InputError(ValueError):
-    """The input cannot be reviewed; the message names the file and the document."""
+NO_TEMPLATE_RULE = "review.no-template"
+Output = Literal["text", "json", "yaml", "sarif", "junit"]
+SchemaMode = Literal["strict", "warn", "off"]
+# a field path at the head of a warning (``spec.domain: ...``) or in parentheses (``container "x" (spec.x[1])``)
+_WARNING_FIELD = re.compile(r"(?:^|\(|: )((?:spec|metadata)(?:\.[A-Za-z0-9_/.-]*[A-Za-z0-9_]|\[\d+\])*)")
 
 
 @dataclass(frozen=True, slots=True)
-class Source:
-    """One object read from the input, with where it came from (``doc`` counts from 1 within the file)."""
+class Located:
+    """A cause or warning of one object, with where its field is written (``rule`` may be "" for a warning)."""
 
-    file: str
-    doc: int
-    obj: dict[str, Any]
+    severity: Literal["error", "warning"]
+    field: str
+    message: str
+    rule: str
+    position: Position
+    type: CauseType = "FieldValueInvalid"
 
-    @property
-    def kind(self) -> str:
-        return str(self.obj["kind"])
-
-    @property
-    def namespace(self) -> str:
-        meta = self.obj.get("metadata")
-        ns = meta.get("namespace") if isinstance(meta, dict) else None
-        return ns if isinstance(ns, str) else ""
-
-    @property
-    def name(self) -> str:
-        meta = self.obj.get("metadata")
-        if not isinstance(meta, dict):
-            return ""
-        name, generate = meta.get("name"), meta.get("generateName")
-        if isinstance(name, str) and name:
-            return name
-        return f"{generate}*" if isinstance(generate, str) and generate else ""
+    def as_json(self, src: Source) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "field": self.field,
+            "message": self.message,
+            "rule": self.rule,
+            "file": src.file,
+            "document": src.doc,
+            "line": self.position.line,
+            "column": self.position.column,
+        }
 
     @property
-    def title(self) -> str:
-        """``Kind namespace/name`` as kubectl users read it."""
-        name = self.name or "(no name)"
-        return f"{self.kind} {self.namespace}/{name}" if self.namespace else f"{self.kind} {name}"
+    def text(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
 
 
-@dataclass(frozen=True, slots=True)
+def locate(src: Source, c: Cause, severity: Literal["error", "warning"] = "error") -> Located:
+    return Located(severity, c.field, c.message, c.rule, src.find(c.field), c.type)
+
+
+def warning_field(text: str) -> str:
+    """The field a warning's text names, if any (warnings travel as text; their position comes from this)."""
+    m = _WARNING_FIELD.search(text)
+    return m.group(1) if m else ""
+
+
+@dataclass(slots=True)
 class Outcome:
-    """The review of one object, merged from the mutating and the validating verdict."""
+    """The review of one object: the engine's mutating and validating verdicts, the schema's causes, the notes
+    of the review itself (missing template, instance types that are not in the input)."""
 
     source: Source
     reviewed: bool
     result: ChainResult
+    schema: list[Cause] = field(default_factory=list)  # denying under --schema strict, warnings under warn
+    schema_denies: bool = True
+    notes: list[Cause] = field(default_factory=list)  # review's own warnings, with rule ids
+    expansion: list[Cause] = field(default_factory=list)  # denying: what KubeVirt refuses in the expansion
+    # a VM whose instance type or presets were expanded: the chain on the VM as written, which is what the API
+    # server stores and what -o yaml prints (KubeVirt expands it only into the VMI it starts)
+    stored: ChainResult | None = None
+    hints: list[str] = field(default_factory=list)  # appended to a denial: what a preset could have given
 
     @property
     def admitted(self) -> bool:
-        return self.result.allowed
+        return self.result.allowed and not (self.schema and self.schema_denies) and not self.expansion
 
     @property
     def denial(self) -> tuple[int, str, list[Cause]]:
-        """(code, message, causes) of the verdict that denied, or (200, "", []) when admitted."""
+        """(code, message, causes) of what denied, or (200, "", []) when admitted. Schema causes come first:
+        the API server checks the schema before it calls any webhook."""
+        schema = [*(self.schema if self.schema_denies else []), *self.expansion]
         for verdict in (self.result.mutation, self.result.validation):
             if not verdict.allowed:
-                return verdict.code, verdict.message, verdict.causes
+                if verdict.code == 400 and schema:
+                    return 422, _message(schema), schema
+                return verdict.code, verdict.message, [*schema, *verdict.causes]
+        if schema:
+            return 422, _message(schema), schema
         return 200, "", []
 
     @property
     def would_deny(self) -> list[Cause]:
-        """With ``enforcement: warn``: the causes that would have denied (admitted, with warnings)."""
-        return [*self.result.mutation.would_deny, *self.result.validation.would_deny]
+        """Causes that would have denied: ``enforcement: warn``'s, and the schema's under ``--schema warn``."""
+        schema = [] if self.schema_denies else self.schema
+        return [*schema, *self.result.mutation.would_deny, *self.result.validation.would_deny]
 
     @property
     def warnings(self) -> list[str]:
+        """The engine's warnings, as the API server would send them."""
         seen: dict[str, None] = {}
         for w in [*self.result.mutation.warnings, *self.result.validation.warnings]:
             seen.setdefault(w, None)
@@ -113,140 +149,85 @@ class Outcome:
 
     @property
     def patch(self) -> list[dict[str, Any]]:
-        return self.result.mutation.patch
+        return (self.stored or self.result).mutation.patch
+
+    @property
+    def admitted_object(self) -> dict[str, Any]:
+        return (self.stored or self.result).admitted
+
+    def located(self) -> list[Located]:
+        """Every cause, would-deny and warning of this object with its position, in print order."""
+        src = self.source
+        _, _, causes = self.denial
+        out = [locate(src, c) for c in causes]
+        out += [locate(src, c, "warning") for c in self.would_deny]
+        out += [locate(src, c, "warning") for c in self.notes]
+        # the engine's "would deny" warnings are the would-deny causes above, which carry their rule ids
+        plain = [w for w in self.warnings if not w.startswith("would deny: ")]
+        out += [Located("warning", "", w, "", src.find(warning_field(w))) for w in plain]
+        return out
 
     def as_json(self) -> dict[str, Any]:
         code, message, causes = self.denial
-        out: dict[str, Any] = {
-            "file": self.source.file,
-            "document": self.source.doc,
-            "apiVersion": self.source.obj.get("apiVersion"),
-            "kind": self.source.kind,
-            "namespace": self.source.namespace,
-            "name": self.source.name,
+        src = self.source
+        pos = src.position
+        return {
+            "file": src.file,
+            "document": src.doc,
+            "line": pos.line,
+            "column": pos.column,
+            "apiVersion": src.obj.get("apiVersion"),
+            "kind": src.kind,
+            "namespace": src.namespace,
+            "name": src.name,
             "verdict": "admitted" if self.admitted else "denied",
             "reviewed": self.reviewed,
             "code": code,
             "message": message if not self.admitted else ("" if self.reviewed else NOT_REVIEWED),
-            "causes": [cause_json(c) for c in causes],
-            "wouldDeny": [cause_json(c) for c in self.would_deny],
+            "causes": [locate(src, c).as_json(src) for c in causes],
+            "wouldDeny": [locate(src, c).as_json(src) for c in self.would_deny],
             "warnings": self.warnings,
+            "notes": [locate(src, c, "warning").as_json(src) for c in self.notes],
+            "hints": self.hints,
             "patch": self.patch,
         }
-        return out
+
+
+def _message(causes: list[Cause]) -> str:
+    from webhook.engine import deny_message
+
+    return deny_message(causes)
 
 
 def cause_json(c: Cause) -> dict[str, str]:
-    """A cause as ``review -o json`` prints it: the wire's {type, field, message} plus its rule id."""
+    """A cause as ``review -o json`` prints it without a position: {type, field, message, rule}."""
     return {"type": c.type, "field": c.field, "message": c.message, "rule": c.rule}
+
+
+def unreadable_json(u: Unreadable) -> dict[str, Any]:
+    return {
+        "file": u.file,
+        "document": u.doc,
+        "line": u.position.line,
+        "column": u.position.column,
+        "verdict": "error",
+        "rule": u.rule,
+        "message": u.message,
+    }
 
 
 # --- reading -------------------------------------------------------------------------------------------
 
 
-def _read(path: str, stdin: TextIO) -> str:
-    if path == "-":
-        return stdin.read()
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text") from None
-
-
-def _documents(text: str, label: str) -> list[Any]:
-    """The documents in ``text``: one JSON value, or a YAML stream (which also covers most JSON)."""
-    if text.lstrip().startswith(("{", "[")):
-        try:
-            return [orjson.loads(text)]
-        except orjson.JSONDecodeError:
-            pass  # YAML flow style also starts with { or [: let the YAML parser say what is wrong
-    try:
-        return [doc for doc in yaml.safe_load_all(text) if doc is not None]
-    except yaml.YAMLError as exc:
-        raise InputError(f"{label}: not valid YAML or JSON: {exc}") from None
-
-
-def is_kubernetes_object(doc: Any) -> bool:
-    """Whether a document is meant as a Kubernetes object: a mapping with ``apiVersion`` or ``kind``.
-
-    Anything else (a list, a scalar, a mapping with neither key: a values file, a CI workflow) is not ours to
-    review; a mapping with only one of the two is a broken manifest, which :func:`_objects` reports."""
-    return isinstance(doc, dict) and ("apiVersion" in doc or "kind" in doc)
-
-
-def _objects(doc: Any, label: str) -> Iterator[dict[str, Any]]:
-    """The objects in one document: the document itself, or the items of a ``List`` / ``<Kind>List``."""
-    if not isinstance(doc, dict):
-        raise InputError(f"{label}: expected an object (a mapping with apiVersion and kind), got {type(doc).__name__}")
-    kind = doc.get("kind")
-    if not isinstance(kind, str) or not kind:
-        raise InputError(f"{label}: the object has no kind")
-    api_version = doc.get("apiVersion")
-    if not isinstance(api_version, str) or not api_version:
-        raise InputError(f"{label}: the {kind} has no apiVersion")
-    if kind.endswith("List") and "items" in doc:
-        items = doc["items"]
-        if items is None:
-            return
-        if not isinstance(items, list):
-            raise InputError(f"{label}: {kind}.items must be a list")
-        # typed lists (PodList) may omit kind/apiVersion on their items: take them from the list
-        item_kind = kind[: -len("List")] if kind != "List" else None
-        for i, item in enumerate(items):
-            if isinstance(item, dict) and item_kind:
-                item = {"apiVersion": api_version, "kind": item_kind, **item}
-            yield from _objects(item, f"{label}, items[{i}]")
-        return
-    yield doc
-
-
-def _walk(root: str, recursive: bool) -> Iterator[str]:
-    """The manifest files under directory ``root`` in kubectl's order: ``filepath.Walk`` visits the entries of
-    a directory in lexical order of their names, descending into a subdirectory where its name sorts (only
-    with ``recursive``); files without a manifest extension are passed over."""
-    try:
-        with os.scandir(root) as it:
-            entries = sorted(it, key=lambda e: e.name)
-    except OSError as exc:
-        raise InputError(f"{root}: cannot read: {exc.strerror or exc}") from None
-    for entry in entries:
-        if entry.is_dir(follow_symlinks=False):  # Walk does not follow symlinked directories either
-            if recursive:
-                yield from _walk(entry.path, recursive)
-        elif os.path.splitext(entry.name)[1] in MANIFEST_EXTENSIONS:
-            yield entry.path
-
-
-def expand_paths(paths: Sequence[str], recursive: bool = False) -> list[str]:
-    """The files to read, in order: each path as given (``-`` is stdin), a directory replaced by its files."""
-    files: list[str] = []
-    for path in paths:
-        if path != "-" and os.path.isdir(path):
-            files.extend(_walk(path, recursive))
-        else:
-            files.append(path)
-    return files
-
-
-def read_sources(
-    paths: Sequence[str], stdin: TextIO, recursive: bool = False, notes: list[str] | None = None
-) -> list[Source]:
-    """Every object in ``paths`` (``-`` = ``stdin``; directories as kubectl reads them), in order; raise
-    :class:`InputError` on bad input. Documents that are not Kubernetes objects are skipped, and a line saying
-    so is appended to ``notes``."""
-    sources: list[Source] = []
-    for path in expand_paths(paths, recursive):
-        file = "<stdin>" if path == "-" else path
-        for n, doc in enumerate(_documents(_read(path, stdin), file), start=1):
-            if not is_kubernetes_object(doc):
-                if notes is not None:
-                    notes.append(f"{file}: document {n} is not a Kubernetes object (no apiVersion or kind): skipped")
-                continue
-            sources.extend(Source(file, n, obj) for obj in _objects(doc, f"{file}: document {n}"))
-    return sources
+def read_sources(paths: Sequence[str], stdin: TextIO, recursive: bool = False) -> list[Source]:
+    """Every object in ``paths``, all at once (``--old``); raise :class:`InputError` on anything unreadable."""
+    out: list[Source] = []
+    for item in read_items(paths, stdin, recursive):
+        if isinstance(item, Unreadable):
+            raise InputError(f"{item.where}: document {item.doc}: {item.message}")
+        if isinstance(item, Source):
+            out.append(item)
+    return out
 
 
 def _group(obj: dict[str, Any]) -> str:
@@ -270,6 +251,65 @@ def find_old(new: Source, olds: Sequence[Source]) -> dict[str, Any] | None:
 # --- reviewing -----------------------------------------------------------------------------------------
 
 
+class SchemaCheck(Protocol):
+    def __call__(self, obj: dict[str, Any]) -> list[Cause]: ...
+
+
+class Expander(Protocol):
+    def expand(self, src: Source) -> tuple[dict[str, Any], list[Cause], list[Cause], list[str]]: ...
+
+
+@dataclass(slots=True)
+class Reviewer:
+    """What reviewing one object needs besides the object; built once per run."""
+
+    config: Config
+    operation: Operation = "CREATE"
+    olds: Sequence[Source] = ()
+    cluster: ClusterSnapshot | None = None
+    schema: SchemaCheck | None = None
+    schema_mode: SchemaMode = "off"
+    expander: Expander | None = None
+
+    def review(self, src: Source) -> Outcome:
+        reviewed = bool(object_kind({"kind": {"group": _group(src.obj), "kind": src.kind}}))
+        old = find_old(src, self.olds) if self.operation == "UPDATE" else None
+        schema = self.schema(src.obj) if self.schema is not None and self.schema_mode != "off" else []
+        schema.sort(key=lambda c: src.find(c.field))  # in the order they are written
+        obj, expansion, notes, hints = src.obj, list[Cause](), list[Cause](), list[str]()
+        if self.expander is not None and reviewed:
+            obj, expansion, notes, hints = self.expander.expand(src)
+        if (
+            reviewed
+            and src.kind == "VirtualMachine"
+            and not _has_template(src.obj)
+            and not (self.schema_mode == "strict" and schema)
+        ):
+            notes.append(
+                Cause(
+                    "spec.template",
+                    "the VirtualMachine has no spec.template: its CPUs, memory, devices and networks are not "
+                    "examined (the API server refuses a VM without one)",
+                    "FieldValueRequired",
+                    NO_TEMPLATE_RULE,
+                )
+            )
+        result = chain(obj, self.config, self.operation, old, src.namespace, self.cluster)
+        outcome = Outcome(src, reviewed, result, schema, self.schema_mode == "strict", notes, expansion)
+        if obj is not src.obj and src.kind == "VirtualMachine":
+            outcome.stored = chain(src.obj, self.config, self.operation, old, src.namespace, self.cluster)
+        if hints and not outcome.admitted:
+            _, _, causes = outcome.denial
+            if any(c.rule in PRESET_AVOIDABLE for c in [*causes, *outcome.would_deny]):
+                outcome.hints = hints
+        return outcome
+
+
+def _has_template(obj: dict[str, Any]) -> bool:
+    spec = obj.get("spec")
+    return isinstance(spec, dict) and isinstance(spec.get("template"), dict)
+
+
 def review_sources(
     sources: Sequence[Source],
     config_path: str | None,
@@ -278,14 +318,8 @@ def review_sources(
     cluster: ClusterSnapshot | None = None,
 ) -> list[Outcome]:
     """Run the engine chain on every source (raises :class:`ConfigError` for a bad config file)."""
-    config = load_config(config_path)
-    outcomes = []
-    for src in sources:
-        reviewed = bool(object_kind({"kind": {"group": _group(src.obj), "kind": src.kind}}))
-        old = find_old(src, olds) if operation == "UPDATE" else None
-        result = chain(src.obj, config, operation, old, src.namespace, cluster)
-        outcomes.append(Outcome(src, reviewed, result))
-    return outcomes
+    reviewer = Reviewer(load_config(config_path), operation, olds, cluster)
+    return [reviewer.review(src) for src in sources]
 
 
 # --- printing ------------------------------------------------------------------------------------------
@@ -295,55 +329,183 @@ def _compact(value: Any) -> str:
     return orjson.dumps(value).decode("utf-8")
 
 
-def render_text(outcomes: Sequence[Outcome]) -> str:
-    """One block per object: the verdict line, then causes (✗), warnings (!) and patch ops (+)."""
-    lines: list[str] = []
-    many_files = len({o.source.file for o in outcomes}) > 1
-    current_file = None
-    for o in outcomes:
-        if many_files and o.source.file != current_file:
-            current_file = o.source.file
-            lines.append(f"# {current_file}")
-        verdict = "ADMITTED" if o.admitted else "DENIED"
-        suffix = "" if o.reviewed else f" ({NOT_REVIEWED})"
-        lines.append(f"{o.source.title}: {verdict}{suffix}")
-        code, message, causes = o.denial
-        if not o.admitted and not causes:
-            lines.append(f"  ✗ {message} (code {code})")
-        lines.extend(
-            f"  ✗ {c.field}: {c.message} [{c.rule}]" if c.field else f"  ✗ {c.message} [{c.rule}]" for c in causes
-        )
-        lines.extend(f"  ! {w}" for w in o.warnings)
-        for op in o.patch:
-            value = f" = {_compact(op['value'])}" if "value" in op else ""
-            lines.append(f"  + {op['op']} {op['path']}{value}")
-    denied = sum(not o.admitted for o in outcomes)
-    noun = "object" if len(outcomes) == 1 else "objects"
-    lines.append(f"{len(outcomes)} {noun}: {len(outcomes) - denied} admitted, {denied} denied")
-    return "\n".join(lines) + "\n"
+class Emitter(Protocol):
+    """One output format, fed in input order; ``finish`` writes what it kept (the summary, a whole document)."""
+
+    def outcome(self, o: Outcome) -> None: ...
+
+    def unreadable(self, u: Unreadable) -> None: ...
+
+    def finish(self, counts: Counts) -> None: ...
 
 
-def render_json(outcomes: Sequence[Outcome]) -> str:
-    return orjson.dumps([o.as_json() for o in outcomes], option=orjson.OPT_INDENT_2).decode("utf-8") + "\n"
+@dataclass(slots=True)
+class Counts:
+    objects: int = 0
+    denied: int = 0
+    unreadable: int = 0
+    skipped: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        if self.unreadable:
+            return EXIT_BAD_INPUT
+        return EXIT_DENIED if self.denied else EXIT_ADMITTED
+
+    def summary(self) -> str:
+        noun = "object" if self.objects == 1 else "objects"
+        line = f"{self.objects} {noun}: {self.objects - self.denied} admitted, {self.denied} denied"
+        if self.unreadable:
+            line += f", {self.unreadable} unreadable document{'s' if self.unreadable != 1 else ''}"
+        return line
 
 
-def render_yaml(outcomes: Sequence[Outcome]) -> str:
-    """The admitted objects as the API server would store them (after our patch and defaulting)."""
-    admitted = [o.result.admitted for o in outcomes if o.admitted]
-    if not admitted:
-        return ""
-    return yaml.safe_dump_all(admitted, sort_keys=False, allow_unicode=True, default_flow_style=False)
+def text_block(o: Outcome) -> list[str]:
+    """One object: the verdict line, then causes (✗), would-deny and warnings (!), each with ``file:line:col``,
+    and the patch ops (+)."""
+    src = o.source
+    verdict = "ADMITTED" if o.admitted else "DENIED"
+    suffix = "" if o.reviewed else f" ({NOT_REVIEWED})"
+    lines = [f"{src.title}: {verdict}{suffix}"]
+    code, message, causes = o.denial
+    if not o.admitted and not causes:
+        lines.append(f"  ✗ {src.where(message.partition(':')[0])}: {message} (code {code})")
+    for loc in o.located():
+        where = f"{src.file}:{loc.position}"
+        rule = f" [{loc.rule}]" if loc.rule else ""
+        if loc.severity == "error":
+            lines.append(f"  ✗ {where}: {loc.text}{rule}")
+        elif any(loc.field == c.field and loc.message == c.message for c in o.would_deny):
+            lines.append(f"  ! {where}: would deny: {loc.text}{rule}")
+        else:
+            lines.append(f"  ! {where}: {loc.text}{rule}")
+    lines.extend(f"  ? hint: {h}" for h in o.hints)
+    for op in o.patch:
+        value = f" = {_compact(op['value'])}" if "value" in op else ""
+        lines.append(f"  + {op['op']} {op['path']}{value}")
+    return lines
 
 
-def _denials_summary(outcomes: Sequence[Outcome]) -> str:
-    """For ``-o yaml``: what was left out and why, on stderr (stdout stays applicable YAML)."""
-    lines = []
-    for o in outcomes:
+class TextEmitter:
+    """Streams: each block is written as soon as its object is reviewed."""
+
+    def __init__(self, out: TextIO, many_files: bool) -> None:
+        self.out, self.many_files = out, many_files
+        self.current: str | None = None
+
+    def _file(self, file: str) -> None:
+        if self.many_files and file != self.current:
+            self.current = file
+            self.out.write(f"# {file}\n")
+
+    def outcome(self, o: Outcome) -> None:
+        self._file(o.source.file)
+        self.out.write("\n".join(text_block(o)) + "\n")
+
+    def unreadable(self, u: Unreadable) -> None:
+        self._file(u.file)
+        doc = f"document {u.doc}: " if u.doc else ""
+        self.out.write(f"{u.where}: {doc}UNREADABLE: {u.message} [{u.rule}]\n")
+
+    def finish(self, counts: Counts) -> None:
+        self.out.write(counts.summary() + "\n")
+
+
+class JsonEmitter:
+    def __init__(self, out: TextIO, err: TextIO) -> None:
+        self.out, self.err = out, err
+        self.entries: list[dict[str, Any]] = []
+
+    def outcome(self, o: Outcome) -> None:
+        self.entries.append(o.as_json())
+
+    def unreadable(self, u: Unreadable) -> None:
+        self.entries.append(unreadable_json(u))
+        self.err.write(f"vm-admission review: error: {u.where}: document {u.doc}: {u.message}\n")
+
+    def finish(self, counts: Counts) -> None:
+        self.out.write(orjson.dumps(self.entries, option=orjson.OPT_INDENT_2).decode("utf-8") + "\n")
+
+
+class YamlEmitter:
+    """The admitted objects as the API server would store them (after our patch and defaulting), streamed;
+    what was left out, and why, on stderr with file and document (stdout stays applicable YAML)."""
+
+    def __init__(self, out: TextIO, err: TextIO) -> None:
+        self.out, self.err, self.first = out, err, True
+
+    def outcome(self, o: Outcome) -> None:
         if o.admitted:
-            continue
+            if not self.first:
+                self.out.write("---\n")
+            self.first = False
+            self.out.write(
+                yaml.safe_dump(o.admitted_object, sort_keys=False, allow_unicode=True, default_flow_style=False)
+            )
+            return
+        src = o.source
         _, message, _ = o.denial
-        lines.append(f"{o.source.title}: DENIED: {message}")
-    return "".join(line + "\n" for line in lines)
+        self.err.write(f"{src.where()}: document {src.doc}: {src.title}: DENIED: {message}\n")
+
+    def unreadable(self, u: Unreadable) -> None:
+        self.err.write(f"{u.where}: document {u.doc}: UNREADABLE: {u.message}\n")
+
+    def finish(self, counts: Counts) -> None:
+        pass
+
+
+def make_emitter(output: Output, stdout: TextIO, stderr: TextIO, many_files: bool, tool: ToolInfo) -> Emitter:
+    if output == "json":
+        return JsonEmitter(stdout, stderr)
+    if output == "yaml":
+        return YamlEmitter(stdout, stderr)
+    if output in ("sarif", "junit"):
+        from webhook.ci_output import JunitEmitter, SarifEmitter
+
+        return SarifEmitter(stdout, stderr, tool) if output == "sarif" else JunitEmitter(stdout, stderr)
+    return TextEmitter(stdout, many_files)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolInfo:
+    """What SARIF says about the run: the command line and the schema mode."""
+
+    arguments: tuple[str, ...] = ()
+    schema_mode: SchemaMode = "strict"
+
+
+def run_review(items: Iterable[Item], reviewer: Reviewer, emitter: Emitter, stderr: TextIO) -> Counts:
+    """Review ``items`` one by one into ``emitter`` (nothing is kept here); return the counts."""
+    counts = Counts()
+    for item in items:
+        if isinstance(item, Skipped):
+            counts.skipped += 1
+            print(
+                f"vm-admission review: note: {item.file}: document {item.doc} is not a Kubernetes object "
+                "(no apiVersion or kind): skipped",
+                file=stderr,
+            )
+        elif isinstance(item, Unreadable):
+            counts.unreadable += 1
+            emitter.unreadable(item)
+        else:
+            outcome = reviewer.review(item)
+            counts.objects += 1
+            counts.denied += not outcome.admitted
+            emitter.outcome(outcome)
+    return counts
+
+
+def render_text(outcomes: Sequence[Outcome]) -> str:
+    """The text output of ``outcomes`` as one string (tests, docs)."""
+    import io
+
+    buf = io.StringIO()
+    emitter = TextEmitter(buf, len({o.source.file for o in outcomes}) > 1)
+    for o in outcomes:
+        emitter.outcome(o)
+    emitter.finish(Counts(len(outcomes), sum(not o.admitted for o in outcomes)))
+    return buf.getvalue()
 
 
 # --- command -------------------------------------------------------------------------------------------
@@ -364,38 +526,91 @@ def cluster_snapshot(args: argparse.Namespace) -> ClusterSnapshot:
         raise InputError(f"--cluster: cannot read the cluster's nodes, KubeVirt CR and NADs: {reason}") from None
 
 
+def cluster_expansions(args: argparse.Namespace, expansions: Expansions, stderr: TextIO) -> None:
+    """``--cluster``: add the cluster's instance types, preferences and presets (listed once, read-only) to
+    those of the input, which win on the same kind, namespace and name. A kind the cluster does not serve (404)
+    or that the credentials may not list (403) is left out with a note."""
+    from webhook.cluster.view import api_client
+
+    kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+    try:
+        from kubernetes import client
+
+        custom = client.CustomObjectsApi(api_client(kubeconfig, args.context))
+    except Exception as exc:
+        raise InputError(f"--cluster: cannot load credentials from {kubeconfig}: {exc}") from None
+    for group, version, plural, kind in CLUSTER_RESOURCES:
+        try:
+            listed: Any = custom.list_cluster_custom_object(group, version, plural, _request_timeout=(5, 60))
+        except Exception as exc:
+            status = getattr(exc, "status", None)
+            if status in (403, 404):
+                why = "not served" if status == 404 else "forbidden"
+                print(f"vm-admission review: note: --cluster: {plural}.{group} {why}: not looked up", file=stderr)
+                continue
+            raise InputError(
+                f"--cluster: cannot list {plural}.{group}: {getattr(exc, 'reason', None) or exc}"
+            ) from None
+        for item in listed.get("items") or []:
+            if isinstance(item, dict):
+                expansions.add({"apiVersion": f"{group}/{version}", "kind": kind, **item}, replace=False)
+    expansions.where = " or the cluster"
+
+
+def _spooled_stdin(paths: Sequence[str], stdin: TextIO) -> TextIO:
+    """Standard input copied once to a spooled temporary file (in memory up to 8 MiB, then on disk), so the
+    pre-pass for presets and instance types can read it and the review read it again, in flat memory."""
+    if "-" not in paths:
+        return stdin
+    spool = tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+", encoding="utf-8")  # noqa: SIM115 (read until the run ends)
+    shutil.copyfileobj(stdin, spool)
+    spool.seek(0)
+    return cast(TextIO, spool)
+
+
 def review_command(
     args: argparse.Namespace,
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
-    """``vm-admission review``; returns the exit code (0 all admitted, 1 some denied, 2 bad input)."""
+    """``vm-admission review``; returns the exit code (0 all admitted, 1 some denied, 2 unreadable input)."""
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     output: Output = args.output
     operation: Operation = args.operation
+    schema_mode: SchemaMode = getattr(args, "schema", "strict")
+    recursive = bool(getattr(args, "recursive", False))
     try:
         if args.old is not None and operation != "UPDATE":
             raise InputError("--old is only meaningful with --operation UPDATE")
         if list(args.files).count("-") + (args.old == "-") > 1:
             raise InputError("standard input (-) can be read only once")
-        notes: list[str] = []
-        sources = read_sources(args.files, stdin, getattr(args, "recursive", False), notes)
+        config = load_config(args.config)
         olds = read_sources([args.old], stdin) if args.old is not None else []
-        if not sources and not notes:
-            raise InputError("no objects found in the input")
         cluster = cluster_snapshot(args) if getattr(args, "cluster", False) else None
-        outcomes = review_sources(sources, args.config, operation, olds, cluster)
+        schema = None
+        if schema_mode != "off":
+            from webhook.schema import SchemaError, SchemaValidator
+
+            try:
+                schema = SchemaValidator(getattr(args, "kubernetes_version", None))
+            except SchemaError as exc:
+                raise InputError(str(exc)) from None
+        files = list(args.files)
+        stdin = _spooled_stdin(files, stdin)
+        expansions = Expansions.scan(files, stdin, recursive)
+        if cluster is not None:
+            cluster_expansions(args, expansions, stderr)
     except (InputError, ConfigError) as exc:
         print(f"vm-admission review: {exc}", file=stderr)
         return EXIT_BAD_INPUT
-    for note in notes:
-        print(f"vm-admission review: note: {note}", file=stderr)
-    if output == "json":
-        stdout.write(render_json(outcomes))
-    elif output == "yaml":
-        stdout.write(render_yaml(outcomes))
-        stderr.write(_denials_summary(outcomes))
-    else:
-        stdout.write(render_text(outcomes))
-    return EXIT_ADMITTED if all(o.admitted for o in outcomes) else EXIT_DENIED
+    reviewer = Reviewer(config, operation, olds, cluster, schema, schema_mode, expansions)
+    many_files = len(files) > 1 or any(f != "-" and os.path.isdir(f) for f in files)
+    tool = ToolInfo(tuple(sys.argv[1:]) if stdout is sys.stdout else (), schema_mode)
+    emitter = make_emitter(output, stdout, stderr, many_files, tool)
+    counts = run_review(read_items(files, stdin, recursive), reviewer, emitter, stderr)
+    if not counts.objects and not counts.skipped and not counts.unreadable:
+        print("vm-admission review: no objects found in the input", file=stderr)
+        return EXIT_BAD_INPUT
+    emitter.finish(counts)
+    return counts.exit_code

@@ -702,7 +702,7 @@ def consistent_duplicate_warning(user: CpuSpec) -> str | None:
     names = " and ".join(_name(res) for res in given)
     return (
         f"{user.f('domain')}: cpu topology and resources.{names} all give {n} CPUs; they agree, but give only the "
-        "topology, as the CPU manager docs advise"
+        "topology, as KubeVirt's dedicated CPU resources page advises"
     )
 
 

@@ -360,7 +360,8 @@ def _check_bindings(spec: Spec) -> list[Cause]:
         for binding in ("masquerade", "passtBinding"):  # N6, N9 (second half)
             # KubeVirt reads a missing network as one that is not the pod network: N11 and this both fire
             if binding in iface.bindings and (net is None or "pod" not in net.sources):
-                where = net.describe() if net is not None else "no network (none has its name)"
+                undefined = f'an undefined network (no entry in networks is named "{name}")'
+                where = net.describe() if net is not None else undefined
                 msg = f'interface "{name}": {binding} works only on the pod network, not on {where}'
                 rule = "network.N6" if binding == "masquerade" else "network.N9"
                 causes.append(Cause.at(spec.iface_path(iface.index, "name"), msg, rule=rule))
