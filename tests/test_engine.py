@@ -126,3 +126,45 @@ def test_a_review_no_rule_speaks_to_is_allowed_with_nothing_to_say(webhook: str)
     assert (verdict.allowed, verdict.code, verdict.message, verdict.reason) == (True, 200, "", "")
     assert verdict.causes == [] and verdict.warnings == [] and verdict.audit == {} and verdict.patch == []
     assert verdict.would_deny == [] and verdict.advisories == []
+
+
+def _with_networks(value: str | None) -> dict[str, Any]:
+    pod = obj_of("Pod")
+    if value is not None:
+        pod["metadata"]["annotations"] = {"k8s.v1.cni.cncf.io/networks": value}
+    return pod
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "runs"),
+    [
+        (None, "a", True),
+        ("a", "a,b", True),
+        ("a", None, True),
+        ("a", "a", False),
+        (None, None, False),
+    ],
+)
+def test_a_pod_update_reaches_validation_only_when_its_networks_change(
+    probe: Probe, old: str | None, new: str | None, runs: bool
+) -> None:
+    request = make_review(_with_networks(new), operation="UPDATE", old=_with_networks(old))["request"]
+    assert engine.handle(request, "mutate", Config()).warnings == []  # never mutated on update
+    assert engine.handle(request, "validate", Config()).warnings == (["probe ran"] if runs else [])
+    if runs:
+        assert probe.seen[-1].operation == "UPDATE" and probe.seen[-1].old_object == request["oldObject"]
+
+
+def test_chain_is_offline_in_both_webhooks_and_validates_the_mutated_object(probe: Probe) -> None:
+    result = engine.chain(obj_of("VirtualMachineInstance"), Config())
+    assert [ctx.offline for ctx in probe.seen] == [True, True]
+    assert [ctx.patch is not None for ctx in probe.seen] == [True, False]
+    assert result.validation.warnings == ["probe ran"]
+    assert engine.handle(make_review(obj_of("Pod"))["request"], "validate", Config()).allowed
+    assert probe.seen[-1].offline is False
+
+
+def test_an_old_object_that_is_not_a_map_reads_as_without_networks(probe: Probe) -> None:
+    request = make_review(_with_networks("a"), operation="UPDATE")["request"]
+    request["oldObject"] = "x"
+    assert engine.handle(request, "validate", Config()).warnings == ["probe ran"]
