@@ -158,6 +158,15 @@ StartServer = Callable[..., ServerProcess]
 
 
 @pytest.fixture(scope="session")
+def container_image() -> str:
+    """The container image to check (``scripts/image``, ``VM_ADMISSION_IMAGE``): skip, or fail under CI=true,
+    without one; session-scoped so that it skips before a control plane starts for nothing."""
+    from tests.container import image_name
+
+    return image_name()
+
+
+@pytest.fixture(scope="session")
 def https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """The shared server: generated certs, default config; ``.url``, ``.ca``, ``.cert_dir``, ``.post()``."""
     base = tmp_path_factory.mktemp("https_server")

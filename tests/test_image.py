@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, ServerProcess, free_port
-from tests.container import Container, enter, image_name, netns
+from tests.container import Container, enter, netns
 from webhook import certs
 
 pytestmark = pytest.mark.image
@@ -64,14 +64,9 @@ def secret_volume(directory: Path, *dns_names: str) -> Path:
     return directory
 
 
-@pytest.fixture(scope="module")
-def image() -> str:
-    return image_name()
-
-
 @pytest.fixture
-def container(image: str) -> Iterator[Container]:
-    c = Container(image)
+def container(container_image: str) -> Iterator[Container]:
+    c = Container(container_image)
     yield c
     c.close()
 
@@ -98,8 +93,8 @@ def start_chart_server(image: str, base: Path) -> tuple[ServerProcess, Container
 
 
 @pytest.fixture(scope="module")
-def chart_server(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server, container = start_chart_server(image, tmp_path_factory.mktemp("image_chart"))
+def chart_server(container_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    server, container = start_chart_server(container_image, tmp_path_factory.mktemp("image_chart"))
     yield server
     server.stop()
     container.close()

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, ServerProcess
-from tests.container import Container, image_name
+from tests.container import Container
 from tests.e2e import test_audit
 from tests.e2e.conftest import Load, register, unregister
 from tests.e2e.test_apiserver_admission import PASSTHROUGH, containers, create_pod, launcher_pod
@@ -57,18 +57,13 @@ def inline_kubeconfig(source: Path, target: Path) -> Path:
     return target
 
 
-@pytest.fixture(scope="module")
-def image() -> str:
-    return image_name()
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture
 def image_server(
-    image: str, control_plane: ControlPlane, no_webhooks: None, tmp_path_factory: pytest.TempPathFactory
+    container_image: str, control_plane: ControlPlane, no_webhooks: None, tmp_path: Path
 ) -> Iterator[ServerProcess]:
-    """The image's ``serve`` (the chart's arguments, a mounted cert dir), registered in place of any other
-    registration (``no_webhooks`` puts that back after this module)."""
-    server, container = start_chart_server(image, tmp_path_factory.mktemp("image_e2e"))
+    """The image's ``serve`` (the chart's arguments, a mounted cert dir), registered for one test in place of
+    any other registration (``no_webhooks`` puts that back after this module)."""
+    server, container = start_chart_server(container_image, tmp_path)
     try:
         register(control_plane, server)
         yield server
@@ -79,7 +74,7 @@ def image_server(
 
 
 def test_the_images_serve_makes_a_launcher_pod_guaranteed(
-    api: Any, image_server: ServerProcess, namespace: str, example: Load
+    container_image: str, api: Any, image_server: ServerProcess, namespace: str, example: Load
 ) -> None:
     pod = create_pod(api, namespace, launcher_pod(example))
     assert pod["status"]["qosClass"] == "Guaranteed"
@@ -94,17 +89,17 @@ def test_the_images_serve_makes_a_launcher_pod_guaranteed(
 
 
 def test_the_charts_audit_cronjob_command_runs_in_the_image(
-    image: str, control_plane: ControlPlane, seeder: Seeder, namespace: str, tmp_path: Path
+    container_image: str, control_plane: ControlPlane, seeder: Seeder, namespace: str, tmp_path: Path
 ) -> None:
     """The CronJob's command as the chart writes it, with the CronJob role's rights through a mounted kubeconfig
     (in the cluster its ServiceAccount token): findings exit 1 inside, which the command turns into success."""
     seed(seeder, namespace)
     kubeconfig = _bind(control_plane, tmp_path, "image-audit-cronjob", cron_job_rules())
     mounted = inline_kubeconfig(kubeconfig, tmp_path / "kube" / "config")
-    container = Container(image)
+    container = Container(container_image)
     try:
-        run = container.run(audit_command(), volumes={mounted.parent: "/var/run/kube"},
-                            env={"KUBECONFIG": "/var/run/kube/config"}, timeout=180)  # fmt: skip
+        run = container.run(audit_command(), volumes={mounted.parent: "/kube"},
+                            env={"KUBECONFIG": "/kube/config"}, timeout=180)  # fmt: skip
     finally:
         container.close()
     assert run.returncode == 0, (run.stdout, run.stderr)
