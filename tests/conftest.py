@@ -41,7 +41,11 @@ def ca_context(ca: str | Path, cert: tuple[str, str] | None = None) -> ssl.SSLCo
 
 
 class ServerProcess:
-    """A ``vm-admission serve`` subprocess and an httpx client that verifies its certificate with ``ca``."""
+    """A ``vm-admission serve`` subprocess and an httpx client that verifies its certificate with ``ca``.
+
+    ``command`` replaces ``python -m webhook.cli serve --port PORT --cert-dir CERT_DIR`` (the container image's
+    ``serve`` in a ``buildah run``, say: it listens on ``port`` and writes its certificates where ``cert_dir`` sees
+    them); ``args`` follow either."""
 
     def __init__(
         self,
@@ -49,12 +53,16 @@ class ServerProcess:
         args: list[str],
         client_cert: tuple[str, str] | None = None,
         python: str = sys.executable,
+        *,
+        port: int | None = None,
+        command: list[str] | None = None,
+        log_dir: Path | None = None,
     ) -> None:
         self.cert_dir = cert_dir
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"https://127.0.0.1:{self.port}"
-        self.log_path = cert_dir.parent / f"server-{self.port}.log"
-        cmd = [python, "-m", "webhook.cli", "serve", "--port", str(self.port), "--cert-dir", str(cert_dir)]
+        self.log_path = (log_dir or cert_dir.parent) / f"server-{self.port}.log"
+        cmd = command or [python, "-m", "webhook.cli", "serve", "--port", str(self.port), "--cert-dir", str(cert_dir)]
         self._log = open(self.log_path, "wb")  # noqa: SIM115  (closed in stop())
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         if python != sys.executable:  # another install's webhook (bench: the compiled build), not the tree's
@@ -147,6 +155,15 @@ def _normalize(sample: str) -> str:
 
 
 StartServer = Callable[..., ServerProcess]
+
+
+@pytest.fixture(scope="session")
+def container_image() -> str:
+    """The container image to check (``scripts/image``, ``VM_ADMISSION_IMAGE``): skip, or fail under CI=true,
+    without one; session-scoped so that it skips before a control plane starts for nothing."""
+    from tests.container import image_name
+
+    return image_name()
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,17 @@ def test_the_running_build_is_the_one_this_run_expects() -> None:
     assert build.flavor() == ("mypyc" if EXPECT_COMPILED else "python")
 
 
+def test_version_names_the_installed_version_and_the_running_build(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    from webhook.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == f"vm-admission {version('vm-admission')} (build: {build.flavor()})\n"
+
+
 def test_every_hot_path_module_is_compiled_exactly_when_expected() -> None:
     files = _setup_module().hot_path_files()  # type: ignore[attr-defined]
     assert "webhook/engine.py" in files and "webhook/rules/qos.py" in files

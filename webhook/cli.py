@@ -5,6 +5,27 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
+
+
+class _Version(argparse.Action):
+    """``--version``: the installed version and which build runs (as ``vm_admission_build_info{build}`` says it),
+    imported only when asked, so other commands do not load the engine for it."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest=dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        from webhook import build
+
+        try:
+            installed = version("vm-admission")
+        except PackageNotFoundError:  # a source tree on sys.path, never installed
+            installed = "unknown"
+        print(f"vm-admission {installed} (build: {build.flavor()})")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -12,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="vm-admission",
         description="Admission webhook for dedicated-CPU and passthrough-device virtual machines (KubeVirt).",
     )
+    parser.add_argument("--version", action=_Version, help="print the version and the build (mypyc or python)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the HTTPS admission webhook")
