@@ -34,8 +34,6 @@ from webhook.rules.base import Cause, Context, Findings, cluster_finding, json_t
 ANNOTATION_PATH: Path = ("metadata", "annotations", NETWORKS_ANNOTATION)
 SRIOV_CNI = "sriov"
 AUDIT_KEY = "network-resources"
-VMI_ROOT: Path = ("spec",)
-VM_ROOT: Path = ("spec", "template", "spec")
 Nads = Mapping[NadKey, NadView]
 VfDemand = dict[str, tuple[int, Path]]  # resource -> (units, the field that asks for them)
 
@@ -336,7 +334,7 @@ def validate_vmi(obj: dict[str, Any], ctx: Context) -> Findings:
     """VMI CREATE: its Multus networks' NADs (with the NAD view)."""
     if ctx.operation != "CREATE":
         return Findings()
-    return _validate_spec(obj.get("spec"), VMI_ROOT, namespace_of(obj, ctx), ctx)
+    return _validate_spec(obj.get("spec"), network.VMI_ROOT, namespace_of(obj, ctx), ctx)
 
 
 def validate_vm(obj: dict[str, Any], ctx: Context) -> Findings:
@@ -345,4 +343,4 @@ def validate_vm(obj: dict[str, Any], ctx: Context) -> Findings:
         return Findings()
     template = obj["spec"].get("template")  # to_run: spec is a map
     tpl_spec = template.get("spec") if isinstance(template, dict) else None
-    return _validate_spec(tpl_spec, VM_ROOT, namespace_of(obj, ctx), ctx)
+    return _validate_spec(tpl_spec, network.VM_ROOT, namespace_of(obj, ctx), ctx)
