@@ -14,7 +14,6 @@ from typing import Any, Literal
 
 from webhook.config import Config
 from webhook.k8s.defaults import default_pod_requests
-from webhook.k8s.multus import NETWORKS_ANNOTATION
 from webhook.k8s.patch import JsonPatch, PatchBuilder, PatchError
 from webhook.k8s.snapshot import ClusterSnapshot
 from webhook.rules import attachments, cpu, devices, network, passthrough, preflight, qos
@@ -130,19 +129,13 @@ def pod_concerned(pod: dict[str, Any], config: Config) -> bool:
     return is_dedicated_pod(pod, config) or passthrough.concerns_pod(pod) or attachments.concerns_pod(pod)
 
 
-def _networks_annotation(obj: Any) -> Any:
-    meta = obj.get("metadata") if isinstance(obj, dict) else None
-    annotations = meta.get("annotations") if isinstance(meta, dict) else None
-    return annotations.get(NETWORKS_ANNOTATION) if isinstance(annotations, dict) else None
-
-
 def _concerned(kind: str, webhook: Webhook, operation: str, obj: Any, old: Any) -> bool:
     if operation not in ("CREATE", "UPDATE") or not isinstance(obj, dict):
         return False
     if (
         operation == "UPDATE"
         and kind == "Pod"
-        and (webhook == "mutate" or _networks_annotation(obj) == _networks_annotation(old))
+        and (webhook == "mutate" or attachments.networks_value(obj) == attachments.networks_value(old))
     ):
         return False  # container resources are immutable; only a networks change is checked (pod hotplug)
     if operation == "UPDATE" and kind == "VirtualMachineInstance":

@@ -38,17 +38,16 @@ Nads = Mapping[NadKey, NadView]
 VfDemand = dict[str, tuple[int, Path]]  # resource -> (units, the field that asks for them)
 
 
-def concerns_pod(pod: dict[str, Any]) -> bool:
-    """Whether the pod carries the networks annotation (or metadata the engine cannot read past)."""
-    meta = pod.get("metadata")
-    annotations = meta.get("annotations") if isinstance(meta, dict) else None
-    return isinstance(annotations, dict) and NETWORKS_ANNOTATION in annotations
-
-
-def _annotation(obj: dict[str, Any] | None) -> Any:
+def networks_value(obj: Any) -> Any:
+    """The networks annotation's value (None when absent or unreadable), of any object."""
     meta = obj.get("metadata") if isinstance(obj, dict) else None
     annotations = meta.get("annotations") if isinstance(meta, dict) else None
     return annotations.get(NETWORKS_ANNOTATION) if isinstance(annotations, dict) else None
+
+
+def concerns_pod(pod: dict[str, Any]) -> bool:
+    """Whether the pod carries the networks annotation (the engine skips the networks rules otherwise)."""
+    return networks_value(pod) is not None
 
 
 def namespace_of(obj: dict[str, Any], ctx: Context) -> str:
@@ -63,7 +62,7 @@ def _nads(ctx: Context) -> Nads | None:
 
 def _read(obj: dict[str, Any] | None, ctx: Context, found: Findings) -> Selection | None:
     """The pod's selection (None without the annotation); a value that is not a string is a bad request."""
-    raw = _annotation(obj)
+    raw = networks_value(obj)
     if raw is None or obj is None:
         return None
     if not isinstance(raw, str):
@@ -215,8 +214,8 @@ def _vf_missing(
 def _hotplug(obj: dict[str, Any], ctx: Context) -> Findings:
     """Pod UPDATE that changes the networks annotation: what was added, and whether it can work live."""
     found = Findings()
-    new = _annotation(obj)
-    if new is None or new == _annotation(ctx.old_object):
+    new = networks_value(obj)
+    if new is None or new == networks_value(ctx.old_object):
         return found  # removing networks is fine
     selection = _read(obj, ctx, found)
     if selection is None or not selection.ok:
@@ -267,7 +266,7 @@ def validate_pod(obj: dict[str, Any], ctx: Context) -> Findings:
 def pod_vfs(obj: dict[str, Any], ctx: Context) -> VfDemand:
     """Preflight K3: the VFs a pod's attachments need, per resource, on the annotation."""
     nads = _nads(ctx)
-    raw = _annotation(obj)
+    raw = networks_value(obj)
     if nads is None or not isinstance(raw, str):
         return {}
     selection = parse_selection(raw, namespace_of(obj, ctx))
