@@ -611,3 +611,22 @@ def test_a_vmi_with_odd_metadata_is_read_in_the_requests_namespace() -> None:
     ctx = Context(ENFORCE, "VirtualMachineInstance", "CREATE", namespace="vms", cluster=snapshot())
     [cause] = attachments.validate_vmi(obj, ctx).causes
     assert "vms/ghost" in cause.message
+
+
+def test_k3_takes_the_larger_of_the_request_and_the_attachments_and_names_the_request() -> None:
+    cluster = snapshot(nodes=[node("n1", allocatable={**KVM, VF: "2"})])
+    injected, _ = mutated(launcher("sriov-a,sriov-a,sriov-a", dedicated=False))
+    [cause] = review(injected, "validate", ENFORCE, cluster).causes
+    assert (cause.field, cause.message[-16:]) == (f"spec.containers[0].resources.requests.{VF}", "this pod needs 3")
+    more = launcher("sriov-a", dedicated=False)
+    compute_resources(more)["requests"][VF] = compute_resources(more)["limits"][VF] = "3"
+    [cause] = review(more, "validate", ENFORCE, cluster).causes
+    assert cause.message.endswith("this pod needs 3")
+
+
+def test_k3_adds_a_vmis_vfs_to_its_host_devices_of_the_same_resource() -> None:
+    cluster = snapshot(nodes=[node("n1", allocatable={**KVM, VF: "2"})])
+    obj = vmi(("a", "sriov", "sriov-a"), ("b", "sriov", "sriov-a"))
+    obj["spec"]["domain"]["devices"]["hostDevices"] = [{"name": "h", "deviceName": VF}]
+    [cause] = review(obj, "validate", ENFORCE, cluster).causes
+    assert cause.rule == "preflight.K3" and cause.message.endswith("this VMI needs 3")
