@@ -446,10 +446,11 @@ def test_vf_missing_and_audit_texts_in_full() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "units"),
-    [("3", 3), (3, 3), ("03", 3), ("1k", 1), ("", 1), (True, 1), ("9" * 10, 1), ("9" * 9, 999999999), (2.5, 1)],
+    [("3", 3), (3, 3), ("03", 3), ("1k", 1000), ("10m", 1), (2.5, 3), ("", 1), (True, 1), ("x", 1), ("9" * 12, 10**12)],
 )
 def test_units_of_a_requested_resource(raw: Any, units: int) -> None:
-    """Integer counts as written; anything else requested counts as one unit (it is there)."""
+    """Counts as the API server reads the quantity (Value(), rounded up); one that does not parse counts as one
+    unit (it is there)."""
     pod = launcher(",".join(["sriov-a"] * 12), dedicated=False)
     compute_resources(pod)["requests"][VF] = raw
     findings = audit_object(pod, POD_KIND, Config(), snapshot()).findings

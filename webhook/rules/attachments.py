@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from webhook.k8s import quantity
 from webhook.k8s.multus import NETWORKS_ANNOTATION, Attachment, Selection, network_ref, parse_selection
 from webhook.k8s.paths import Path
 from webhook.k8s.paths import field as field_path
@@ -110,10 +111,10 @@ def _requested(spec: dict[str, Any], names: dict[str, list[Attachment]]) -> dict
 
 
 def _units(raw: Any) -> int:
-    """An extended resource's count (an integer quantity); anything else counts as one (it is requested)."""
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        return raw
-    return int(raw) if isinstance(raw, str) and raw.isdigit() and len(raw) < 10 else 1
+    """An extended resource's count as the API server reads the quantity (``Value()``: ``"1k"`` is 1000); one
+    that does not parse counts as one unit (it is requested, and the API server refuses it anyway)."""
+    q = quantity.try_parse(raw)
+    return quantity.value(q) if q is not None else 1
 
 
 def _refs(attachments: list[Attachment]) -> str:
