@@ -1,4 +1,4 @@
-"""``vm-admission audit`` at scale: ``python -m bench.audit [--objects 2000] [--limit 500]`` (needs the envtest assets).
+"""``vm-admission audit`` at scale: ``python -m bench.audit [--objects 2000] [--limit 250]`` (needs the envtest assets).
 
 Starts a real kube-apiserver + etcd (tests/envtest), creates N VirtualMachines and N pods through it (the pods:
 half the virt-launcher pod of bench/payloads.py as it reaches the mutating webhook, so its sidecars are not
@@ -116,7 +116,7 @@ def audit(cp: ControlPlane, limit: int, output: str = "json") -> tuple[dict[str,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--objects", type=int, default=2000, help="VMs and pods to create, each (default 2000)")
-    parser.add_argument("--limit", type=int, default=500, help="the audit's page size (default 500)")
+    parser.add_argument("--limit", type=int, default=250, help="the audit's page size (default 250, the audit's)")
     parser.add_argument("--output", choices=["json", "text"], default="json", help="the audit's -o (default json)")
     args = parser.parse_args(argv)
     with ControlPlane(find_assets()) as cp:

@@ -37,7 +37,9 @@ from webhook.offline import Source, cause_json
 from webhook.rules.base import Cause, CauseType
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
-DEFAULT_LIMIT = 500
+# Objects per list page. A page of 500 launcher pods is ~40 MiB once decoded; 250 keeps a 20,000-object audit
+# under 120 MiB peak RSS (bench.audit) for twice the list requests (84 instead of 44), and was no slower.
+DEFAULT_LIMIT = 250
 POLICY = "vm-admission"
 REPORT_NAME = "vm-admission"
 FIELD_MANAGER = "vm-admission"
@@ -269,10 +271,12 @@ class Api:
                 continue
             page = orjson.loads(resp.data)
             del resp
-            items = page.get("items") or []
+            batch = [i for i in page.get("items") or [] if isinstance(i, dict)]
             token = (page.get("metadata") or {}).get("continue") or None
             del page
-            yield [i for i in items if isinstance(i, dict)]
+            yield batch
+            # Drop this page before the next one is fetched and parsed: only one page of objects is ever held.
+            del batch
             if token is None:
                 return
 

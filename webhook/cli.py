@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-l", "--selector", default=None, help="audit only objects with these labels (a label selector, as kubectl -l)"
     )
     audit.add_argument("--config", default=None, help="YAML config file (the webhook's)")
-    audit.add_argument("--limit", type=int, default=500, help="objects per list page (default 500)")
+    audit.add_argument("--limit", type=int, default=250, help="objects per list page (default 250)")
 
     certs = sub.add_parser("certs", help="generate a CA and serving certificate")
     certs.add_argument("--dns-name", action="append", default=[], required=True, help="SAN (repeatable)")
