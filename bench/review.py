@@ -23,21 +23,11 @@ from typing import Any
 
 import yaml
 
+from bench.audit import MEASURED_MAIN  # the CLI, measuring its own peak RSS and time
 from bench.payloads import OBJECTS
 
 REPO = Path(__file__).resolve().parent.parent
 KINDS = ("launcher-pod", "unrelated-pod", "dedicated-vmi", "vm")
-
-_WRAPPER = """
-import json, sys, time
-from webhook.cli import main
-started = time.monotonic()
-rc = main(sys.argv[1:])
-seconds = time.monotonic() - started
-hwm = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-sys.stdout.flush()
-sys.stderr.write("\\nBENCH " + json.dumps({"rc": rc, "seconds": seconds, "vmhwm_kib": int(hwm)}) + "\\n")
-"""
 
 
 def stream(n: int) -> str:
@@ -56,7 +46,7 @@ def stream(n: int) -> str:
 
 def measure(path: Path, output: str, schema: str) -> dict[str, Any]:
     run = subprocess.run(
-        [sys.executable, "-c", _WRAPPER, "review", str(path), "-o", output, "--schema", schema],
+        [sys.executable, "-c", MEASURED_MAIN, "review", str(path), "-o", output, "--schema", schema],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
