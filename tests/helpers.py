@@ -77,7 +77,8 @@ def apply_response(obj: dict[str, Any], response: dict[str, Any]) -> dict[str, A
     return jsonpatch.JsonPatch(patch_ops(response)).apply(copy.deepcopy(obj))  # type: ignore[no-any-return]
 
 
-CRDS = Path(__file__).resolve().parent / "data" / "kubevirt-crds.yaml"  # KubeVirt's VMI and VM CRDs
+# KubeVirt's VMI and VM CRDs: the copy `review --schema` ships
+CRDS = Path(__file__).resolve().parent.parent / "webhook" / "data" / "kubevirt-crds.yaml"
 
 
 @functools.cache

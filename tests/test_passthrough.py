@@ -2,7 +2,7 @@
 
 Objects go through ``engine.handle`` inside real AdmissionReviews; returned patches are applied with
 ``jsonpatch`` and the results checked against the Kubernetes schema (Pods, ``kubernetes-validate``) or
-KubeVirt's own CRD schemas (VMIs and VMs, ``tests/data/kubevirt-crds.yaml``).
+KubeVirt's own CRD schemas (VMIs and VMs, ``webhook/data/kubevirt-crds.yaml``).
 """
 
 from __future__ import annotations

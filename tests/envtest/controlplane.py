@@ -31,7 +31,8 @@ from webhook import certs
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data"
-CRD_FILES = (DATA / "kubevirt-crds.yaml", DATA / "kubevirt-cr-crd.yaml")
+# KubeVirt's VMI/VM CRDs are the copy `review --schema` ships (webhook/data); the KubeVirt CR's is the tests'
+CRD_FILES = (REPO / "webhook" / "data" / "kubevirt-crds.yaml", DATA / "kubevirt-cr-crd.yaml")
 HOW_TO_GET = (
     "no kube-apiserver/etcd for the e2e tests: run `export KUBEBUILDER_ASSETS=$(scripts/envtest)` (builds them "
     "once with Go >= 1.25), or point KUBEBUILDER_ASSETS at `setup-envtest use -p path`"
