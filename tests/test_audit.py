@@ -69,13 +69,13 @@ def test_preflight_warnings_are_also_structured_advisories_and_stay_off_the_wire
 
 
 def test_findings_fail_for_causes_and_would_deny_warn_for_advisories_error_for_unreadable() -> None:
-    c = Cause("spec.x", "bad", rule="cpu.R6")
-    verdict = Verdict(allowed=False, code=422, causes=[c], advisories=[Cause("spec.y", "far", rule="preflight.K2")])
+    c = Cause("spec.x", "bad", rule="cpu.cpu-request-not-limit")
+    verdict = Verdict(allowed=False, code=422, causes=[c], advisories=[Cause("spec.y", "far", rule="preflight.not-enough-cpus")])
     assert findings_of(verdict, "VirtualMachine") == (
-        Finding("cpu.R6", "fail", "spec.x", "bad"),
-        Finding("preflight.K2", "warn", "spec.y", "far"),
+        Finding("cpu.cpu-request-not-limit", "fail", "spec.x", "bad"),
+        Finding("preflight.not-enough-cpus", "warn", "spec.y", "far"),
     )
-    assert findings_of(Verdict(would_deny=[c]), "VirtualMachine") == (Finding("cpu.R6", "fail", "spec.x", "bad"),)
+    assert findings_of(Verdict(would_deny=[c]), "VirtualMachine") == (Finding("cpu.cpu-request-not-limit", "fail", "spec.x", "bad"),)
     (bad,) = findings_of(Verdict(allowed=False, code=400, message="spec: must be an object"), "Pod")
     assert bad == Finding("object.unreadable", "error", "", "spec: must be an object")
 
@@ -83,7 +83,7 @@ def test_findings_fail_for_causes_and_would_deny_warn_for_advisories_error_for_u
 def test_a_stored_dedicated_pod_that_is_not_guaranteed_is_reported_as_not_pinned_naming_its_containers() -> None:
     pod = example("pods/virt-launcher-unequal-sidecar.yaml")
     audited = audit_object(pod, KIND["Pod"], load_config(None), None)
-    assert audited.findings and all(f.rule == "qos.guaranteed" for f in audited.findings)
+    assert audited.findings and all(f.rule == "qos.not-guaranteed" for f in audited.findings)
     assert all(f.message.startswith("not pinned") for f in audited.findings)
     names = [c["name"] for c in pod["spec"].get("initContainers", []) + pod["spec"]["containers"]]
     assert all(any(repr(n) in f.message for n in names) for f in audited.findings)
@@ -96,8 +96,8 @@ def _found() -> list[Audited]:
         Audited(
             ref,
             (
-                Finding("cpu.R2", "fail", "spec.domain.resources.requests.cpu", "must be whole"),
-                Finding("preflight.K1", "warn", "spec.domain.cpu.dedicatedCpuPlacement", "no node"),
+                Finding("cpu.fractional-cpu-request", "fail", "spec.domain.resources.requests.cpu", "must be whole"),
+                Finding("preflight.no-cpu-manager-node", "warn", "spec.domain.cpu.dedicatedCpuPlacement", "no node"),
                 Finding("object.unreadable", "error", "", "spec: must be an object"),
             ),
         )
@@ -123,7 +123,7 @@ def test_policy_report_validates_against_the_crd_schema_and_counts_its_results()
         "spec: must be an object",
     ]
     first = report["results"][0]
-    assert first["policy"] == first["source"] == "vm-admission" and first["rule"] == "cpu.R2"
+    assert first["policy"] == first["source"] == "vm-admission" and first["rule"] == "cpu.fractional-cpu-request"
     assert first["properties"] == {"field": "spec.domain.resources.requests.cpu"}
     assert first["resources"] == [
         {
@@ -155,8 +155,8 @@ def test_text_blocks_and_summary_by_namespace_and_rule() -> None:
     block = render_block(a)
     assert block.splitlines() == [
         "VirtualMachineInstance ns/db:",
-        "  ✗ spec.domain.resources.requests.cpu: must be whole [cpu.R2]",
-        "  ! spec.domain.cpu.dedicatedCpuPlacement: no node [preflight.K1]",
+        "  ✗ spec.domain.resources.requests.cpu: must be whole [cpu.fractional-cpu-request]",
+        "  ! spec.domain.cpu.dedicatedCpuPlacement: no node [preflight.no-cpu-manager-node]",
         "  ? spec: must be an object [object.unreadable]",
     ]
     s = Summary()
@@ -165,7 +165,7 @@ def test_text_blocks_and_summary_by_namespace_and_rule() -> None:
     out = render_summary(s)
     assert out.startswith("2 objects scanned (0 VirtualMachine, 1 VirtualMachineInstance, 1 Pod)")
     assert "1 with findings (1 fail, 1 warn, 1 error)" in out
-    assert any(line.split()[:2] == ["ns", "cpu.R2"] for line in out.splitlines())
+    assert any(line.split()[:2] == ["ns", "cpu.fractional-cpu-request"] for line in out.splitlines())
     assert s.namespaces == {"ns", "other"}
 
 
@@ -392,7 +392,7 @@ def test_a_stored_object_is_reviewed_as_a_create_on_the_validating_webhook_with_
     audited = audit_object(vmi, KIND["VirtualMachineInstance"], load_config(None), cluster_snapshot([node("a")]))
     (finding,) = audited.findings
     assert (
-        finding.rule == "preflight.K1"
+        finding.rule == "preflight.no-cpu-manager-node"
         and finding.result == "warn"
         and finding.field == "spec.domain.cpu.dedicatedCpuPlacement"
     )
@@ -401,15 +401,15 @@ def test_a_stored_object_is_reviewed_as_a_create_on_the_validating_webhook_with_
 
 
 def test_findings_keep_the_cause_type_and_only_pods_get_the_not_pinned_prefix() -> None:
-    c = Cause("spec.x", "bad", "FieldValueNotSupported", rule="qos.guaranteed")
+    c = Cause("spec.x", "bad", "FieldValueNotSupported", rule="qos.not-guaranteed")
     (vm,) = findings_of(Verdict(allowed=False, code=422, causes=[c]), "VirtualMachine")
-    assert vm == Finding("qos.guaranteed", "fail", "spec.x", "bad", "FieldValueNotSupported")
+    assert vm == Finding("qos.not-guaranteed", "fail", "spec.x", "bad", "FieldValueNotSupported")
     (pod,) = findings_of(Verdict(allowed=False, code=422, causes=[c]), "Pod")
     assert pod.message == "not pinned (the pod is not Guaranteed, so the CPU manager gives it no dedicated CPUs): bad"
-    (other,) = findings_of(Verdict(allowed=False, code=422, causes=[Cause("f", "m", rule="cpu.R6")]), "Pod")
+    (other,) = findings_of(Verdict(allowed=False, code=422, causes=[Cause("f", "m", rule="cpu.cpu-request-not-limit")]), "Pod")
     assert other.message == "m"
-    (warn,) = findings_of(Verdict(advisories=[Cause("f", "far", "FieldValueRequired", rule="preflight.K4")]), "Pod")
-    assert warn == Finding("preflight.K4", "warn", "f", "far", "FieldValueRequired")
+    (warn,) = findings_of(Verdict(advisories=[Cause("f", "far", "FieldValueRequired", rule="preflight.not-enough-memory")]), "Pod")
+    assert warn == Finding("preflight.not-enough-memory", "warn", "f", "far", "FieldValueRequired")
     assert findings_of(Verdict(allowed=False, code=422, message="m"), "Pod") == ()
     assert Finding("r", "warn", "f", "m", "FieldValueRequired").as_json() == {
         "result": "warn",
@@ -453,9 +453,9 @@ def test_the_summary_counts_per_namespace_and_rule_and_renders_aligned_columns()
         Audited(
             Ref("v1", "Pod", long_ns, "p", ""),
             (
-                Finding("qos.guaranteed", "fail", "", "m"),
-                Finding("qos.guaranteed", "fail", "", "m"),
-                Finding("preflight.K1", "warn", "", "m"),
+                Finding("qos.not-guaranteed", "fail", "", "m"),
+                Finding("qos.not-guaranteed", "fail", "", "m"),
+                Finding("preflight.no-cpu-manager-node", "warn", "", "m"),
             ),
         )
     )
@@ -463,8 +463,8 @@ def test_the_summary_counts_per_namespace_and_rule_and_renders_aligned_columns()
     s.add(Audited(Ref("kubevirt.io/v1", "VirtualMachine", "b", "v", ""), ()))
     assert s.scanned == {"VirtualMachine": 1, "VirtualMachineInstance": 0, "Pod": 2} and s.objects == 3
     assert s.with_findings == 2 and s.findings == 4 and s.results == {"fail": 2, "warn": 1, "error": 1}
-    assert s.by_rule == {"qos.guaranteed": 2, "preflight.K1": 1, "object.unreadable": 1}
-    assert s.by_namespace[long_ns]["qos.guaranteed"] == {"fail": 2, "warn": 0, "error": 0}
+    assert s.by_rule == {"qos.not-guaranteed": 2, "preflight.no-cpu-manager-node": 1, "object.unreadable": 1}
+    assert s.by_namespace[long_ns]["qos.not-guaranteed"] == {"fail": 2, "warn": 0, "error": 0}
     s.seconds, s.requests = 1.25, 7
     lines = render_summary(s).splitlines()
     assert lines[0] == (
@@ -474,8 +474,8 @@ def test_the_summary_counts_per_namespace_and_rule_and_renders_aligned_columns()
     w = len(long_ns)
     assert lines[1:] == [
         f"{'NAMESPACE':<{w}}  {'RULE':<17}  FAIL  WARN  ERROR",
-        f"{long_ns}  {'preflight.K1':<17}     0     1      0",
-        f"{long_ns}  {'qos.guaranteed':<17}     2     0      0",
+        f"{long_ns}  {'preflight.no-cpu-manager-node':<17}     0     1      0",
+        f"{long_ns}  {'qos.not-guaranteed':<17}     2     0      0",
         f"{'b':<{w}}  object.unreadable     0     0      1",
     ]
     assert s.as_json()["seconds"] == 1.25 and s.as_json()["apiRequests"] == 7
@@ -544,11 +544,11 @@ def test_api_errors_with_a_status_but_no_reason() -> None:
 
 def _counted() -> Summary:
     s = Summary()
-    s.add(Audited(Ref("v1", "Pod", "zz", "p", ""), (Finding("qos.guaranteed", "fail", "", "m"),)))
+    s.add(Audited(Ref("v1", "Pod", "zz", "p", ""), (Finding("qos.not-guaranteed", "fail", "", "m"),)))
     s.add(
         Audited(
             Ref("kubevirt.io/v1", "VirtualMachine", "aa", "v", ""),
-            (Finding("preflight.K1", "warn", "", "m"), Finding("cpu.R2", "fail", "", "m")),
+            (Finding("preflight.no-cpu-manager-node", "warn", "", "m"), Finding("cpu.fractional-cpu-request", "fail", "", "m")),
         )
     )
     s.add(Audited(Ref("v1", "Pod", "aa", "clean", ""), ()))
@@ -564,10 +564,10 @@ def test_the_json_summary_names_every_count_and_sorts_namespaces_and_rules() -> 
         "objectsWithFindings": 2,
         "results": {"fail": 2, "warn": 1, "error": 0},
         "byNamespace": {
-            "aa": {"preflight.K1": {"fail": 0, "warn": 1, "error": 0}, "cpu.R2": {"fail": 1, "warn": 0, "error": 0}},
-            "zz": {"qos.guaranteed": {"fail": 1, "warn": 0, "error": 0}},
+            "aa": {"preflight.no-cpu-manager-node": {"fail": 0, "warn": 1, "error": 0}, "cpu.fractional-cpu-request": {"fail": 1, "warn": 0, "error": 0}},
+            "zz": {"qos.not-guaranteed": {"fail": 1, "warn": 0, "error": 0}},
         },
-        "byRule": {"cpu.R2": 1, "preflight.K1": 1, "qos.guaranteed": 1},
+        "byRule": {"cpu.fractional-cpu-request": 1, "preflight.no-cpu-manager-node": 1, "qos.not-guaranteed": 1},
         "apiRequests": 3,
         "seconds": 0.5,
     }
@@ -582,9 +582,9 @@ def test_the_json_summary_names_every_count_and_sorts_namespaces_and_rules() -> 
         "seconds",
     ]
     assert list(out["byNamespace"]) == ["aa", "zz"] and list(out["byRule"]) == [
-        "cpu.R2",
-        "preflight.K1",
-        "qos.guaranteed",
+        "cpu.fractional-cpu-request",
+        "preflight.no-cpu-manager-node",
+        "qos.not-guaranteed",
     ]
 
 
@@ -598,7 +598,7 @@ def test_the_json_document_holds_the_objects_summary_notes_and_only_with_reports
         "summary": _counted().as_json(),
         "notes": ["skipped namespace gone: being deleted"],
     }
-    assert doc["objects"][0]["name"] == "db" and doc["objects"][0]["findings"][0]["rule"] == "cpu.R2"
+    assert doc["objects"][0]["name"] == "db" and doc["objects"][0]["findings"][0]["rule"] == "cpu.fractional-cpu-request"
     with_reports = as_document(run, ["aa", "zz"])
     assert with_reports == {**doc, "reports": ["aa", "zz"]}
     assert as_document(AuditRun(), [])["reports"] == []

@@ -66,12 +66,12 @@ def test_sarif_has_one_rule_per_id_with_its_docs_url(capsys: pytest.CaptureFixtu
     rules = run_["tool"]["driver"]["rules"]
     ids = [r["id"] for r in rules]
     assert len(ids) == len(set(ids))
-    assert {"cpu.R2", "cpu.R3", "input.unreadable", "schema.unknown-field", "review.warning"} <= set(ids)
+    assert {"cpu.fractional-cpu-request", "cpu.fractional-cpu-limit", "input.unreadable", "schema.unknown-field", "review.warning"} <= set(ids)
     for r in rules:
         assert r["helpUri"].split("#")[0].endswith("docs/rules.md"), r
     by_id = {r["id"]: r for r in rules}
     assert by_id["schema.unknown-field"]["helpUri"].endswith("#ids-of-vm-admission-review-only")
-    assert by_id["cpu.R2"]["helpUri"].endswith("#rule-ids")
+    assert by_id["cpu.fractional-cpu-request"]["helpUri"].endswith("#rule-ids")
     for result in run_["results"]:
         assert ids[result["ruleIndex"]] == result["ruleId"]
 
@@ -95,12 +95,12 @@ def test_sarif_results_are_located_by_line(capsys: pytest.CaptureFixture[str], i
                 )
         return out
 
-    assert where("cpu.R2") == [("error", BAD.name, 14, 9)]
-    assert where("cpu.R3") == [("error", BAD.name, 17, 9)]
+    assert where("cpu.fractional-cpu-request") == [("error", BAD.name, 14, 9)]
+    assert where("cpu.fractional-cpu-limit") == [("error", BAD.name, 17, 9)]
     assert where("input.unreadable") == [("error", "broken.yaml", 5, 1)]
     assert where("schema.unknown-field") == [("error", "schema.yaml", 6, 11)]
     assert [w[0:3] for w in where("review.warning")] == [("warning", WARNED.name, 9)]
-    r2 = next(r for r in results if r["ruleId"] == "cpu.R2")
+    r2 = next(r for r in results if r["ruleId"] == "cpu.fractional-cpu-request")
     assert r2["locations"][0]["logicalLocations"] == [
         {"fullyQualifiedName": "VirtualMachineInstance default/half-pinned", "kind": "object"}
     ]
@@ -131,7 +131,7 @@ def test_sarif_from_stdin_and_warn_mode(
     assert code == 0
     jsonschema.validate(log, SARIF_SCHEMA, cls=jsonschema.Draft7Validator)
     results = log["runs"][0]["results"]
-    assert {(r["ruleId"], r["level"]) for r in results} == {("cpu.R2", "warning"), ("cpu.R3", "warning")}
+    assert {(r["ruleId"], r["level"]) for r in results} == {("cpu.fractional-cpu-request", "warning"), ("cpu.fractional-cpu-limit", "warning")}
     assert all("would deny: " in r["message"]["text"] for r in results)
     assert {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results} == {"stdin"}
 
@@ -168,7 +168,7 @@ def test_sarif_without_findings_is_valid_and_streams_results(capsys: pytest.Capt
     jsonschema.validate(log, SARIF_SCHEMA, cls=jsonschema.Draft7Validator)
     code, out, _ = run(capsys, str(BAD), str(WARNED), "-o", "sarif")
     # one result per line as they were found, before the rules table that closes the log
-    assert out.index('"ruleId":"cpu.R2"') < out.index('"rules":')
+    assert out.index('"ruleId":"cpu.fractional-cpu-request"') < out.index('"rules":')
     jsonschema.validate(json.loads(out), SARIF_SCHEMA, cls=jsonschema.Draft7Validator)
 
 
@@ -195,12 +195,12 @@ def test_the_packaged_rule_descriptions_are_docs_rules_md() -> None:
     assert not stale, (
         f"regenerate: python -c 'from tests.test_ci_output import write_rules_json; write_rules_json()': {stale}"
     )
-    assert {"cpu.R2", "schema.unknown-field", "input.unreadable"} <= set(packaged)
+    assert {"cpu.fractional-cpu-request", "schema.unknown-field", "input.unreadable"} <= set(packaged)
 
 
 def test_sarif_rules_carry_the_docs_description(capsys: pytest.CaptureFixture[str]) -> None:
     _, log, _ = sarif(capsys, str(BAD))
     by_id = {r["id"]: r for r in log["runs"][0]["tool"]["driver"]["rules"]}
-    assert by_id["cpu.R2"]["shortDescription"]["text"] == "dedicated CPUs with a fractional CPU request"
-    assert "spec.domain.resources.requests.cpu" in by_id["cpu.R2"]["fullDescription"]["text"]
-    assert by_id["cpu.R2"]["help"]["markdown"].startswith("dedicated CPUs with a fractional CPU request")
+    assert by_id["cpu.fractional-cpu-request"]["shortDescription"]["text"] == "dedicated CPUs with a fractional CPU request"
+    assert "spec.domain.resources.requests.cpu" in by_id["cpu.fractional-cpu-request"]["fullDescription"]["text"]
+    assert by_id["cpu.fractional-cpu-request"]["help"]["markdown"].startswith("dedicated CPUs with a fractional CPU request")

@@ -500,7 +500,7 @@ def test_review_validates_the_patched_object_against_the_cluster_view() -> None:
     result = engine.chain(obj, load_config(None), cluster=cluster)
     assert result.mutation.allowed and not result.validation.allowed
     assert [(c.field, c.rule) for c in result.validation.causes] == [
-        ("spec.domain.devices.hostDevices", "preflight.K6")
+        ("spec.domain.devices.hostDevices", "preflight.host-devices-gate-off")
     ]
     assert engine.chain(obj, load_config(None)).allowed
 

@@ -74,7 +74,7 @@ def test_rejects_an_unknown_io_threads_policy(kind: str, policy: str) -> None:
     assert (cause.field, cause.type, cause.rule) == (
         ROOT[kind] + "domain.ioThreadsPolicy",
         "FieldValueInvalid",
-        "cpu.ioThreadsPolicy",
+        "cpu.unknown-io-threads-policy",
     )
     assert repr(policy) in cause.message and "shared, auto or supplementalPool" in cause.message
 
@@ -94,7 +94,7 @@ def test_rejects_a_supplemental_pool_without_a_positive_thread_count(
     assert (cause.field, cause.type, cause.rule) == (
         ROOT[kind] + "domain.ioThreads.supplementalPoolThreadCount",
         "FieldValueInvalid",
-        "cpu.ioThreads",
+        "cpu.io-thread-pool-missing",
     )
     assert said in cause.message and "positive" in cause.message
 
@@ -119,8 +119,8 @@ def test_a_negative_pool_count_is_refused_on_its_field() -> None:
     spec = memory(ioThreadsPolicy="supplementalPool", ioThreads={"supplementalPoolThreadCount": -1})
     causes = run(wrap("VirtualMachineInstance", spec)).causes
     assert {(c.field, c.rule) for c in causes} == {
-        ("spec.domain.ioThreads.supplementalPoolThreadCount", "cpu.count"),
-        ("spec.domain.ioThreads.supplementalPoolThreadCount", "cpu.ioThreads"),
+        ("spec.domain.ioThreads.supplementalPoolThreadCount", "cpu.negative-count"),
+        ("spec.domain.ioThreads.supplementalPoolThreadCount", "cpu.io-thread-pool-missing"),
     }
 
 
@@ -164,7 +164,7 @@ def test_rejects_memory_hotplug_that_kubevirt_refuses_on_the_guest_field(
     spec: dict[str, Any], word: str, operation: str
 ) -> None:
     obj = wrap("VirtualMachine", spec)
-    found = of_rule(run(obj, operation=operation), "cpu.memoryHotplug")
+    found = of_rule(run(obj, operation=operation), "cpu.memory-hotplug-unsupported")
     assert found, "expected a memory hotplug cause"
     assert all((c.field, c.type) == (GUEST, "FieldValueInvalid") for c in found)
     assert any(word in c.message for c in found), [c.message for c in found]
@@ -173,29 +173,29 @@ def test_rejects_memory_hotplug_that_kubevirt_refuses_on_the_guest_field(
 def test_guest_and_max_guest_align_to_1gi_with_1gi_hugepages() -> None:
     spec = hotplug(guest="3Gi", max_guest="9Gi")
     spec["domain"]["memory"]["hugepages"] = {"pageSize": "1Gi"}
-    assert of_rule(run(wrap("VirtualMachine", spec)), "cpu.memoryHotplug") == []
+    assert of_rule(run(wrap("VirtualMachine", spec)), "cpu.memory-hotplug-unsupported") == []
     spec["domain"]["memory"]["maxGuest"] = "9218Mi"  # 2Mi aligned, not 1Gi aligned
-    [cause] = of_rule(run(wrap("VirtualMachine", spec)), "cpu.memoryHotplug")
+    [cause] = of_rule(run(wrap("VirtualMachine", spec)), "cpu.memory-hotplug-unsupported")
     assert "not a multiple of 1Gi (the hugepage size)" in cause.message
 
 
 def test_guest_memory_is_defaulted_from_the_request_before_the_hotplug_check() -> None:
     spec = hotplug(guest=None)
     spec["domain"]["resources"] = {"requests": {"memory": "1025Mi"}}
-    [cause] = of_rule(run(wrap("VirtualMachine", spec)), "cpu.memoryHotplug")
+    [cause] = of_rule(run(wrap("VirtualMachine", spec)), "cpu.memory-hotplug-unsupported")
     assert "1025Mi" in cause.message and "taken from the memory request" in cause.message
 
 
 def test_every_failing_hotplug_condition_is_reported_at_once() -> None:
     # KubeVirt reports only the first failing condition; CONTRACT §2 wants all of them
     spec = {**hotplug(guest="513Mi", max_guest="257Mi", launchSecurity={"sev": {}}), "architecture": "s390x"}
-    messages = [c.message for c in of_rule(run(wrap("VirtualMachine", spec)), "cpu.memoryHotplug")]
+    messages = [c.message for c in of_rule(run(wrap("VirtualMachine", spec)), "cpu.memory-hotplug-unsupported")]
     assert len(messages) == 6, messages  # launchSecurity, > maxGuest, guest and maxGuest unaligned, arch, < 1Gi
 
 
 def test_vmis_have_no_max_guest_rule() -> None:
     obj = wrap("VirtualMachineInstance", {**hotplug(guest="512Mi", max_guest="2Gi"), "architecture": "arm64"})
-    assert of_rule(run(obj), "cpu.memoryHotplug") == []
+    assert of_rule(run(obj), "cpu.memory-hotplug-unsupported") == []
 
 
 def test_without_max_guest_there_is_no_hotplug_check() -> None:
@@ -205,7 +205,7 @@ def test_without_max_guest_there_is_no_hotplug_check() -> None:
 
 def test_hotplug_architecture_defaults_to_the_clusters() -> None:
     obj = wrap("VirtualMachine", hotplug())
-    [cause] = of_rule(run(obj, snapshot=cluster("arm64")), "cpu.memoryHotplug")
+    [cause] = of_rule(run(obj, snapshot=cluster("arm64")), "cpu.memory-hotplug-unsupported")
     assert "this one is arm64 (the cluster's default architecture)" in cause.message
 
 
@@ -220,7 +220,7 @@ TWO_THREADS = {
 
 
 def r8(findings: Findings) -> list[Cause]:
-    return of_rule(findings, "cpu.R8")
+    return of_rule(findings, "cpu.arm64-threads")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -265,7 +265,7 @@ MAX = "spec.template.spec.domain.memory.maxGuest"
 
 
 def _hotplug_messages(spec: dict[str, Any], **kw: Any) -> list[str]:
-    found = of_rule(run(wrap("VirtualMachine", spec), **kw), "cpu.memoryHotplug")
+    found = of_rule(run(wrap("VirtualMachine", spec), **kw), "cpu.memory-hotplug-unsupported")
     assert all((c.field, c.type) == (GUEST, "FieldValueInvalid") for c in found)
     return [c.message for c in found]
 

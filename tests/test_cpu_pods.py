@@ -18,7 +18,7 @@ import yaml
 from tests.helpers import make_review
 from webhook import engine, review
 from webhook.config import Config, parse_config
-from webhook.rules import cpu
+from webhook.rules import qos
 from webhook.rules.base import Context, Findings
 
 DEFAULT = Config()
@@ -66,7 +66,7 @@ def pod(
 
 
 def run(obj: dict[str, Any], config: Config = DEFAULT, operation: str = "CREATE") -> Findings:
-    return cpu.validate_pod(obj, Context(config=config, kind="Pod", operation=operation))  # type: ignore[arg-type]
+    return qos.validate_pod(obj, Context(config=config, kind="Pod", operation=operation))  # type: ignore[arg-type]
 
 
 def got(findings: Findings) -> list[tuple[str, str]]:
@@ -295,7 +295,7 @@ def test_zero_cpu_request_without_a_limit_on_a_dedicated_pod_asks_for_a_positive
         "(request == limit for cpu and memory everywhere), so give it a positive request and an equal limit"
     )
     assert findings.warnings == []
-    assert findings.causes[0].rule == "qos.guaranteed"
+    assert findings.causes[0].rule == "qos.not-guaranteed"
 
 
 def test_a_whole_cpu_request_only_in_an_init_container_is_enough_to_pin() -> None:
@@ -321,35 +321,35 @@ def causes_of(findings: Findings) -> list[tuple[str, str, str, str]]:
 def test_each_kind_of_gap_gets_its_own_message() -> None:
     c0 = "spec.containers[0].resources"
     assert causes_of(run(pod([{"resources": res("2", "1Gi", lcpu="3")}]))) == [
-        (f"{c0}.requests.cpu", "FieldValueInvalid", "qos.guaranteed",
+        (f"{c0}.requests.cpu", "FieldValueInvalid", "qos.not-guaranteed",
          f"container 'c0' has a cpu request '2' but a limit '3': {NEED}, so make them equal"),
     ]  # fmt: skip
     findings = run(pod([{"resources": {"requests": {"cpu": "2", "memory": "1Gi"}}}]))
     assert causes_of(findings) == [
-        (f"{c0}.limits.cpu", "FieldValueRequired", "qos.guaranteed",
+        (f"{c0}.limits.cpu", "FieldValueRequired", "qos.not-guaranteed",
          f"container 'c0' has a cpu request '2' but no limit: {NEED}, so set the limit to '2'"),
-        (f"{c0}.limits.memory", "FieldValueRequired", "qos.guaranteed",
+        (f"{c0}.limits.memory", "FieldValueRequired", "qos.not-guaranteed",
          f"container 'c0' has a memory request '1Gi' but no limit: {NEED}, so set the limit to '1Gi'"),
     ]  # fmt: skip
     assert findings.warnings == []
     findings = run(pod([{"resources": {"limits": {"cpu": "2", "memory": "1Gi"}}}]))
     assert causes_of(findings) == [
-        (f"{c0}.requests.cpu", "FieldValueRequired", "qos.guaranteed",
+        (f"{c0}.requests.cpu", "FieldValueRequired", "qos.not-guaranteed",
          f"container 'c0' has a cpu limit '2' but no request: {NEED}, so set the request to '2'"),
-        (f"{c0}.requests.memory", "FieldValueRequired", "qos.guaranteed",
+        (f"{c0}.requests.memory", "FieldValueRequired", "qos.not-guaranteed",
          f"container 'c0' has a memory limit '1Gi' but no request: {NEED}, so set the request to '1Gi'"),
     ]  # fmt: skip
     assert findings.warnings == [NO_WHOLE_CPU]
     findings = run(pod([{"resources": {}}]))
     assert causes_of(findings) == [
-        (f"{c0}.requests.cpu", "FieldValueRequired", "qos.guaranteed",
+        (f"{c0}.requests.cpu", "FieldValueRequired", "qos.not-guaranteed",
          f"container 'c0' has no cpu request or limit: {NEED}, so set both to the same value"),
-        (f"{c0}.requests.memory", "FieldValueRequired", "qos.guaranteed",
+        (f"{c0}.requests.memory", "FieldValueRequired", "qos.not-guaranteed",
          f"container 'c0' has no memory request or limit: {NEED}, so set both to the same value"),
     ]  # fmt: skip
     assert run(pod([{"resources": res("0", "1Gi")}])).warnings == [NO_WHOLE_CPU]  # a zero request pins nothing
     assert causes_of(run(pod([{"resources": res("0", "1Gi")}]))) == [
-        (f"{c0}.requests.cpu", "FieldValueInvalid", "qos.guaranteed",
+        (f"{c0}.requests.cpu", "FieldValueInvalid", "qos.not-guaranteed",
          f"container 'c0' has a cpu request and limit of 0: {NEED}, so give it a positive amount"),
     ]  # fmt: skip
 
@@ -357,7 +357,7 @@ def test_each_kind_of_gap_gets_its_own_message() -> None:
 def test_gap_messages_name_init_containers_unnamed_containers_and_the_pod() -> None:
     findings = run(pod([{"resources": res("2", "1Gi")}], init=[{"resources": res("1", "1Gi", lcpu="2")}]))
     assert causes_of(findings) == [
-        ("spec.initContainers[0].resources.requests.cpu", "FieldValueInvalid", "qos.guaranteed",
+        ("spec.initContainers[0].resources.requests.cpu", "FieldValueInvalid", "qos.not-guaranteed",
          f"init container 'init0' has a cpu request '1' but a limit '2': {NEED}, so make them equal"),
     ]  # fmt: skip
     obj = pod([{"resources": res("2", "1Gi")}, {"resources": res("1", "1Gi", lcpu="2")}])
@@ -367,9 +367,9 @@ def test_gap_messages_name_init_containers_unnamed_containers_and_the_pod() -> N
     )
     obj = pod([{"resources": res("2", "1Gi")}], pod_resources={"requests": {"cpu": "2"}})
     assert causes_of(run(obj)) == [
-        ("spec.resources.limits.cpu", "FieldValueRequired", "qos.guaranteed",
+        ("spec.resources.limits.cpu", "FieldValueRequired", "qos.not-guaranteed",
          f"the pod (spec.resources) has a cpu request '2' but no limit: {NEED}, so set the limit to '2'"),
-        ("spec.resources.requests.memory", "FieldValueRequired", "qos.guaranteed",
+        ("spec.resources.requests.memory", "FieldValueRequired", "qos.not-guaranteed",
          f"the pod (spec.resources) has no memory request or limit: {NEED}, so set both to the same value"),
     ]  # fmt: skip
 
@@ -377,9 +377,9 @@ def test_gap_messages_name_init_containers_unnamed_containers_and_the_pod() -> N
 def test_unparsable_values_are_named_instead_of_the_gap() -> None:
     obj = pod([{"resources": {"requests": {"cpu": "two", "memory": "1Gi"}, "limits": {"cpu": "2x", "memory": "1Gi"}}}])
     assert causes_of(run(obj)) == [
-        ("spec.containers[0].resources.requests.cpu", "FieldValueInvalid", "qos.quantity",
+        ("spec.containers[0].resources.requests.cpu", "FieldValueInvalid", "qos.bad-quantity",
          "'two' is not a quantity: use a number with an optional suffix, e.g. 2, 500m, 4Gi"),
-        ("spec.containers[0].resources.limits.cpu", "FieldValueInvalid", "qos.quantity",
+        ("spec.containers[0].resources.limits.cpu", "FieldValueInvalid", "qos.bad-quantity",
          "'2x' is not a quantity: use a number with an optional suffix, e.g. 2, 500m, 4Gi"),
     ]  # fmt: skip
 

@@ -115,110 +115,110 @@ DENIED: list[Any] = [
     pytest.param(
         dedicated({"cores": 2}, {}),
         [("domain.resources.limits.memory", INV), ("", REQ)],
-        id="R1 dedicated without any memory",
+        id="dedicated-without-memory dedicated without any memory",
     ),
     pytest.param(
         dedicated(None, {**MEM, "requests": {"memory": "1Gi", "cpu": "800m"}}),
         [("domain.resources.requests.cpu", INV)],
-        id="R2 fractional cpu request",
+        id="fractional-cpu-request fractional cpu request",
     ),
     pytest.param(
         dedicated(None, {**MEM, "limits": {"memory": "1Gi", "cpu": "1500m"}}),
         [("domain.resources.requests.cpu", INV), ("domain.resources.limits.cpu", INV)],
-        id="R3 fractional cpu limit (the request defaulted from it is fractional too)",
+        id="fractional-cpu-limit fractional cpu limit (the request defaulted from it is fractional too)",
     ),
     pytest.param(
         dedicated({"cores": 2}, {"requests": {"memory": "1Gi"}, "limits": {"memory": "2Gi"}}),
         [("domain.resources.requests.memory", INV)],
-        id="R4 memory request differs from limit",
+        id="memory-request-not-limit memory request differs from limit",
     ),
     pytest.param(
         dedicated({"cores": 2}, {"requests": {"memory": "1Gi", "cpu": "2"}, "limits": {"memory": "1Gi", "cpu": "4"}}),
         [(DED, INV)],
-        id="R6 cpu request differs from limit",
+        id="cpu-request-not-limit cpu request differs from limit",
     ),
     pytest.param(
         dedicated({"cores": 2}, {**MEM, "limits": {"memory": "1Gi", "cpu": "4"}}),
         [(DED, INV)],
-        id="R7 cores disagree with cpu limit",
+        id="cores-and-cpu-disagree cores disagree with cpu limit",
     ),
     pytest.param(
         {"architecture": "arm64", **dedicated({"cores": 1, "threads": 2})},
         [("architecture", INV)],
-        id="R8 two threads on arm64",
+        id="arm64-threads two threads on arm64",
     ),
-    pytest.param(dedicated({"cores": 1, "threads": 3}), [(DED, INV)], id="R9 three threads per core"),
+    pytest.param(dedicated({"cores": 1, "threads": 3}), [(DED, INV)], id="too-many-threads three threads per core"),
     pytest.param(
         shared({"cores": 2, "isolateEmulatorThread": True}),
         [("domain.cpu.isolateEmulatorThread", INV)],
-        id="R10 isolateEmulatorThread without dedicated cpus",
+        id="emulator-thread-without-dedicated isolateEmulatorThread without dedicated cpus",
     ),
     pytest.param(
-        hugepages(shared({"cores": 2, **NUMA})), [(NUMA_PT, INV)], id="R12 numa passthrough without dedicated cpus"
+        hugepages(shared({"cores": 2, **NUMA})), [(NUMA_PT, INV)], id="numa-without-dedicated numa passthrough without dedicated cpus"
     ),
-    pytest.param(dedicated({"cores": 2, **NUMA}), [(NUMA_PT, INV)], id="R13 numa passthrough without hugepages"),
+    pytest.param(dedicated({"cores": 2, **NUMA}), [(NUMA_PT, INV)], id="numa-without-hugepages numa passthrough without hugepages"),
     pytest.param(
         hugepages(shared({"cores": 2, "realtime": {}, **NUMA})),
         [(NUMA_PT, INV), (DED, REQ)],
-        id="R14 realtime without dedicated cpus",
+        id="realtime-without-dedicated realtime without dedicated cpus",
     ),
-    pytest.param(dedicated({"cores": 2, "realtime": {}}), [(NUMA_PT, REQ)], id="R15 realtime without numa passthrough"),
+    pytest.param(dedicated({"cores": 2, "realtime": {}}), [(NUMA_PT, REQ)], id="realtime-without-numa realtime without numa passthrough"),
     pytest.param(
         shared(None, {**MEM, "requests": {"memory": "1Gi", "cpu": "-1"}}),
         [("domain.resources.requests.cpu", INV)],
-        id="G1 negative cpu request",
+        id="negative-cpu-request negative cpu request",
     ),
     pytest.param(
         shared(None, {**MEM, "limits": {"memory": "1Gi", "cpu": "-1"}}),
         [("domain.resources.requests.cpu", INV), ("domain.resources.limits.cpu", INV)],
-        id="G2 negative cpu limit (and the request defaulted from it)",
+        id="negative-cpu-limit negative cpu limit (and the request defaulted from it)",
     ),
     pytest.param(
         shared(None, {"requests": {"memory": "1Gi", "cpu": "2"}, "limits": {"memory": "1Gi", "cpu": "1"}}),
         [("domain.resources.requests.cpu", INV)],
-        id="G3 cpu request above limit",
+        id="cpu-request-above-limit cpu request above limit",
     ),
     pytest.param(
         shared(None, {"requests": {"memory": "-1Gi"}}),
         [("domain.resources.requests.memory", INV)],
-        id="G4 negative memory request",
+        id="negative-memory-request negative memory request",
     ),
     pytest.param(
         shared(None, {"requests": {"memory": "512k"}}),
         [("domain.resources.requests.memory", INV)],
-        id="G5 memory request below 1M",
+        id="memory-request-below-1m memory request below 1M",
     ),
     pytest.param(
         shared(None, {"requests": {"memory": "1Gi"}, "limits": {"memory": "-1Gi"}}),
         [("domain.resources.limits.memory", INV)],
-        id="G6 negative memory limit",
+        id="negative-memory-limit negative memory limit",
     ),
     pytest.param(
         shared(None, {"requests": {"memory": "2Gi"}, "limits": {"memory": "1Gi"}}),
         [("domain.resources.requests.memory", INV)],
-        id="G7 memory request above limit",
+        id="memory-request-above-limit memory request above limit",
     ),
     pytest.param(
-        hugepages(shared(), "2X"), [("domain.memory.hugepages.pageSize", INV)], id="G8 unparsable hugepage size"
+        hugepages(shared(), "2X"), [("domain.memory.hugepages.pageSize", INV)], id="bad-hugepage-size unparsable hugepage size"
     ),
     pytest.param(
         hugepages(shared(None, {"requests": {"memory": "1Mi"}}), "1Gi"),
         [("domain.resources.requests.memory", INV)],
-        id="G9 memory smaller than one hugepage",
+        id="memory-below-hugepage memory smaller than one hugepage",
     ),
     pytest.param(
         hugepages(shared(None, {"requests": {"memory": "1025Mi"}}), "2Mi"),
         [("domain.resources.requests.memory", INV)],
-        id="G10 memory not a multiple of the hugepage size",
+        id="memory-not-hugepage-multiple memory not a multiple of the hugepage size",
     ),
-    pytest.param(shared(None, {}), [("", REQ)], id="G11 no memory anywhere (VMI create only)"),
+    pytest.param(shared(None, {}), [("", REQ)], id="memory-required no memory anywhere (VMI create only)"),
     pytest.param(
-        shared({"sockets": 4, "maxSockets": 2}), [("domain.cpu.sockets", INV)], id="G12 sockets above maxSockets"
+        shared({"sockets": 4, "maxSockets": 2}), [("domain.cpu.sockets", INV)], id="sockets-above-max sockets above maxSockets"
     ),
     pytest.param(
         shared({"maxSockets": 2}, {**MEM, "limits": {"memory": "1Gi", "cpu": "4"}}),
         [("domain.cpu.sockets", INV)],
-        id="G12 sockets derived from the cpu limit above maxSockets",
+        id="sockets-above-max sockets derived from the cpu limit above maxSockets",
     ),
 ]
 
@@ -233,77 +233,77 @@ def test_rule_denies_with_kubevirt_field_and_type(
     findings = run(obj)
     assert got(findings) == expect(kind, causes)
     assert all(c.message for c in findings.causes)
-    row = request.node.callspec.id.split()[0]  # "R1", "G9", ...: the rule the case is about carries its id
+    row = request.node.callspec.id.split()[0]  # "dedicated-without-memory", ...: the rule the case is about carries its id
     if findings.causes:  # (G11 is VMI-only: a VM template gets no cause)
         assert f"cpu.{row}" in {c.rule for c in findings.causes}, findings.causes
     assert obj == before, "rules must default a copy, never the object"
 
 
 ALLOWED: list[Any] = [
-    pytest.param(dedicated({"cores": 2}, {"requests": {"memory": "1Gi"}}), id="R1 memory from the request alone"),
+    pytest.param(dedicated({"cores": 2}, {"requests": {"memory": "1Gi"}}), id="dedicated-without-memory memory from the request alone"),
     pytest.param(
         dedicated({"cores": 2}, {"limits": {"memory": "1Gi"}}),
-        id="R1 memory from the limit alone (guest defaulted from it)",
+        id="dedicated-without-memory memory from the limit alone (guest defaulted from it)",
     ),
     pytest.param(
         {"domain": {"cpu": {"cores": 2, "dedicatedCpuPlacement": True}, "memory": {"guest": "1Gi"}}},
-        id="R1 memory from memory.guest",
+        id="dedicated-without-memory memory from memory.guest",
     ),
-    pytest.param(dedicated(None, {**MEM, "requests": {"memory": "1Gi", "cpu": "2"}}), id="R2 whole cpu request"),
+    pytest.param(dedicated(None, {**MEM, "requests": {"memory": "1Gi", "cpu": "2"}}), id="fractional-cpu-request whole cpu request"),
     pytest.param(
         dedicated(None, {**MEM, "limits": {"memory": "1Gi", "cpu": "2000m"}}),
-        id="R3 whole cpu limit written in millicores",
+        id="fractional-cpu-limit whole cpu limit written in millicores",
     ),
     pytest.param(
         dedicated({"cores": 2}, {"requests": {"memory": "1024Mi"}, "limits": {"memory": "1Gi"}}),
-        id="R4 equal memory in other units",
+        id="memory-request-not-limit equal memory in other units",
     ),
     pytest.param(
-        dedicated(None, {"requests": {"memory": "1Gi"}}), id="R5 no cpu count at all: defaulting gives one socket"
+        dedicated(None, {"requests": {"memory": "1Gi"}}), id="dedicated-without-cpu-count no cpu count at all: defaulting gives one socket"
     ),
     pytest.param(
         dedicated(None, {"requests": {"memory": "1Gi", "cpu": "4"}, "limits": {"memory": "1Gi", "cpu": "4"}}),
-        id="R6 cpu request equals limit",
+        id="cpu-request-not-limit cpu request equals limit",
     ),
     pytest.param(
-        dedicated({"cores": 4}, {**MEM, "limits": {"memory": "1Gi", "cpu": "4"}}), id="R7 cores agree with cpu limit"
+        dedicated({"cores": 4}, {**MEM, "limits": {"memory": "1Gi", "cpu": "4"}}), id="cores-and-cpu-disagree cores agree with cpu limit"
     ),
-    pytest.param({"architecture": "arm64", **dedicated({"cores": 2, "threads": 1})}, id="R8 one thread on arm64"),
-    pytest.param({"architecture": "amd64", **dedicated({"cores": 1, "threads": 2})}, id="R8 two threads on amd64"),
+    pytest.param({"architecture": "arm64", **dedicated({"cores": 2, "threads": 1})}, id="arm64-threads one thread on arm64"),
+    pytest.param({"architecture": "amd64", **dedicated({"cores": 1, "threads": 2})}, id="arm64-threads two threads on amd64"),
     pytest.param(
         {"architecture": "arm64", **shared({"cores": 1, "threads": 2})},
-        id="R8 two threads on arm64 without dedicated cpus",
+        id="arm64-threads two threads on arm64 without dedicated cpus",
     ),
-    pytest.param(shared({"cores": 1, "threads": 4}), id="R9 four threads without dedicated cpus"),
-    pytest.param(dedicated({"cores": 1, "threads": 2}), id="R9 two threads per core"),
+    pytest.param(shared({"cores": 1, "threads": 4}), id="too-many-threads four threads without dedicated cpus"),
+    pytest.param(dedicated({"cores": 1, "threads": 2}), id="too-many-threads two threads per core"),
     pytest.param(
-        dedicated({"cores": 2, "isolateEmulatorThread": True}), id="R10 isolateEmulatorThread with dedicated cpus"
+        dedicated({"cores": 2, "isolateEmulatorThread": True}), id="emulator-thread-without-dedicated isolateEmulatorThread with dedicated cpus"
     ),
     pytest.param(
-        hugepages(dedicated({"cores": 2, **NUMA})), id="R12 R13 numa passthrough with dedicated cpus and hugepages"
+        hugepages(dedicated({"cores": 2, **NUMA})), id="numa-without-dedicated numa-without-hugepages numa passthrough with dedicated cpus and hugepages"
     ),
     pytest.param(
         hugepages(dedicated({"cores": 2, "realtime": {"mask": "0"}, **NUMA})),
-        id="R14 R15 realtime with dedicated cpus and numa",
+        id="realtime-without-dedicated realtime-without-numa realtime with dedicated cpus and numa",
     ),
     pytest.param(
         shared(
             {"cores": 2},
             {**MEM, "requests": {"memory": "1Gi", "cpu": "1500m"}, "limits": {"memory": "1Gi", "cpu": "2"}},
         ),
-        id="G1 G3 fractional request below limit without dedicated cpus",
+        id="negative-cpu-request cpu-request-above-limit fractional request below limit without dedicated cpus",
     ),
-    pytest.param(shared(None, {"requests": {"memory": "1M"}}), id="G4 G5 memory request of exactly 1M"),
+    pytest.param(shared(None, {"requests": {"memory": "1M"}}), id="negative-memory-request memory-request-below-1m memory request of exactly 1M"),
     pytest.param(
         shared(None, {"requests": {"memory": "1Gi"}, "limits": {"memory": "2Gi"}}),
-        id="G6 G7 memory request below limit without dedicated cpus",
+        id="negative-memory-limit memory-request-above-limit memory request below limit without dedicated cpus",
     ),
     pytest.param(
         hugepages(shared(None, {"requests": {"memory": "1Gi"}}), "2Mi"),
-        id="G8 G9 G10 memory a multiple of the hugepage size",
+        id="bad-hugepage-size memory-below-hugepage memory-not-hugepage-multiple memory a multiple of the hugepage size",
     ),
-    pytest.param(shared(None, {"limits": {"memory": "1Gi"}}), id="G11 memory from the limit alone"),
-    pytest.param(shared({"sockets": 2, "maxSockets": 4}), id="G12 sockets within maxSockets"),
+    pytest.param(shared(None, {"limits": {"memory": "1Gi"}}), id="memory-required memory from the limit alone"),
+    pytest.param(shared({"sockets": 2, "maxSockets": 4}), id="sockets-above-max sockets within maxSockets"),
 ]
 
 
@@ -655,18 +655,18 @@ def test_explicit_zero_cores_sockets_threads_are_defaulted_like_absent_ones() ->
     findings = run(vmi(spec))
     assert _causes(findings) == [] and findings.warnings == []
     findings = run(vmi(dedicated({"cores": 0, "sockets": 0, "threads": 0}, _res("1500m", "1500m"))))
-    assert [rule for _, _, rule in _causes(findings)] == ["cpu.R2", "cpu.R3"]
+    assert [rule for _, _, rule in _causes(findings)] == ["cpu.fractional-cpu-request", "cpu.fractional-cpu-limit"]
 
 
 def test_sockets_are_defaulted_from_the_cpu_limit_before_the_request_g12() -> None:
     findings = run(vmi(shared({"maxSockets": 3}, _res("2", "4"))))
-    assert _causes(findings) == [("spec.domain.cpu.sockets", "FieldValueInvalid", "cpu.G12")]
+    assert _causes(findings) == [("spec.domain.cpu.sockets", "FieldValueInvalid", "cpu.sockets-above-max")]
     assert findings.causes[0].message == (
         "4 sockets (derived from the CPU request/limit) is more than maxSockets 3: "
         "lower the sockets or raise spec.domain.cpu.maxSockets"
     )
     findings = run(vmi(shared({"maxSockets": 3}, _res("4", None))))
-    assert [rule for _, _, rule in _causes(findings)] == ["cpu.G12"]
+    assert [rule for _, _, rule in _causes(findings)] == ["cpu.sockets-above-max"]
 
 
 def test_sockets_equal_to_max_sockets_are_admitted() -> None:
@@ -680,7 +680,7 @@ def test_hugepages_check_the_memory_request_not_the_guest_memory() -> None:
     spec = shared(None, {"requests": {"memory": "3Mi"}})
     spec["domain"]["memory"] = {"guest": "4Mi", "hugepages": {"pageSize": "2Mi"}}
     findings = run(vmi(spec))
-    assert _causes(findings) == [("spec.domain.resources.requests.memory", "FieldValueInvalid", "cpu.G10")]
+    assert _causes(findings) == [("spec.domain.resources.requests.memory", "FieldValueInvalid", "cpu.memory-not-hugepage-multiple")]
     assert "(spec.domain.resources.requests.memory = 3145728 bytes)" in findings.causes[0].message
     spec = shared(None, {"requests": {"memory": "4Mi"}})
     spec["domain"]["memory"] = {"guest": "3Mi", "hugepages": {"pageSize": "2Mi"}}
@@ -688,25 +688,25 @@ def test_hugepages_check_the_memory_request_not_the_guest_memory() -> None:
     spec = shared(None, {})
     spec["domain"]["memory"] = {"guest": "3Mi", "hugepages": {"pageSize": "2Mi"}}
     findings = run(vmi(spec))
-    assert [rule for _, _, rule in _causes(findings)] == ["cpu.G10"]
+    assert [rule for _, _, rule in _causes(findings)] == ["cpu.memory-not-hugepage-multiple"]
     assert "(spec.domain.memory.guest = 3145728 bytes)" in findings.causes[0].message
     spec = shared(None, {"requests": {"memory": "1Mi"}})
     spec["domain"]["memory"] = {"guest": "4Mi", "hugepages": {"pageSize": "2Mi"}}
-    assert [rule for _, _, rule in _causes(run(vmi(spec)))] == ["cpu.G9"]
+    assert [rule for _, _, rule in _causes(run(vmi(spec)))] == ["cpu.memory-below-hugepage"]
 
 
 def test_guest_memory_zero_on_a_dedicated_vmi_needs_fixed_memory_r1() -> None:
     spec = dedicated({"cores": 2}, {})
     spec["domain"]["memory"] = {"guest": "0"}
     findings = run(vmi(spec))
-    assert _causes(findings) == [("spec.domain.resources.limits.memory", "FieldValueInvalid", "cpu.R1")]
+    assert _causes(findings) == [("spec.domain.resources.limits.memory", "FieldValueInvalid", "cpu.dedicated-without-memory")]
     spec["domain"]["memory"] = {"guest": "1Gi"}
     assert _causes(run(vmi(spec))) == []
 
 
 def test_no_duplicate_warning_when_only_one_of_request_and_limit_matches_the_cores() -> None:
     findings = run(vmi(dedicated({"cores": 2}, _res("2", "3"))))
-    assert [rule for _, _, rule in _causes(findings)] == ["cpu.R6"]
+    assert [rule for _, _, rule in _causes(findings)] == ["cpu.cpu-request-not-limit"]
     assert findings.warnings == []
     findings = run(vmi(dedicated({"cores": 2}, _res("3", "2"))))
     assert findings.warnings == []
@@ -720,15 +720,15 @@ def test_no_duplicate_warning_when_only_one_of_request_and_limit_matches_the_cor
 
 
 PINNING_MESSAGES = [
-    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 2}, 'resources': {}}}, [('domain.resources.limits.memory', 'cpu.R1', 'dedicated CPUs need a fixed amount of memory: set {P}domain.resources.limits.memory (or {P}domain.resources.requests.memory, {P}domain.memory.guest or {P}domain.memory.hugepages)')], id='R1'),  # noqa: E501
-    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True}, 'resources': {'requests': {'cpu': '1500m', 'memory': '1Gi'}, 'limits': {'cpu': '1500m', 'memory': '1Gi'}}}}, [('domain.resources.requests.cpu', 'cpu.R2', "CPU request '1500m' is not a whole number of CPUs: with dedicated CPUs every vCPU gets a whole host CPU, so use a whole number such as 1 or 2"), ('domain.resources.limits.cpu', 'cpu.R3', "CPU limit '1500m' is not a whole number of CPUs: with dedicated CPUs every vCPU gets a whole host CPU, so use a whole number such as 1 or 2")], id='R2R3'),  # noqa: E501
-    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True}, 'resources': {'requests': {'memory': '1Gi'}, 'limits': {'cpu': '1500m', 'memory': '1Gi'}}}}, [('domain.resources.requests.cpu', 'cpu.R2', "CPU request '1500m' (taken from {P}domain.resources.limits.cpu) is not a whole number of CPUs: with dedicated CPUs every vCPU gets a whole host CPU, so use a whole number such as 1 or 2"), ('domain.resources.limits.cpu', 'cpu.R3', "CPU limit '1500m' is not a whole number of CPUs: with dedicated CPUs every vCPU gets a whole host CPU, so use a whole number such as 1 or 2")], id='R2derived'),  # noqa: E501
-    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 2}, 'resources': {'requests': {'memory': '1Gi'}, 'limits': {'memory': '2Gi'}}}}, [('domain.resources.requests.memory', 'cpu.R4', "must equal {P}domain.resources.limits.memory with dedicated CPUs (got '1Gi' and '2Gi'): set both to the same value")], id='R4'),  # noqa: E501
-    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 2}, 'resources': {'requests': {'cpu': '2', 'memory': '1Gi'}, 'limits': {'cpu': '3', 'memory': '1Gi'}}}}, [('domain.cpu.dedicatedCpuPlacement', 'cpu.R6', "{P}domain.resources.requests.cpu ('2') and {P}domain.resources.limits.cpu ('3') must be equal with dedicated CPUs: set both to the same whole number, or give only cores")], id='R6'),  # noqa: E501
-    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 2}, 'resources': {'requests': {'cpu': '3', 'memory': '1Gi'}, 'limits': {'cpu': '3', 'memory': '1Gi'}}}}, [('domain.cpu.dedicatedCpuPlacement', 'cpu.R7', "the CPU topology (cores x sockets x threads) gives 2 vCPUs but {P}domain.resources.requests.cpu '3' and {P}domain.resources.limits.cpu '3' say otherwise: with dedicated CPUs give only {P}domain.cpu.cores (KubeVirt sets the CPU request and limit from it) or make them equal to 2")], id='R7'),  # noqa: E501
-    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 2}, 'resources': {'requests': {'cpu': '3', 'memory': '1Gi'}, 'limits': {'memory': '1Gi'}}}}, [('domain.cpu.dedicatedCpuPlacement', 'cpu.R7', "the CPU topology (cores x sockets x threads) gives 2 vCPUs but {P}domain.resources.requests.cpu '3' say otherwise: with dedicated CPUs give only {P}domain.cpu.cores (KubeVirt sets the CPU request and limit from it) or make them equal to 2")], id='R7req'),  # noqa: E501
-    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 1, 'threads': 2}, 'resources': {'requests': {'memory': '1Gi'}, 'limits': {'memory': '1Gi'}}}, 'architecture': 'arm64'}, [('architecture', 'cpu.R8', '{P}domain.cpu.threads is 2 but dedicated CPUs on arm64 support 1 thread per core: set threads to 1 and use more cores')], id='R8'),  # noqa: E501
-    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 1, 'threads': 3}, 'resources': {'requests': {'memory': '1Gi'}, 'limits': {'memory': '1Gi'}}}}, [('domain.cpu.dedicatedCpuPlacement', 'cpu.R9', '{P}domain.cpu.threads is 3 but dedicated CPUs allow at most 2 threads per core: use more cores instead')], id='R9'),  # noqa: E501
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 2}, 'resources': {}}}, [('domain.resources.limits.memory', 'cpu.dedicated-without-memory', 'dedicated CPUs need a fixed amount of memory: set {P}domain.resources.limits.memory (or {P}domain.resources.requests.memory, {P}domain.memory.guest or {P}domain.memory.hugepages)')], id='R1'),  # noqa: E501
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True}, 'resources': {'requests': {'cpu': '1500m', 'memory': '1Gi'}, 'limits': {'cpu': '1500m', 'memory': '1Gi'}}}}, [('domain.resources.requests.cpu', 'cpu.fractional-cpu-request', "CPU request '1500m' is not a whole number of CPUs: with dedicated CPUs every vCPU gets a whole host CPU, so use a whole number such as 1 or 2"), ('domain.resources.limits.cpu', 'cpu.fractional-cpu-limit', "CPU limit '1500m' is not a whole number of CPUs: with dedicated CPUs every vCPU gets a whole host CPU, so use a whole number such as 1 or 2")], id='R2R3'),  # noqa: E501
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True}, 'resources': {'requests': {'memory': '1Gi'}, 'limits': {'cpu': '1500m', 'memory': '1Gi'}}}}, [('domain.resources.requests.cpu', 'cpu.fractional-cpu-request', "CPU request '1500m' (taken from {P}domain.resources.limits.cpu) is not a whole number of CPUs: with dedicated CPUs every vCPU gets a whole host CPU, so use a whole number such as 1 or 2"), ('domain.resources.limits.cpu', 'cpu.fractional-cpu-limit', "CPU limit '1500m' is not a whole number of CPUs: with dedicated CPUs every vCPU gets a whole host CPU, so use a whole number such as 1 or 2")], id='R2derived'),  # noqa: E501
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 2}, 'resources': {'requests': {'memory': '1Gi'}, 'limits': {'memory': '2Gi'}}}}, [('domain.resources.requests.memory', 'cpu.memory-request-not-limit', "must equal {P}domain.resources.limits.memory with dedicated CPUs (got '1Gi' and '2Gi'): set both to the same value")], id='R4'),  # noqa: E501
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 2}, 'resources': {'requests': {'cpu': '2', 'memory': '1Gi'}, 'limits': {'cpu': '3', 'memory': '1Gi'}}}}, [('domain.cpu.dedicatedCpuPlacement', 'cpu.cpu-request-not-limit', "{P}domain.resources.requests.cpu ('2') and {P}domain.resources.limits.cpu ('3') must be equal with dedicated CPUs: set both to the same whole number, or give only cores")], id='R6'),  # noqa: E501
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 2}, 'resources': {'requests': {'cpu': '3', 'memory': '1Gi'}, 'limits': {'cpu': '3', 'memory': '1Gi'}}}}, [('domain.cpu.dedicatedCpuPlacement', 'cpu.cores-and-cpu-disagree', "the CPU topology (cores x sockets x threads) gives 2 vCPUs but {P}domain.resources.requests.cpu '3' and {P}domain.resources.limits.cpu '3' say otherwise: with dedicated CPUs give only {P}domain.cpu.cores (KubeVirt sets the CPU request and limit from it) or make them equal to 2")], id='R7'),  # noqa: E501
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 2}, 'resources': {'requests': {'cpu': '3', 'memory': '1Gi'}, 'limits': {'memory': '1Gi'}}}}, [('domain.cpu.dedicatedCpuPlacement', 'cpu.cores-and-cpu-disagree', "the CPU topology (cores x sockets x threads) gives 2 vCPUs but {P}domain.resources.requests.cpu '3' say otherwise: with dedicated CPUs give only {P}domain.cpu.cores (KubeVirt sets the CPU request and limit from it) or make them equal to 2")], id='R7req'),  # noqa: E501
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 1, 'threads': 2}, 'resources': {'requests': {'memory': '1Gi'}, 'limits': {'memory': '1Gi'}}}, 'architecture': 'arm64'}, [('architecture', 'cpu.arm64-threads', '{P}domain.cpu.threads is 2 but dedicated CPUs on arm64 support 1 thread per core: set threads to 1 and use more cores')], id='R8'),  # noqa: E501
+    pytest.param({'domain': {'cpu': {'dedicatedCpuPlacement': True, 'cores': 1, 'threads': 3}, 'resources': {'requests': {'memory': '1Gi'}, 'limits': {'memory': '1Gi'}}}}, [('domain.cpu.dedicatedCpuPlacement', 'cpu.too-many-threads', '{P}domain.cpu.threads is 3 but dedicated CPUs allow at most 2 threads per core: use more cores instead')], id='R9'),  # noqa: E501
 ]  # fmt: skip
 
 
@@ -738,24 +738,24 @@ def test_pinning_causes_say_what_to_change(
     kind: str, spec: dict[str, Any], expected: list[tuple[str, str, str]]
 ) -> None:
     p = prefix(kind)
-    found = [(c.field, c.rule, c.message) for c in run(wrap(kind, spec)).causes if c.rule != "cpu.G11"]
+    found = [(c.field, c.rule, c.message) for c in run(wrap(kind, spec)).causes if c.rule != "cpu.memory-required"]
     assert found == [(p + field, rule, message.replace("{P}", p)) for field, rule, message in expected]
 
 
 def test_memory_causes_quote_the_value_as_written() -> None:
     findings = run(vmi(shared(None, {"requests": {"memory": -1}, "limits": {"memory": "-1Gi"}})))
     assert [(c.field, c.rule, c.message) for c in findings.causes] == [
-        ("spec.domain.resources.requests.memory", "cpu.G4", "must not be negative (got '-1')"),
-        ("spec.domain.resources.limits.memory", "cpu.G6", "must not be negative (got '-1Gi')"),
+        ("spec.domain.resources.requests.memory", "cpu.negative-memory-request", "must not be negative (got '-1')"),
+        ("spec.domain.resources.limits.memory", "cpu.negative-memory-limit", "must not be negative (got '-1Gi')"),
     ]
     findings = run(vmi(shared(None, {"requests": {"memory": "500m"}})))
     assert [(c.rule, c.message) for c in findings.causes] == [
-        ("cpu.G5", "must be at least 1M (got '500m'): a VM needs at least 1M of memory")
+        ("cpu.memory-request-below-1m", "must be at least 1M (got '500m'): a VM needs at least 1M of memory")
     ]
     findings = run(vmi(shared(None, {"requests": {"memory": "2Gi"}, "limits": {"memory": 1073741824}})))
     assert [(c.rule, c.message) for c in findings.causes] == [
         (
-            "cpu.G7",
+            "cpu.memory-request-above-limit",
             "'2Gi' is greater than spec.domain.resources.limits.memory '1073741824': lower the request or raise "
             "the limit",
         )
@@ -767,7 +767,7 @@ def test_cpu_manager_disabled_message_says_how_to_enable_it() -> None:
     assert [(c.field, c.rule, c.message) for c in findings.causes] == [
         (
             "spec.domain.cpu.dedicatedCpuPlacement",
-            "cpu.cpuManager",
+            "cpu.cpu-manager-off",
             "dedicated CPUs are turned off on this cluster (cpuManager.enabled: false), so this VM would stay "
             "Pending: to use dedicated CPUs enable KubeVirt's CPUManager feature gate, run the kubelet with the "
             "static CPU manager policy (cpuManagerPolicy: static) on the nodes, then set cpuManager.enabled: true "
@@ -809,28 +809,28 @@ NOT_Q = "is not a quantity: use a number with an optional suffix, e.g. 2, 500m, 
 
 def test_hugepage_rules_wait_for_readable_memory() -> None:
     assert _all(run(_hugepages_vmi({"requests": {"memory": "3Mi"}}, {"guest": "lots"}))) == [
-        ("spec.domain.memory.guest", "cpu.quantity", f"'lots' {NOT_Q}")
+        ("spec.domain.memory.guest", "cpu.bad-quantity", f"'lots' {NOT_Q}")
     ]
     assert _all(run(_hugepages_vmi({"requests": {"memory": "lots"}}, {"guest": "3Mi"}))) == [
-        (REQ_MEM_F, "cpu.quantity", f"'lots' {NOT_Q}")
+        (REQ_MEM_F, "cpu.bad-quantity", f"'lots' {NOT_Q}")
     ]
 
 
 def test_hugepage_messages_name_the_memory_they_measured() -> None:
     page = "the hugepage size spec.domain.memory.hugepages.pageSize '2Mi'"
     assert _all(run(_hugepages_vmi({"requests": {"memory": "3Mi"}}, {}))) == [
-        (REQ_MEM_F, "cpu.G10",
+        (REQ_MEM_F, "cpu.memory-not-hugepage-multiple",
          f"the VM's memory ({REQ_MEM_F} = 3145728 bytes) is not a multiple of {page}: "
          "round it to a whole number of pages"),
     ]  # fmt: skip
     assert _all(run(_hugepages_vmi({"limits": {"memory": "3Mi"}}, {"guest": "0"}))) == [
-        (REQ_MEM_F, "cpu.G10",
+        (REQ_MEM_F, "cpu.memory-not-hugepage-multiple",
          "the VM's memory (spec.domain.resources.limits.memory = 3145728 bytes) is not a multiple of "
          f"{page}: round it to a whole number of pages"),
     ]  # fmt: skip
     assert _all(run(_hugepages_vmi({"requests": {"memory": "1"}}, {}))) == [
-        (REQ_MEM_F, "cpu.G5", "must be at least 1M (got '1'): a VM needs at least 1M of memory"),
-        (REQ_MEM_F, "cpu.G9",
+        (REQ_MEM_F, "cpu.memory-request-below-1m", "must be at least 1M (got '1'): a VM needs at least 1M of memory"),
+        (REQ_MEM_F, "cpu.memory-below-hugepage",
          f"the VM's memory ({REQ_MEM_F} = 1 bytes) is smaller than {page}: give it at least one page"),
     ]  # fmt: skip
 
@@ -840,8 +840,8 @@ def test_cpu_quantity_causes_quote_the_value_as_written() -> None:
         vmi(shared(None, {"requests": {"cpu": "-1", "memory": "1Gi"}, "limits": {"cpu": -2, "memory": "1Gi"}}))
     )
     assert _all(findings) == [
-        ("spec.domain.resources.requests.cpu", "cpu.G1", "must not be negative (got '-1')"),
-        ("spec.domain.resources.limits.cpu", "cpu.G2", "must not be negative (got '-2')"),
+        ("spec.domain.resources.requests.cpu", "cpu.negative-cpu-request", "must not be negative (got '-1')"),
+        ("spec.domain.resources.limits.cpu", "cpu.negative-cpu-limit", "must not be negative (got '-2')"),
     ]
     findings = run(
         vmi(shared(None, {"requests": {"cpu": "3", "memory": "1Gi"}, "limits": {"cpu": 2, "memory": "1Gi"}}))
@@ -849,7 +849,7 @@ def test_cpu_quantity_causes_quote_the_value_as_written() -> None:
     assert _all(findings) == [
         (
             "spec.domain.resources.requests.cpu",
-            "cpu.G3",
+            "cpu.cpu-request-above-limit",
             "'3' is greater than spec.domain.resources.limits.cpu '2': lower the request or raise the limit",
         )
     ]

@@ -69,7 +69,7 @@ def test_an_entry_with_neither_device_name_nor_claim_is_required_on_the_entry(
     verdict = validate(obj, operation)
     assert not verdict.allowed and verdict.code == 422
     assert causes(verdict) == [
-        (f"{ROOTS[kind]}.domain.devices.{key}[1]", "FieldValueRequired", "devices.deviceNameOrClaim")
+        (f"{ROOTS[kind]}.domain.devices.{key}[1]", "FieldValueRequired", "devices.name-or-claim-required")
     ]
     assert '"nothing" names no device' in verdict.causes[0].message
     assert "deviceName" in verdict.causes[0].message and "claimName" in verdict.causes[0].message
@@ -82,7 +82,7 @@ def test_an_entry_with_both_device_name_and_claim_is_invalid_on_the_entry(kind: 
     obj = make(kind, gpus=entries if key == "gpus" else None, host=entries if key == "hostDevices" else None)
     verdict = validate(obj, operation)
     assert causes(verdict) == [
-        (f"{ROOTS[kind]}.domain.devices.{key}[1]", "FieldValueInvalid", "devices.deviceNameOrClaim")
+        (f"{ROOTS[kind]}.domain.devices.{key}[1]", "FieldValueInvalid", "devices.name-or-claim-required")
     ]
     assert "both deviceName" in verdict.causes[0].message
 
@@ -100,7 +100,7 @@ def test_gpus_may_not_mix_dra_and_device_plugin_entries(kind: str, operation: st
     obj = make(kind, gpus=[plugin("a"), dra("b"), {"name": "empty"}], claims=CLAIMS)
     verdict = validate(obj, operation)
     # one cause on the list, and the other GPU checks are skipped (the empty entry is not reported)
-    assert causes(verdict) == [(f"{ROOTS[kind]}.domain.devices.gpus", "FieldValueInvalid", "devices.draMixed")]
+    assert causes(verdict) == [(f"{ROOTS[kind]}.domain.devices.gpus", "FieldValueInvalid", "devices.dra-mixed-with-device-plugin")]
     assert "mix DRA" in verdict.causes[0].message
 
 
@@ -112,14 +112,14 @@ def test_host_devices_may_mix_dra_and_device_plugin_entries() -> None:
 def test_an_empty_gpu_beside_a_dra_gpu_is_the_mixing_error() -> None:
     # KubeVirt counts an empty entry as non-DRA, so this is "mixed", not "without deviceName"
     verdict = validate(make("VirtualMachineInstance", gpus=[{"name": "e"}, dra("b")], claims=CLAIMS))
-    assert [c.rule for c in verdict.causes] == ["devices.draMixed"]
+    assert [c.rule for c in verdict.causes] == ["devices.dra-mixed-with-device-plugin"]
 
 
 @pytest.mark.parametrize(("kind", "operation"), CASES)
 def test_a_claim_name_must_be_listed_in_resource_claims(kind: str, operation: str) -> None:
     obj = make(kind, gpus=[dra("g1", claim="other")], claims=CLAIMS)
     verdict = validate(obj, operation)
-    assert causes(verdict) == [(f"{ROOTS[kind]}.resourceClaims", "FieldValueInvalid", "devices.claimNotListed")]
+    assert causes(verdict) == [(f"{ROOTS[kind]}.resourceClaims", "FieldValueInvalid", "devices.claim-not-listed")]
     assert "'other'" in verdict.causes[0].message and "gpus[0]" in verdict.causes[0].message
 
 
@@ -134,7 +134,7 @@ def test_a_claim_name_must_be_listed_in_resource_claims(kind: str, operation: st
 @pytest.mark.parametrize("kind", ROOTS)
 def test_each_resource_claim_names_exactly_one_source(kind: str, claim: dict[str, Any], ctype: str, word: str) -> None:
     verdict = validate(make(kind, gpus=[dra("g1")], claims=[claim]))
-    assert causes(verdict) == [(f"{ROOTS[kind]}.resourceClaims[0]", ctype, "devices.resourceClaim")]
+    assert causes(verdict) == [(f"{ROOTS[kind]}.resourceClaims[0]", ctype, "devices.bad-resource-claim")]
     assert word in verdict.causes[0].message
 
 
@@ -142,8 +142,8 @@ def test_resource_claim_names_are_unique_dns_labels() -> None:
     claims = [*CLAIMS, {**CLAIMS[0]}, {"name": "Bad_Name", "resourceClaimName": "x"}]
     verdict = validate(make("VirtualMachineInstance", gpus=[dra("g1")], claims=claims))
     assert causes(verdict) == [
-        ("spec.resourceClaims[1].name", "FieldValueDuplicate", "devices.resourceClaim"),
-        ("spec.resourceClaims[2].name", "FieldValueInvalid", "devices.resourceClaim"),
+        ("spec.resourceClaims[1].name", "FieldValueDuplicate", "devices.bad-resource-claim"),
+        ("spec.resourceClaims[2].name", "FieldValueInvalid", "devices.bad-resource-claim"),
     ]
 
 
@@ -151,8 +151,8 @@ def test_a_dra_entry_needs_claim_and_request_names_and_no_pair_twice() -> None:
     gpus = [{"name": "g0", "claimName": "gpu-claim"}, dra("g1"), dra("g2")]
     verdict = validate(make("VirtualMachineInstance", gpus=gpus, claims=CLAIMS))
     assert causes(verdict) == [
-        ("spec.domain.devices.gpus[0].requestName", "FieldValueRequired", "devices.claimRequest"),
-        ("spec.domain.devices.gpus[2]", "FieldValueDuplicate", "devices.claimRequest"),
+        ("spec.domain.devices.gpus[0].requestName", "FieldValueRequired", "devices.bad-claim-request"),
+        ("spec.domain.devices.gpus[2]", "FieldValueDuplicate", "devices.bad-claim-request"),
     ]
 
 

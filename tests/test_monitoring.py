@@ -179,9 +179,9 @@ tests:
           - exp_labels: {severity: warning, namespace: vm-admission, webhook: validate}
   - interval: 1m
     input_series:
-      - series: 'vm_admission_denials_total{namespace="vm-admission",webhook="validate",rule="cpu.R6"}'
+      - series: 'vm_admission_denials_total{namespace="vm-admission",webhook="validate",rule="cpu.cpu-request-not-limit"}'
         values: '0+1x360 360+40x30'     # 1 a minute for 6 h, then 40 a minute
-      - series: 'vm_admission_denials_total{namespace="vm-admission",webhook="validate",rule="qos.guaranteed"}'
+      - series: 'vm_admission_denials_total{namespace="vm-admission",webhook="validate",rule="qos.not-guaranteed"}'
         values: '0+5x390'               # steady
     alert_rule_test:
       - eval_time: 355m
@@ -190,7 +190,7 @@ tests:
       - eval_time: 385m
         alertname: VmAdmissionDenialsSpike
         exp_alerts:
-          - exp_labels: {severity: info, namespace: vm-admission, webhook: validate, rule: cpu.R6}
+          - exp_labels: {severity: info, namespace: vm-admission, webhook: validate, rule: cpu.cpu-request-not-limit}
 """
 
 

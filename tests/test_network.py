@@ -82,65 +82,65 @@ def causes(verdict: Verdict) -> set[tuple[str, str]]:
 
 # (rule, interfaces, networks, field relative to the root, cause type, a word the message must contain)
 DENIED = [
-    ("N1 unknown state", [MASQ, iface("a", state="sleeping")], [POD, multus("a")],
+    ("unknown-state unknown state", [MASQ, iface("a", state="sleeping")], [POD, multus("a")],
      "domain.devices.interfaces[1].state", "FieldValueInvalid", "sleeping"),
-    ("N2 SR-IOV down", [MASQ, iface("a", "sriov", state="down")], [POD, multus("a")],
+    ("sriov-link-state SR-IOV down", [MASQ, iface("a", "sriov", state="down")], [POD, multus("a")],
      "domain.devices.interfaces[1].state", "FieldValueInvalid", "SR-IOV"),
-    ("N2 SR-IOV up", [MASQ, iface("a", "sriov", state="up")], [POD, multus("a")],
+    ("sriov-link-state SR-IOV up", [MASQ, iface("a", "sriov", state="up")], [POD, multus("a")],
      "domain.devices.interfaces[1].state", "FieldValueInvalid", "SR-IOV"),
-    ("N3 absent on SR-IOV", [MASQ, iface("a", "sriov", state="absent")], [POD, multus("a")],
+    ("absent-not-bridge absent on SR-IOV", [MASQ, iface("a", "sriov", state="absent")], [POD, multus("a")],
      "domain.devices.interfaces[1].state", "FieldValueInvalid", "bridge"),
-    ("N3 absent on masquerade", [{**MASQ, "state": "absent"}], [POD],
+    ("absent-not-bridge absent on masquerade", [{**MASQ, "state": "absent"}], [POD],
      "domain.devices.interfaces[0].state", "FieldValueInvalid", "bridge"),
-    ("N3 absent on a plugin", [MASQ, iface("a", "binding", state="absent")], [POD, multus("a")],
+    ("absent-not-bridge absent on a plugin", [MASQ, iface("a", "binding", state="absent")], [POD, multus("a")],
      "domain.devices.interfaces[1].state", "FieldValueInvalid", "binding plugin"),
-    ("N4 absent on the pod network", [iface("default", state="absent")], [POD],
+    ("absent-default-network absent on the pod network", [iface("default", state="absent")], [POD],
      "domain.devices.interfaces[0].state", "FieldValueInvalid", "pod network"),
-    ("N4 absent on the Multus default", [iface("a", state="absent")], [multus("a", default=True)],
+    ("absent-default-network absent on the Multus default", [iface("a", state="absent")], [multus("a", default=True)],
      "domain.devices.interfaces[0].state", "FieldValueInvalid", "Multus default"),
-    ("N5 no binding", [MASQ, {"name": "a"}], [POD, multus("a")],
+    ("binding-count no binding", [MASQ, {"name": "a"}], [POD, multus("a")],
      "domain.devices.interfaces[1]", "FieldValueInvalid", "no binding"),
-    ("N5 two bindings", [{"name": "default", "masquerade": {}, "bridge": {}}], [POD],
+    ("binding-count two bindings", [{"name": "default", "masquerade": {}, "bridge": {}}], [POD],
      "domain.devices.interfaces[0]", "FieldValueInvalid", "2 bindings"),
-    ("N5 method and plugin", [MASQ, {**iface("a"), "binding": {"name": "x"}}], [POD, multus("a")],
+    ("binding-count method and plugin", [MASQ, {**iface("a"), "binding": {"name": "x"}}], [POD, multus("a")],
      "domain.devices.interfaces[1]", "FieldValueInvalid", "bridge, binding"),
-    ("N6 masquerade on Multus", [MASQ, iface("a", "masquerade")], [POD, multus("a")],
+    ("masquerade-not-pod-network masquerade on Multus", [MASQ, iface("a", "masquerade")], [POD, multus("a")],
      "domain.devices.interfaces[1].name", "FieldValueInvalid", "masquerade"),
-    ("N7 reserved MAC", [{**MASQ, "macAddress": "02:00:00:00:00:00"}], [POD],
+    ("masquerade-reserved-mac reserved MAC", [{**MASQ, "macAddress": "02:00:00:00:00:00"}], [POD],
      "domain.devices.interfaces[0].macAddress", "FieldValueInvalid", "reserved"),
-    ("N9 passtBinding on Multus", [MASQ, iface("a", "passtBinding")], [POD, multus("a")],
+    ("passt-not-pod-network passtBinding on Multus", [MASQ, iface("a", "passtBinding")], [POD, multus("a")],
      "domain.devices.interfaces[1].name", "FieldValueInvalid", "passtBinding"),
-    ("N10 network without interface", [MASQ], [POD, multus("a")],
+    ("network-without-interface network without interface", [MASQ], [POD, multus("a")],
      "networks[1].name", "FieldValueRequired", '"a"'),
-    ("N11 interface without network", [MASQ, iface("a")], [POD],
+    ("interface-without-network interface without network", [MASQ, iface("a")], [POD],
      "domain.devices.interfaces[1].name", "FieldValueInvalid", '"a"'),
-    ("N12 duplicate network", [MASQ, iface("a")], [POD, multus("a"), multus("a")],
+    ("duplicate-network duplicate network", [MASQ, iface("a")], [POD, multus("a"), multus("a")],
      "networks[2].name", "FieldValueDuplicate", '"a"'),
-    ("N13 duplicate interface", [MASQ, iface("a"), iface("a")], [POD, multus("a")],
+    ("duplicate-interface duplicate interface", [MASQ, iface("a"), iface("a")], [POD, multus("a")],
      "domain.devices.interfaces[2].name", "FieldValueDuplicate", '"a"'),
-    ("N14 two pod networks", [MASQ, {"name": "p2", "masquerade": {}}], [POD, {"name": "p2", "pod": {}}],
+    ("several-pod-networks two pod networks", [MASQ, {"name": "p2", "masquerade": {}}], [POD, {"name": "p2", "pod": {}}],
      "interfaces", "FieldValueDuplicate", "pod network"),
-    ("N15 two Multus defaults", [iface("a"), iface("b")], [multus("a", default=True), multus("b", default=True)],
+    ("several-default-networks two Multus defaults", [iface("a"), iface("b")], [multus("a", default=True), multus("b", default=True)],
      "networks", "FieldValueInvalid", "default"),
-    ("N15 pod and Multus default", [MASQ, iface("a")], [POD, multus("a", default=True)],
+    ("several-default-networks pod and Multus default", [MASQ, iface("a")], [POD, multus("a", default=True)],
      "networks", "FieldValueInvalid", "Multus default"),
-    ("N16 no network type", [MASQ, iface("a")], [POD, {"name": "a"}],
+    ("network-type-count no network type", [MASQ, iface("a")], [POD, {"name": "a"}],
      "networks[1]", "FieldValueRequired", "no type"),
-    ("N16 two network types", [MASQ], [{"name": "default", "pod": {}, "multus": {"networkName": "x"}}],
+    ("network-type-count two network types", [MASQ], [{"name": "default", "pod": {}, "multus": {"networkName": "x"}}],
      "networks[0]", "FieldValueRequired", "pod, multus"),
-    ("N17 Multus without networkName", [MASQ, iface("a")], [POD, {"name": "a", "multus": {"networkName": ""}}],
+    ("multus-without-network-name Multus without networkName", [MASQ, iface("a")], [POD, {"name": "a", "multus": {"networkName": ""}}],
      "networks[1]", "FieldValueRequired", "networkName"),
-    ("N18 bad interface name", [MASQ, iface("a.b")], [POD, multus("a.b")],
+    ("bad-interface-field bad interface name", [MASQ, iface("a.b")], [POD, multus("a.b")],
      "domain.devices.interfaces[1].name", "FieldValueInvalid", "letters"),
-    ("N18 unknown model", [{**MASQ, "model": "ne2000"}], [POD],
+    ("bad-interface-field unknown model", [{**MASQ, "model": "ne2000"}], [POD],
      "domain.devices.interfaces[0].model", "FieldValueNotSupported", "ne2000"),
-    ("N18 malformed MAC", [MASQ, iface("a", macAddress="02:00:zz:00:00:01")], [POD, multus("a")],
+    ("bad-interface-field malformed MAC", [MASQ, iface("a", macAddress="02:00:zz:00:00:01")], [POD, multus("a")],
      "domain.devices.interfaces[1].macAddress", "FieldValueInvalid", "malformed"),
-    ("N19 slirp", [{"name": "default", "slirp": {}}], [POD],
+    ("discontinued-binding slirp", [{"name": "default", "slirp": {}}], [POD],
      "domain.devices.interfaces[0].slirp", "FieldValueInvalid", "discontinued"),
-    ("N19 old passt", [{"name": "default", "passt": {}}], [POD],
+    ("discontinued-binding old passt", [{"name": "default", "passt": {}}], [POD],
      "domain.devices.interfaces[0].passt", "FieldValueInvalid", "discontinued"),
-    ("N19 macvtap", [MASQ, iface("a", "macvtap")], [POD, multus("a")],
+    ("discontinued-binding macvtap", [MASQ, iface("a", "macvtap")], [POD, multus("a")],
      "domain.devices.interfaces[1].macvtap", "FieldValueInvalid", "discontinued"),
 ]  # fmt: skip
 
@@ -157,7 +157,7 @@ def test_rule_denies_with_kubevirts_field_and_type(
     messages = [c.message for c in verdict.causes if c.field == f"{ROOTS[kind]}.{where}"]
     assert any(word in m for m in messages), messages
     rules = {c.rule for c in verdict.causes if c.field == f"{ROOTS[kind]}.{where}"}
-    assert f"network.{rule.split()[0]}" in rules, rules
+    assert f"interfaces.{rule.split()[0]}" in rules, rules
 
 
 def test_n17_reports_only_the_first_multus_network_without_a_name() -> None:
@@ -207,21 +207,21 @@ def test_an_interface_with_only_a_discontinued_binding_has_no_binding_on_every_o
 
     assert not verdict.allowed and verdict.code == 422
     found = by_rule(verdict)
-    [(field, ctype, message)] = found["network.N5"]
+    [(field, ctype, message)] = found["interfaces.binding-count"]
     assert (field, ctype) == (f"{ROOTS[kind]}.domain.devices.interfaces[0]", "FieldValueInvalid")
     assert "no binding" in message and binding in message and "counts as none" in message
     if operation == "CREATE":  # the discontinued-binding cause is KubeVirt's create-only rule
-        [(field, ctype, message)] = found["network.N19"]
+        [(field, ctype, message)] = found["interfaces.discontinued-binding"]
         assert field == f"{ROOTS[kind]}.domain.devices.interfaces[0].{binding}" and "discontinued" in message
     else:
-        assert "network.N19" not in found
+        assert "interfaces.discontinued-binding" not in found
 
 
 def test_a_discontinued_binding_beside_a_counted_one_fails_on_create_only() -> None:
     vm = make("VirtualMachine", [{"name": "default", "slirp": {}, "masquerade": {}}], [POD])
     created = validate(vm)
     assert not created.allowed
-    assert set(by_rule(created)) == {"network.N19"}  # masquerade is the one binding: N5 holds
+    assert set(by_rule(created)) == {"interfaces.discontinued-binding"}  # masquerade is the one binding: N5 holds
     update = validate(vm, "UPDATE", old=vm)
     assert update.allowed and not update.causes  # KubeVirt runs the discontinued rule on VM CREATE only
 
@@ -542,7 +542,7 @@ def test_any_shape_gets_a_verdict_never_an_exception(old: tuple[Any, Any], new: 
 
 
 @pytest.mark.parametrize("kind", ROOTS)
-@pytest.mark.parametrize(("binding", "rule"), [("masquerade", "network.N6"), ("passtBinding", "network.N9")])
+@pytest.mark.parametrize(("binding", "rule"), [("masquerade", "interfaces.masquerade-not-pod-network"), ("passtBinding", "interfaces.passt-not-pod-network")])
 def test_a_pod_only_binding_without_any_network_also_fails_the_pod_network_rule(
     kind: str, binding: str, rule: str
 ) -> None:
@@ -550,7 +550,7 @@ def test_a_pod_only_binding_without_any_network_also_fails_the_pod_network_rule(
     verdict = validate(make(kind, [{"name": "default", binding: {}}], []))
     found = by_rule(verdict)
     field = f"{ROOTS[kind]}.domain.devices.interfaces[0].name"
-    assert [(f, t) for f, t, _ in found["network.N11"]] == [(field, "FieldValueInvalid")]
+    assert [(f, t) for f, t, _ in found["interfaces.interface-without-network"]] == [(field, "FieldValueInvalid")]
     [(f, t, message)] = found[rule]
     assert (f, t) == (field, "FieldValueInvalid") and "only on the pod network" in message
     assert message.endswith('not on an undefined network (no entry in networks is named "default")'), message
@@ -569,32 +569,32 @@ def rules(verdict: Verdict) -> list[tuple[str, str, str]]:
 def test_interfaces_with_no_networks_are_denied_n11() -> None:
     verdict = validate(make(VMI, [MASQ], None))
     assert rules(verdict) == [
-        ("spec.domain.devices.interfaces[0].name", "FieldValueInvalid", "network.N11"),
-        ("spec.domain.devices.interfaces[0].name", "FieldValueInvalid", "network.N6"),
+        ("spec.domain.devices.interfaces[0].name", "FieldValueInvalid", "interfaces.interface-without-network"),
+        ("spec.domain.devices.interfaces[0].name", "FieldValueInvalid", "interfaces.masquerade-not-pod-network"),
     ]
 
 
 def test_networks_with_no_interfaces_are_denied_n10() -> None:
     verdict = validate(make(VMI, None, [POD]))
-    assert rules(verdict) == [("spec.networks[0].name", "FieldValueRequired", "network.N10")]
+    assert rules(verdict) == [("spec.networks[0].name", "FieldValueRequired", "interfaces.network-without-interface")]
 
 
 def test_bridge_null_is_no_binding_n5() -> None:
     verdict = validate(make(VMI, [{"name": "default", "bridge": None}], [POD]))
-    assert rules(verdict) == [("spec.domain.devices.interfaces[0]", "FieldValueInvalid", "network.N5")]
+    assert rules(verdict) == [("spec.domain.devices.interfaces[0]", "FieldValueInvalid", "interfaces.binding-count")]
     assert 'interface "default" has no binding: set exactly one of' in verdict.causes[0].message
 
 
 def test_an_empty_interface_name_is_denied_n18() -> None:
     verdict = validate(make(VMI, [{"name": "", "masquerade": {}}], [{"name": "", "pod": {}}]))
-    assert rules(verdict) == [("spec.domain.devices.interfaces[0].name", "FieldValueInvalid", "network.N18")]
+    assert rules(verdict) == [("spec.domain.devices.interfaces[0].name", "FieldValueInvalid", "interfaces.bad-interface-field")]
     assert verdict.causes[0].message == 'interface name "" may contain only letters, digits, "-" and "_"'
 
 
 @pytest.mark.parametrize("mac", ["02-00-00-00-00-00", "02:00:00:00:00:00"])
 def test_the_reserved_mac_is_denied_in_any_spelling_n7(mac: str) -> None:
     verdict = validate(make(VMI, [{**MASQ, "macAddress": mac}], [POD]))
-    assert rules(verdict) == [("spec.domain.devices.interfaces[0].macAddress", "FieldValueInvalid", "network.N7")]
+    assert rules(verdict) == [("spec.domain.devices.interfaces[0].macAddress", "FieldValueInvalid", "interfaces.masquerade-reserved-mac")]
     assert verdict.causes[0].message == (
         f'interface "default": MAC address {mac} is reserved for KubeVirt\'s in-pod bridge; choose another'
     )
@@ -607,7 +607,7 @@ def test_an_empty_model_is_no_model() -> None:
 
 def test_an_eight_byte_mac_is_denied_as_longer_than_six_bytes() -> None:
     verdict = validate(make(VMI, [{**MASQ, "macAddress": "02:00:00:00:00:00:00:01"}], [POD]))
-    assert rules(verdict) == [("spec.domain.devices.interfaces[0].macAddress", "FieldValueInvalid", "network.N18")]
+    assert rules(verdict) == [("spec.domain.devices.interfaces[0].macAddress", "FieldValueInvalid", "interfaces.bad-interface-field")]
     assert verdict.causes[0].message.endswith('"02:00:00:00:00:00:00:01" is longer than 6 bytes')
     assert validate(make(VMI, [{**MASQ, "macAddress": "02:00:00:aa:bb:cc"}], [POD])).allowed
 
@@ -724,5 +724,5 @@ def test_macs_are_read_as_go_126_reads_them_n18(mac: str, problem: str | None) -
     if problem is None:
         assert verdict.allowed and verdict.causes == []
     else:
-        assert rules(verdict) == [("spec.domain.devices.interfaces[0].macAddress", "FieldValueInvalid", "network.N18")]
+        assert rules(verdict) == [("spec.domain.devices.interfaces[0].macAddress", "FieldValueInvalid", "interfaces.bad-interface-field")]
         assert problem in verdict.causes[0].message

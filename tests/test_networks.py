@@ -175,7 +175,7 @@ def test_a_malformed_selection_is_not_injected_and_validation_denies_it() -> Non
     verdict = review(pod, "validate")  # no cluster view needed
     assert not verdict.allowed and verdict.code == 422
     [cause] = verdict.causes
-    assert (cause.field, cause.rule) == (FIELD, "networks.selection")
+    assert (cause.field, cause.rule) == (FIELD, "networks.bad-selection")
     assert cause.message.startswith("item 2 (default/sriov-b): interface 'x' is already item 1 (default/sriov-a)'s")
     assert "ContainerCreating" in cause.message
 
@@ -259,7 +259,7 @@ def test_k3_counts_one_vf_per_attachment_naming_resource_and_numbers() -> None:
     cluster = snapshot(nodes=[node("n1", allocatable={**KVM, VF: "1"}), node("n2", allocatable={**KVM, VF: "1"})])
     verdict = review(launcher("sriov-a,sriov-a", dedicated=False), "validate", None, cluster)
     [cause] = verdict.advisories
-    assert (cause.rule, cause.field) == ("preflight.K3", FIELD)
+    assert (cause.rule, cause.field) == ("preflight.not-enough-devices", FIELD)
     assert cause.message.startswith(f"the most any of the 2 nodes that could run it advertises is 1 {VF} (n1, n2)")
     assert cause.message.endswith("this pod needs 2")
     none = review(launcher("sriov-b", dedicated=False), "validate", ENFORCE, cluster)
@@ -333,7 +333,7 @@ def test_k3_counts_one_vf_per_sriov_interface_of_a_vmi() -> None:
     cluster = snapshot(nodes=[node("n1", allocatable={**KVM, VF: "1"})])
     verdict = review(vmi(("a", "sriov", "sriov-a"), ("b", "sriov", "net/sriov-other")), "validate", ENFORCE, cluster)
     [cause] = verdict.causes
-    assert (cause.rule, cause.field) == ("preflight.K3", "spec.networks[1].multus.networkName")
+    assert (cause.rule, cause.field) == ("preflight.not-enough-devices", "spec.networks[1].multus.networkName")
     assert cause.message.endswith(f"advertises is 1 {VF} (n1), this VMI needs 2")
     bridge_only = review(vmi(("a", "bridge", "sriov-a"), ("b", "bridge", "sriov-a")), "validate", ENFORCE, cluster)
     assert bridge_only.allowed  # only sriov interfaces take a VF
@@ -371,7 +371,7 @@ def test_a_hotplugged_missing_nad_follows_cluster_enforcement() -> None:
 def test_a_malformed_or_colliding_hotplug_is_denied() -> None:
     for new in ("sriov-a,Bad", "sriov-a@n1,bridge-net@n1"):
         verdict = update("sriov-a", new)
-        assert not verdict.allowed and [c.rule for c in verdict.causes] == ["networks.selection"]
+        assert not verdict.allowed and [c.rule for c in verdict.causes] == ["networks.bad-selection"]
 
 
 def test_other_pod_updates_and_mutation_of_updates_are_untouched() -> None:
@@ -630,4 +630,4 @@ def test_k3_adds_a_vmis_vfs_to_its_host_devices_of_the_same_resource() -> None:
     obj = vmi(("a", "sriov", "sriov-a"), ("b", "sriov", "sriov-a"))
     obj["spec"]["domain"]["devices"]["hostDevices"] = [{"name": "h", "deviceName": VF}]
     [cause] = review(obj, "validate", ENFORCE, cluster).causes
-    assert cause.rule == "preflight.K3" and cause.message.endswith("this VMI needs 3")
+    assert cause.rule == "preflight.not-enough-devices" and cause.message.endswith("this VMI needs 3")

@@ -873,7 +873,7 @@ def test_annotation_count_of_seven_significant_digits_is_out_of_range() -> None:
     _, found = passthrough.parse_annotation("10de:1eb8=1000000", ("a",), 8)
     assert [(c.rule, c.message) for c in found] == [
         (
-            "passthrough.count",
+            "passthrough.count-out-of-range",
             "entry 1 '10de:1eb8=1000000': count '1000000' is out of range: use 1 to 8 (passthrough.maxCount)",
         )
     ]

@@ -20,8 +20,8 @@ from webhook.k8s.snapshot import ClusterSnapshot, KubeVirtView
 from webhook.rules import passthrough
 
 DEFAULT = Config()
-MALFORMED, COUNT, PERMITTED_RULE = "passthrough.malformed", "passthrough.count", "passthrough.permitted"
-CONFLICT, CONTAINER = "passthrough.conflict", "passthrough.container"
+MALFORMED, COUNT, PERMITTED_RULE = "passthrough.malformed", "passthrough.count-out-of-range", "passthrough.not-permitted"
+CONFLICT, CONTAINER = "passthrough.conflicting-request", "passthrough.container-not-found"
 INVALID, NOT_FOUND, NOT_SUPPORTED, REQUIRED = (
     "FieldValueInvalid",
     "FieldValueNotFound",
@@ -134,7 +134,7 @@ def test_spec_entry_problems_each_get_their_cause_type_and_rule() -> None:
     at = f"{LIST}[0]"
     assert both(vmi_with(entry)) == [
         (at, INVALID, MALFORMED, "unknown key(s) 'alpha', 'zeta': an entry has type, vendor, device, count"),
-        (at, NOT_SUPPORTED, "passthrough.type", "type 'usb' is not supported: supported values: \"pci\""),
+        (at, NOT_SUPPORTED, "passthrough.unsupported-type", "type 'usb' is not supported: supported values: \"pci\""),
         (at, REQUIRED, MALFORMED, 'vendor is required: 4 hex digits, e.g. "10de"'),
         (at, INVALID, MALFORMED, "device must be a string of 4 hex digits (quote it in YAML), got 1234"),
         (at, INVALID, COUNT, "count 0 is out of range: use 1 to 8 (passthrough.maxCount)"),

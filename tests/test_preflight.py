@@ -174,8 +174,8 @@ def test_under_warn_a_finding_is_a_warning_naming_rule_and_field_and_a_structure
     verdict = validate(vmi(), snap, WARN)
     assert verdict.allowed and verdict.causes == [] and verdict.would_deny == []
     (advisory,) = verdict.advisories
-    assert advisory.rule == "preflight.K1" and advisory.field == VMI_CPU
-    assert verdict.warnings == [f"preflight (preflight.K1): {VMI_CPU}: {advisory.message}"]
+    assert advisory.rule == "preflight.no-cpu-manager-node" and advisory.field == VMI_CPU
+    assert verdict.warnings == [f"preflight (preflight.no-cpu-manager-node): {VMI_CPU}: {advisory.message}"]
     enforced = validate(vmi(), snap, ENFORCE)
     assert only(enforced) == advisory and enforced.reason == "Invalid" and enforced.warnings == []
 
@@ -190,7 +190,7 @@ def test_k1_no_node_carries_a_cpu_manager_label_and_the_ones_set_to_false_are_co
         node("c", labels={"kubevirt.io/cpumanager": "false", "cpumanager": "false"}),
     ]
     cause = only(validate(vmi(), cluster_snapshot(nodes)))
-    assert cause.field == VMI_CPU and cause.rule == "preflight.K1" and cause.type == "FieldValueInvalid"
+    assert cause.field == VMI_CPU and cause.rule == "preflight.no-cpu-manager-node" and cause.type == "FieldValueInvalid"
     assert cause.message == (
         f"none of the 3 nodes that could run this VMI carries {LABELS}, so its dedicated CPUs can never be pinned "
         "and it would stay Pending (2 carry the label set to false: the kubelet there does not run the static CPU "
@@ -210,7 +210,7 @@ def test_k1_names_the_cpu_manager_gate_when_the_kubevirt_cr_leaves_it_off() -> N
         "spec.configuration.developerConfiguration.featureGates"
     )
     on = only(validate(vmi(), cluster_snapshot(nodes, kubevirt_cr(gates=["CPUManager"]))))
-    assert "feature gate" not in on.message and on.rule == "preflight.K1"
+    assert "feature gate" not in on.message and on.rule == "preflight.no-cpu-manager-node"
 
 
 def test_k1_any_one_cpu_manager_label_is_enough() -> None:
@@ -231,7 +231,7 @@ def test_k1_reads_the_configured_cpu_manager_labels() -> None:
 
 def test_k1_a_vmi_needs_a_schedulable_node_but_a_dedicated_pod_does_not() -> None:
     snap = cluster_snapshot([node("a", labels=PINNED, kubevirt=False)])
-    assert only(validate(vmi(), snap)).rule == "preflight.placement"
+    assert only(validate(vmi(), snap)).rule == "preflight.no-matching-node"
     dedicated = pod([container("app", "2")], selector={"cpumanager": "true"})
     verdict = validate(dedicated, snap)
     assert verdict.allowed and verdict.warnings == []
@@ -241,10 +241,10 @@ def test_k1_a_dedicated_pod_is_judged_on_its_cpu_manager_selector_not_placed_by_
     dedicated = pod([container("app", "2")], selector={"kubevirt.io/cpumanager": "true", "disk": "ssd"})
     snap = cluster_snapshot([node("a", labels={"disk": "ssd"}), node("b", labels={**PINNED})])
     cause = only(validate(dedicated, snap))
-    assert cause.rule == "preflight.K1" and cause.field == "spec.nodeSelector"
+    assert cause.rule == "preflight.no-cpu-manager-node" and cause.field == "spec.nodeSelector"
     assert cause.message.startswith(f"none of the 1 node that could run this pod carries {LABELS}")
     opted_in = pod([container("app", "2")], annotations={"vm-admission.io/guaranteed-qos": "true"})
-    assert only(validate(opted_in, cluster_snapshot([node("a")]))).rule == "preflight.K1"
+    assert only(validate(opted_in, cluster_snapshot([node("a")]))).rule == "preflight.no-cpu-manager-node"
 
 
 def test_a_pod_that_is_neither_dedicated_nor_declares_passthrough_is_not_preflighted() -> None:
@@ -265,7 +265,7 @@ def test_k2_a_vmi_needs_its_vcpus_pool_threads_and_emulator_thread_pinned() -> N
     )
     snap = cluster_snapshot([node("a", cpu=14, labels=PINNED), node("b", cpu=64)])
     cause = only(validate(obj, snap))
-    assert cause.rule == "preflight.K2" and cause.field == VMI_CPU
+    assert cause.rule == "preflight.not-enough-cpus" and cause.field == VMI_CPU
     assert cause.message == (
         f"1 node with {LABELS}; the largest has 14 allocatable CPUs (a), this VMI needs 15 pinned CPUs "
         "(12 vCPUs + 2 I/O pool threads + 1 emulator thread)"
@@ -293,7 +293,7 @@ def test_k2_a_vmi_without_a_topology_needs_its_cpu_request_pinned() -> None:
         None, domain={"resources": {"requests": {"cpu": "6", "memory": "8Gi"}, "limits": {"cpu": "6", "memory": "8Gi"}}}
     )
     cause = only(validate(obj, cluster_snapshot([node("a", cpu=5, labels=PINNED)])))
-    assert cause.rule == "preflight.K2" and "needs 6 pinned CPUs" in cause.message
+    assert cause.rule == "preflight.not-enough-cpus" and "needs 6 pinned CPUs" in cause.message
 
 
 def test_k2_names_the_nodes_of_the_largest_class() -> None:
@@ -316,7 +316,7 @@ def test_k2_a_dedicated_pod_needs_its_effective_cpu_requests() -> None:
     bigger_init = pod([container("a", "2"), container("b", "2")], init=[container("i", "5")], selector=PINNED)
     cause = only(validate(bigger_init, snap))
     # the finding goes on the pod's first CPU request (not on the init container that sets the peak)
-    assert cause.rule == "preflight.K2" and cause.field == "spec.containers[0].resources.requests.cpu"
+    assert cause.rule == "preflight.not-enough-cpus" and cause.field == "spec.containers[0].resources.requests.cpu"
     assert (
         cause.message == f"1 node with {LABELS}; the largest has 4 allocatable CPUs (a), this pod needs 5 pinned CPUs"
     )
@@ -357,12 +357,12 @@ def test_k3_device_names_are_counted_per_entry_and_named_with_their_numbers() ->
         "spec.domain.devices.hostDevices[0].deviceName",
         "none of the 2 nodes that could run it advertises intel.com/qat, this VMI needs 1 (is its device plugin "
         "running?)",
-        rule="preflight.K3",
+        rule="preflight.not-enough-devices",
     )
     assert t4 == Cause(
         "spec.domain.devices.gpus[0].deviceName",
         "the most any of the 2 nodes that could run it advertises is 1 nvidia.com/T4 (a), this VMI needs 2",
-        rule="preflight.K3",
+        rule="preflight.not-enough-devices",
     )
     enough = cluster_snapshot([node("a", allocatable={"nvidia.com/T4": "2", "intel.com/qat": "1"})])
     assert validate(obj, enough).allowed
@@ -387,7 +387,7 @@ def test_k3_a_passthrough_declaration_counts_once_translated_or_not() -> None:
     assert result.allowed and result.validation.warnings == [] and result.mutation.patch
     none = cluster_snapshot([node("a")])
     cause = only(validate(obj, none))
-    assert cause.rule == "preflight.K3" and cause.field == "metadata.annotations.vm-admission.io/passthrough"
+    assert cause.rule == "preflight.not-enough-devices" and cause.field == "metadata.annotations.vm-admission.io/passthrough"
     assert cause.message.startswith("none of the 1 node that could run it advertises devices.kubevirt.io/10de_1eb8")
     assert cause.message.endswith("this VMI needs 1 (is its device plugin running?)")
     translated = chain(obj, ENFORCE, cluster=none)
@@ -416,7 +416,7 @@ def test_k3_a_pod_declaration_counts_once_translated_or_not() -> None:
     one = cluster_snapshot([node("a", allocatable={"devices.kubevirt.io/8086_10c9": "1"})])
     for verdict in (validate(declared, one), chain(declared, ENFORCE, cluster=one).validation):
         cause = only(verdict)
-        assert cause.rule == "preflight.K3" and cause.message == (
+        assert cause.rule == "preflight.not-enough-devices" and cause.message == (
             "the most any of the 1 node that could run it advertises is 1 devices.kubevirt.io/8086_10c9 (a), "
             "this pod needs 2"
         )
@@ -428,7 +428,7 @@ def test_k3_a_dedicated_pods_extended_resources_are_devices_but_plain_resources_
         c["resources"][part].update({"example.com/fpga": "2", "ephemeral-storage": "10Ti"})
     snap = cluster_snapshot([node("a", labels=PINNED, allocatable={"example.com/fpga": "1"})])
     cause = only(validate(pod([c], selector=PINNED), snap))
-    assert cause.rule == "preflight.K3" and cause.field == "spec.containers[0].resources.requests.example.com/fpga"
+    assert cause.rule == "preflight.not-enough-devices" and cause.field == "spec.containers[0].resources.requests.example.com/fpga"
     assert cause.message.endswith("is 1 example.com/fpga (a), this pod needs 2")
 
 
@@ -441,7 +441,7 @@ def test_k4_memory_names_the_largest_node_and_both_amounts() -> None:
     assert cause == Cause(
         VMI_MEM,
         "the largest of the 2 nodes that could run it has 6Gi allocatable memory (b), this VMI needs 8Gi",
-        rule="preflight.K4",
+        rule="preflight.not-enough-memory",
     )
     assert validate(vmi(dedicated=False), cluster_snapshot([node("a", memory="8Gi")])).allowed
 
@@ -509,7 +509,7 @@ def test_every_need_met_somewhere_but_never_on_one_node_names_what_the_closest_l
     ]
     cause = only(validate(obj, cluster_snapshot(nodes)))
     assert cause == Cause(
-        VMI_MEM, "no single node has everything this VMI needs; the closest (a1, a2) lacks memory", rule="preflight.K4"
+        VMI_MEM, "no single node has everything this VMI needs; the closest (a1, a2) lacks memory", rule="preflight.not-enough-memory"
     )
     nodes.reverse()
     assert only(validate(obj, cluster_snapshot(nodes))).message.endswith("the closest (a1, a2) lacks memory")
@@ -527,7 +527,7 @@ def test_the_closest_node_is_the_one_meeting_most_needs() -> None:
     assert cause == Cause(
         VMI_CPU,
         "no single node has everything this VMI needs; the closest (b) lacks pinnable CPUs",
-        rule="preflight.K2",
+        rule="preflight.not-enough-cpus",
     )
 
 
@@ -541,7 +541,7 @@ def test_the_closest_node_may_lack_several_things() -> None:
         node("b", cpu=1, memory="1Gi", labels=PINNED, allocatable={"nvidia.com/T4": "1"}),
     ]
     cause = only(validate(obj, cluster_snapshot(nodes)))
-    assert cause.rule == "preflight.K3" and cause.field == "spec.domain.devices.gpus[0].deviceName"
+    assert cause.rule == "preflight.not-enough-devices" and cause.field == "spec.domain.devices.gpus[0].deviceName"
     assert (
         cause.message == "no single node has everything this VMI needs; the closest (a1, a2) lacks the devices, memory"
     )
@@ -559,7 +559,7 @@ def test_shortfalls_are_judged_on_the_cpu_manager_nodes_only() -> None:
 def test_an_empty_cluster_can_run_nothing() -> None:
     cause = only(validate(vmi(), cluster_snapshot([])))
     assert cause == Cause(
-        "spec.nodeSelector", "the cluster has no nodes, so nothing can run this VMI", rule="preflight.placement"
+        "spec.nodeSelector", "the cluster has no nodes, so nothing can run this VMI", rule="preflight.no-matching-node"
     )
 
 
@@ -574,7 +574,7 @@ def test_placement_says_why_each_node_is_out() -> None:
         node("e2", labels=ssd, taints=[{"key": "dedicated", "effect": "NoExecute"}]),
     ]
     cause = only(validate(vmi(dedicated=False, spec={"nodeSelector": ssd}), cluster_snapshot(nodes)))
-    assert cause.field == "spec.nodeSelector" and cause.rule == "preflight.placement"
+    assert cause.field == "spec.nodeSelector" and cause.rule == "preflight.no-matching-node"
     assert cause.message == (
         "no node of 6 can run this VMI: 2 nodes do not match its nodeSelector {disk=ssd, kubernetes.io/arch=amd64, "
         "kubevirt.io/schedulable=true}; 2 nodes have the taint dedicated:NoExecute, which it does not tolerate; "
@@ -709,12 +709,12 @@ def test_k6_host_devices_with_the_gate_off_are_denied_even_under_warn() -> None:
             "the KubeVirt CR kubevirt/kubevirt does not enable the HostDevices feature gate, so KubeVirt refuses any "
             "hostDevices (on the field spec.HostDevices): add HostDevices to "
             "spec.configuration.developerConfiguration.featureGates, or remove the host devices",
-            rule="preflight.K6",
+            rule="preflight.host-devices-gate-off",
         )
     assert validate(obj, cluster_snapshot(roomy, kubevirt_cr(gates=["HostDevices"]))).allowed
     assert validate(obj, cluster_snapshot(roomy)).allowed  # no CR known: §5's static warning instead
     empty = vmi(dedicated=False, domain={"devices": {"hostDevices": []}})
-    assert only(validate(empty, cluster_snapshot(roomy, kubevirt_cr()))).rule == "preflight.K6"
+    assert only(validate(empty, cluster_snapshot(roomy, kubevirt_cr()))).rule == "preflight.host-devices-gate-off"
     gpus = vmi(dedicated=False, domain={"devices": {"gpus": [{"name": "g", "deviceName": "nvidia.com/T4"}]}})
     snap = cluster_snapshot([node("a", allocatable={"nvidia.com/T4": "1"})], kubevirt_cr())
     assert validate(gpus, snap).allowed
@@ -723,7 +723,7 @@ def test_k6_host_devices_with_the_gate_off_are_denied_even_under_warn() -> None:
 def test_k6_on_a_vm_template_even_when_it_is_not_to_run() -> None:
     obj = vm(vmi(dedicated=False, domain={"devices": {"hostDevices": []}})["spec"])
     cause = only(validate(obj, cluster_snapshot([], kubevirt_cr()), operation="UPDATE", old=obj))
-    assert cause.field == "spec.template.spec.domain.devices.hostDevices" and cause.rule == "preflight.K6"
+    assert cause.field == "spec.template.spec.domain.devices.hostDevices" and cause.rule == "preflight.host-devices-gate-off"
 
 
 def test_k5_device_names_the_cr_does_not_permit() -> None:
@@ -747,9 +747,9 @@ def test_k5_device_names_the_cr_does_not_permit() -> None:
             "permitted in permittedHostDevices configuration'): add an entry with this resourceName "
             "(externalResourceProvider: true for an external device plugin)",
             "FieldValueNotSupported",
-            rule="preflight.K5",
+            rule="preflight.device-not-permitted",
         )
-        assert qat.field == "spec.domain.devices.hostDevices[0].deviceName" and qat.rule == "preflight.K5"
+        assert qat.field == "spec.domain.devices.hostDevices[0].deviceName" and qat.rule == "preflight.device-not-permitted"
         assert "('HostDevice intel.com/qat is not permitted" in qat.message
     unlisted = cluster_snapshot(
         [node("a", allocatable={"nvidia.com/A100": "1", "nvidia.com/T4": "1", "intel.com/qat": "1"})],
@@ -783,7 +783,7 @@ def test_k5_the_configs_permitted_devices_add_to_the_crs() -> None:
     snap = cluster_snapshot([node("a", allocatable={"devices.kubevirt.io/10de_1eb8": "1"})], cr)
     assert preflight_causes(validate(obj, snap, config)) == []
     (cause,) = preflight_causes(validate(obj, snap, ENFORCE))
-    assert cause.rule == "preflight.K5" and cause.field == "spec.domain.devices.hostDevices[0].deviceName"
+    assert cause.rule == "preflight.device-not-permitted" and cause.field == "spec.domain.devices.hostDevices[0].deviceName"
 
 
 def test_the_cr_rules_skip_specs_they_cannot_read() -> None:
@@ -878,7 +878,7 @@ def test_a_remembered_answer_is_not_shared_with_the_caller() -> None:
         {}, vmi()["spec"], ("spec",), Context(ENFORCE, "VirtualMachineInstance", cluster=snap), "this VMI"
     )
     assert again is not None
-    assert [r for r, _, _ in preflight.fit_memo(again, ctx, snap)] == ["K1"]
+    assert [r for r, _, _ in preflight.fit_memo(again, ctx, snap)] == [preflight.NO_CPU_MANAGER_NODE]
 
 
 def test_a_vmi_the_cpu_rules_cannot_read_gets_no_placement_finding() -> None:
@@ -937,7 +937,7 @@ def test_a_direct_call_on_a_vm_counts_its_templates_declaration() -> None:
     (cause,) = preflight.validate_vm(
         obj, Context(ENFORCE, "VirtualMachine", cluster=cluster_snapshot([node("a")]))
     ).causes
-    assert cause.rule == "preflight.K3" and "devices.kubevirt.io/10de_1eb8" in cause.message
+    assert cause.rule == "preflight.not-enough-devices" and "devices.kubevirt.io/10de_1eb8" in cause.message
     assert cause.field == "spec.template.metadata.annotations.vm-admission.io/passthrough"
 
 
@@ -958,7 +958,7 @@ def test_k4_the_memory_limit_counts_before_a_smaller_guest() -> None:
 def test_k4_an_unreadable_page_size_is_judged_as_plain_memory() -> None:
     obj = vmi(dedicated=False, domain={"memory": {"hugepages": {"pageSize": "lots"}}})
     (cause,) = preflight_causes(validate(obj, cluster_snapshot([node("a", memory="4Gi")])))
-    assert cause.rule == "preflight.K4" and "4Gi allocatable memory (a)" in cause.message
+    assert cause.rule == "preflight.not-enough-memory" and "4Gi allocatable memory (a)" in cause.message
     not_text = vmi(dedicated=False, domain={"memory": {"hugepages": {"pageSize": 2}}})
     (cause,) = preflight_causes(validate(not_text, cluster_snapshot([node("a", memory="4Gi")])))
     assert "allocatable memory" in cause.message
@@ -1009,7 +1009,7 @@ def test_a_pods_extended_resource_counts_from_its_requests_or_its_limits_alone()
         c = container("app", "2")
         c["resources"][part]["example.com/fpga"] = "1"
         cause = only(validate(pod([c], selector=PINNED), snap))
-        assert cause.rule == "preflight.K3" and cause.field == f"spec.containers[0].resources.{part}.example.com/fpga"
+        assert cause.rule == "preflight.not-enough-devices" and cause.field == f"spec.containers[0].resources.{part}.example.com/fpga"
 
 
 def test_a_pod_resource_without_a_domain_is_no_device() -> None:
@@ -1047,7 +1047,7 @@ def test_a_pods_init_containers_peak_is_their_largest_and_the_app_containers_sum
 def test_a_pod_whose_only_cpu_is_a_fractional_init_container() -> None:
     dedicated = pod([container("app")], init=[container("i", "500m")], selector=PINNED)
     cause = only(validate(dedicated, cluster_snapshot([node("a", cpu="400m", labels=PINNED)])))
-    assert cause.rule == "preflight.K2" and cause.message.endswith(
+    assert cause.rule == "preflight.not-enough-cpus" and cause.message.endswith(
         "has 400m allocatable CPUs (a), this pod needs 500m pinned CPUs"
     )
 
@@ -1059,7 +1059,7 @@ def test_a_pods_hugepages_without_memory_are_reported_on_the_hugepages_request()
         "resources": {"requests": {"cpu": "1", "hugepages-2Mi": "1Gi"}, "limits": {"cpu": "1", "hugepages-2Mi": "1Gi"}},
     }
     cause = only(validate(pod([c], selector=PINNED), cluster_snapshot([node("a", labels=PINNED)])))
-    assert cause.rule == "preflight.K4" and cause.field == "spec.containers[0].resources.requests.hugepages-2Mi"
+    assert cause.rule == "preflight.not-enough-memory" and cause.field == "spec.containers[0].resources.requests.hugepages-2Mi"
 
 
 def test_an_opted_in_pod_whose_spec_is_not_a_map_is_a_bad_request_with_the_view_on() -> None:
@@ -1153,5 +1153,5 @@ def test_a_pods_memory_findings_go_on_its_first_memory_request() -> None:
     }
     dedicated = pod([huge, container("app", "1")], selector=PINNED)
     cause = only(validate(dedicated, cluster_snapshot([node("a", labels=PINNED)])))
-    assert cause.rule == "preflight.K4" and cause.field == "spec.containers[1].resources.requests.memory"
+    assert cause.rule == "preflight.not-enough-memory" and cause.field == "spec.containers[1].resources.requests.memory"
     assert cause.message.endswith("has allocatable hugepages-2Mi, this pod needs 1Gi")

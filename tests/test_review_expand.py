@@ -87,7 +87,7 @@ def rules(result: dict[str, Any], key: str) -> list[str]:
 
 def test_a_preset_in_the_input_gives_a_vmi_its_memory(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, results = review(capsys, tmp_path, VMI)
-    assert code == 1 and rules(results["myvmi"], "causes") == ["cpu.G11"]
+    assert code == 1 and rules(results["myvmi"], "causes") == ["cpu.memory-required"]
     assert "review the preset together with it" in results["myvmi"]["hints"][0]
     code, results = review(capsys, tmp_path, VMI, PRESET)  # the preset may come after the VMI
     assert code == 0, results
@@ -120,7 +120,7 @@ def test_presets_apply_to_vm_templates_by_template_labels(capsys: pytest.Capture
         "        cpu: {dedicatedCpuPlacement: true, cores: 2}\n        devices: {}\n"
     )
     code, results = review(capsys, tmp_path, vm)
-    assert code == 1 and "cpu.R1" in rules(results["v"], "causes")  # dedicated CPUs without memory
+    assert code == 1 and "cpu.dedicated-without-memory" in rules(results["v"], "causes")  # dedicated CPUs without memory
     assert results["v"]["hints"]
     code, results = review(capsys, tmp_path, PRESET.replace("64M", "1Gi"), vm)
     assert code == 0, results["v"]
@@ -138,7 +138,7 @@ def test_a_cx1_instancetype_makes_a_dedicated_cpu_vm(capsys: pytest.CaptureFixtu
     code, results = review(capsys, tmp_path, CX1, vm)
     assert code == 1
     assert "instancetype.conflict" in rules(results["db"], "causes")
-    assert "cpu.R2" in rules(results["db"], "causes")
+    assert "cpu.fractional-cpu-request" in rules(results["db"], "causes")
 
 
 def test_a_vm_that_sets_what_its_instancetype_sets_is_refused(

@@ -162,7 +162,7 @@ def test_warnings_and_would_deny_lines_carry_positions_and_rules(
     lines = out.splitlines()
     assert f"  ! {path}:12:9: would deny: spec.domain.resources.requests.cpu: " in out
     would = [line for line in lines if "would deny" in line]
-    assert [line.rsplit(" ", 1)[1] for line in would] == ["[cpu.R2]", "[cpu.R3]"]
+    assert [line.rsplit(" ", 1)[1] for line in would] == ["[cpu.fractional-cpu-request]", "[cpu.fractional-cpu-limit]"]
 
 
 def test_yaml_output_names_file_and_document_of_each_denial(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

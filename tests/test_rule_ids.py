@@ -128,19 +128,19 @@ def test_denials_are_counted_by_rule_and_ids_stay_off_the_wire() -> None:
     assert resp["allowed"] is False
     causes = resp["status"]["details"]["causes"]
     assert causes and all(set(c) == {"reason", "type", "field", "message"} for c in causes)  # StatusCause, no rule
-    assert metric(state, "vm_admission_denials_total", "validate", "cpu.R2") == 1
-    assert metric(state, "vm_admission_denials_total", "validate", "cpu.R3") == 1
+    assert metric(state, "vm_admission_denials_total", "validate", "cpu.fractional-cpu-request") == 1
+    assert metric(state, "vm_admission_denials_total", "validate", "cpu.fractional-cpu-limit") == 1
     _post(state, "/validate", make_review(FRACTIONAL_VMI))
-    assert metric(state, "vm_admission_denials_total", "validate", "cpu.R2") == 2
-    assert metric(state, "vm_admission_would_deny_total", "validate", "cpu.R2") == 0
+    assert metric(state, "vm_admission_denials_total", "validate", "cpu.fractional-cpu-request") == 2
+    assert metric(state, "vm_admission_would_deny_total", "validate", "cpu.fractional-cpu-request") == 0
 
 
 def test_warn_mode_counts_would_deny_causes_by_rule() -> None:
     state = AppState(config=parse_config({"enforcement": "warn"}), certs_loaded=True)
     resp = _post(state, "/validate", make_review(FRACTIONAL_VMI)).json()["response"]
     assert resp["allowed"] is True and resp["warnings"]
-    assert metric(state, "vm_admission_would_deny_total", "validate", "cpu.R3") == 1
-    assert metric(state, "vm_admission_denials_total", "validate", "cpu.R3") == 0
+    assert metric(state, "vm_admission_would_deny_total", "validate", "cpu.fractional-cpu-limit") == 1
+    assert metric(state, "vm_admission_denials_total", "validate", "cpu.fractional-cpu-limit") == 0
 
 
 def test_admitted_reviews_count_no_denials() -> None:
@@ -159,7 +159,7 @@ def test_warn_verdict_keeps_the_would_deny_causes() -> None:
     request = make_review(FRACTIONAL_VMI)["request"]
     verdict = engine.handle(request, "validate", parse_config({"enforcement": "warn"}))
     assert verdict.allowed and verdict.causes == []
-    assert {c.rule for c in verdict.would_deny} == {"cpu.R2", "cpu.R3"}
+    assert {c.rule for c in verdict.would_deny} == {"cpu.fractional-cpu-request", "cpu.fractional-cpu-limit"}
 
 
 def review_json(capsys: pytest.CaptureFixture[str], tmp_path: Path, *extra: str) -> dict[str, Any]:
@@ -179,8 +179,8 @@ def offline_args(*argv: str) -> Any:
 def test_review_json_causes_carry_their_rule(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     result = review_json(capsys, tmp_path)
     assert [(c["field"], c["rule"]) for c in result["causes"]] == [
-        ("spec.domain.resources.requests.cpu", "cpu.R2"),
-        ("spec.domain.resources.limits.cpu", "cpu.R3"),
+        ("spec.domain.resources.requests.cpu", "cpu.fractional-cpu-request"),
+        ("spec.domain.resources.limits.cpu", "cpu.fractional-cpu-limit"),
     ]
     assert result["wouldDeny"] == []
 
@@ -190,4 +190,4 @@ def test_review_json_in_warn_mode_lists_would_deny_causes(capsys: pytest.Capture
     config.write_text("enforcement: warn\n", encoding="utf-8")
     result = review_json(capsys, tmp_path, "--config", str(config))
     assert result["verdict"] == "admitted" and result["causes"] == []
-    assert [c["rule"] for c in result["wouldDeny"]] == ["cpu.R2", "cpu.R3"]
+    assert [c["rule"] for c in result["wouldDeny"]] == ["cpu.fractional-cpu-request", "cpu.fractional-cpu-limit"]

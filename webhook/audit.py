@@ -138,7 +138,7 @@ def findings_of(verdict: Verdict, kind: str) -> tuple[Finding, ...]:
 
 
 def _fail(c: Cause, kind: str) -> Finding:
-    message = NOT_PINNED + c.message if kind == "Pod" and c.rule == "qos.guaranteed" else c.message
+    message = NOT_PINNED + c.message if kind == "Pod" and c.rule == "qos.not-guaranteed" else c.message
     return Finding(c.rule, "fail", c.field, message, c.type)
 
 

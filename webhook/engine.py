@@ -18,7 +18,7 @@ from webhook.k8s.patch import JsonPatch, PatchBuilder, PatchError
 from webhook.k8s.snapshot import ClusterSnapshot
 from webhook.rules import attachments, cpu, devices, network, passthrough, preflight, qos
 from webhook.rules.base import Cause, Context, Findings, Operation
-from webhook.rules.dedicated import is_dedicated_pod
+from webhook.rules.qos import is_dedicated_pod
 
 Webhook = Literal["mutate", "validate"]
 Rule = Callable[[dict[str, Any], Context], Findings]
@@ -33,7 +33,7 @@ MUTATORS: Mapping[str, tuple[Rule, ...]] = {
     "VirtualMachine": (passthrough.mutate_vm,),
 }
 VALIDATORS: Mapping[str, tuple[Rule, ...]] = {
-    "Pod": (cpu.validate_pod, passthrough.validate_pod, attachments.validate_pod, preflight.validate_pod),
+    "Pod": (qos.validate_pod, passthrough.validate_pod, attachments.validate_pod, preflight.validate_pod),
     "VirtualMachineInstance": (
         cpu.validate_vmi,
         passthrough.validate_vmi,
@@ -60,7 +60,7 @@ GATED_POD_RULES: frozenset[Rule] = frozenset(
         qos.mutate_pod,
         passthrough.mutate_pod,
         attachments.mutate_pod,
-        cpu.validate_pod,
+        qos.validate_pod,
         passthrough.validate_pod,
         attachments.validate_pod,
         preflight.validate_pod,

@@ -54,7 +54,7 @@ EXCLUDE_ANNOTATION = "virtualmachineinstancepresets.admission.kubevirt.io/exclud
 PRESET_DOMAIN_FIELDS = ("cpu", "memory", "firmware", "clock", "features", "machine")
 # the rules whose denial a preset could have avoided: no memory at all (G11), dedicated CPUs without memory (R1)
 # or without a CPU count (R5)
-PRESET_AVOIDABLE = frozenset({"cpu.G11", "cpu.R1", "cpu.R5"})
+PRESET_AVOIDABLE = frozenset({"cpu.memory-required", "cpu.dedicated-without-memory", "cpu.dedicated-without-cpu-count"})
 _MENTIONS = re.compile(
     r"""["']?kind["']?\s*:\s*["']?(?:VirtualMachineInstancePreset|VirtualMachine(?:Cluster)?(?:Instancetype|Preference))\b"""
 )

@@ -31,7 +31,7 @@ import yaml
 from webhook.config import Config, ConfigError, load_config
 from webhook.engine import MIRROR_ANNOTATION
 from webhook.k8s.multus import NETWORKS_ANNOTATION
-from webhook.rules.dedicated import GUARANTEED_QOS_ANNOTATION
+from webhook.rules.qos import GUARANTEED_QOS_ANNOTATION
 from webhook.rules.passthrough import ANNOTATION as PASSTHROUGH_ANNOTATION
 
 NAME = "vm-admission"

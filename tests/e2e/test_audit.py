@@ -161,19 +161,19 @@ def seeder(control_plane: ControlPlane, no_webhooks: None) -> Iterator[Seeder]:
 
 EXPECTED = {
     ("VirtualMachineInstance", "fractional"): {
-        ("cpu.R2", "fail", "spec.domain.resources.requests.cpu"),
-        ("cpu.R3", "fail", "spec.domain.resources.limits.cpu"),
+        ("cpu.fractional-cpu-request", "fail", "spec.domain.resources.requests.cpu"),
+        ("cpu.fractional-cpu-limit", "fail", "spec.domain.resources.limits.cpu"),
     },
     ("VirtualMachineInstance", "no-cpumanager-node"): {
-        ("preflight.K1", "warn", "spec.domain.cpu.dedicatedCpuPlacement"),
+        ("preflight.no-cpu-manager-node", "warn", "spec.domain.cpu.dedicatedCpuPlacement"),
     },
     ("VirtualMachine", "slirp"): {
-        ("network.N5", "fail", "spec.template.spec.domain.devices.interfaces[0]"),
-        ("network.N19", "fail", "spec.template.spec.domain.devices.interfaces[0].slirp"),
+        ("interfaces.binding-count", "fail", "spec.template.spec.domain.devices.interfaces[0]"),
+        ("interfaces.discontinued-binding", "fail", "spec.template.spec.domain.devices.interfaces[0].slirp"),
     },
     ("Pod", "launcher-unpinned"): {
-        ("qos.guaranteed", "fail", "spec.containers[1].resources.limits.cpu"),
-        ("qos.guaranteed", "fail", "spec.containers[1].resources.limits.memory"),
+        ("qos.not-guaranteed", "fail", "spec.containers[1].resources.limits.cpu"),
+        ("qos.not-guaranteed", "fail", "spec.containers[1].resources.limits.memory"),
     },
 }
 
@@ -210,7 +210,7 @@ def test_audit_finds_exactly_the_bad_objects_with_rule_ids_and_fields(
     summary = doc["summary"]
     assert summary["scanned"] == {"VirtualMachine": 2, "VirtualMachineInstance": 3, "Pod": 3}
     assert summary["results"] == {"fail": 6, "warn": 1, "error": 0}
-    assert summary["byNamespace"][namespace]["qos.guaranteed"] == {"fail": 2, "warn": 0, "error": 0}
+    assert summary["byNamespace"][namespace]["qos.not-guaranteed"] == {"fail": 2, "warn": 0, "error": 0}
     # --limit 2: paged lists (4 pages of VMs/VMIs/pods at least, plus the cluster view's lists)
     assert summary["apiRequests"] >= 2 + 2 + 2
     (pod,) = [o for o in doc["objects"] if o["kind"] == "Pod"]
@@ -220,8 +220,8 @@ def test_audit_finds_exactly_the_bad_objects_with_rule_ids_and_fields(
     text = run_audit(control_plane, "-n", namespace)
     assert text.returncode == 1, text.stderr
     assert f"VirtualMachineInstance {namespace}/fractional:" in text.stdout
-    assert "✗ spec.domain.resources.requests.cpu: " in text.stdout and "[cpu.R2]" in text.stdout
-    assert "! spec.domain.cpu.dedicatedCpuPlacement: " in text.stdout and "[preflight.K1]" in text.stdout
+    assert "✗ spec.domain.resources.requests.cpu: " in text.stdout and "[cpu.fractional-cpu-request]" in text.stdout
+    assert "! spec.domain.cpu.dedicatedCpuPlacement: " in text.stdout and "[preflight.no-cpu-manager-node]" in text.stdout
     assert f"{namespace}/good" not in text.stdout and "/web" not in text.stdout
     assert "8 objects scanned" in text.stdout and "NAMESPACE" in text.stdout
     assert text.stderr == ""  # no progress line when stderr is not a terminal

@@ -103,7 +103,7 @@ def test_the_charts_audit_cronjob_command_runs_in_the_image(
     finally:
         container.close()
     assert run.returncode == 0, (run.stdout, run.stderr)
-    assert f"VirtualMachineInstance {namespace}/fractional:" in run.stdout and "[cpu.R2]" in run.stdout
+    assert f"VirtualMachineInstance {namespace}/fractional:" in run.stdout and "[cpu.fractional-cpu-request]" in run.stdout
     report = seeder.report(namespace)
     assert report is not None and report["summary"]["fail"] == 6
     assert {(r["resources"][0]["kind"], r["resources"][0]["name"]) for r in report["results"]} == set(EXPECTED)

@@ -261,7 +261,7 @@ def test_vf_capacity_in_preflight(
     try:
 
         def k3() -> list[str]:
-            return [w for w in pod_warnings(control_plane, namespace, pod)[1] if "preflight.K3" in w]
+            return [w for w in pod_warnings(control_plane, namespace, pod)[1] if "preflight.not-enough-devices" in w]
 
         eventually(lambda: bool(k3()), what="K3 on VFs")
         [warning] = k3()

@@ -5,7 +5,7 @@ device plugin resource (an SR-IOV VF pool) must request one unit of it per attac
 is scheduled anywhere, gets no VF, and the CNI fails. KubeVirt up to 1.8 added that request to launcher pods
 itself; from 1.9 (``ExternalNetResourceInjection``) it leaves it to a separately installed injector. So:
 
-- ``networks.selection``: the pod's networks annotation must parse as Multus parses it
+- ``networks.bad-selection``: the pod's networks annotation must parse as Multus parses it
   (:mod:`webhook.k8s.multus`), on CREATE and when an UPDATE changes it (works without the cluster view);
 - injection (pod CREATE, with the view's NADs): each attachment to a NAD with a resourceName adds one unit of
   it, requests and limits, on ``containers[0]`` (where KubeVirt and the Network Resources Injector put it); a
@@ -31,6 +31,45 @@ from webhook.k8s.paths import field as field_path
 from webhook.k8s.snapshot import NadKey, NadView
 from webhook.rules import network
 from webhook.rules.base import Cause, Context, Findings, cluster_finding, json_type, to_run
+from webhook.rules.registry import define
+
+BAD_SELECTION = define(
+    "networks.bad-selection",
+    "a pod's networks annotation Multus would fail on (JSON or text form, DNS-1123 units, MAC and IP fields), "
+    "or two attachments with one interface name ([networks](networks.md))",
+    field="`metadata.annotations.k8s.v1.cni.cncf.io/networks`",
+    page="networks.md",
+    replaces="networks.selection",
+)
+NAD_MISSING = define(
+    "networks.nad-missing",
+    "the selected NetworkAttachmentDefinition does not exist",
+    field="the annotation (pods), `spec.networks[i].multus.networkName` (VMIs, VMs to run)",
+    page="networks.md",
+    kind="cluster",
+)
+SRIOV_NO_RESOURCE = define(
+    "networks.sriov-no-resource",
+    "an SR-IOV attachment (`sriov` interface, or a NAD of CNI type `sriov`) whose NAD names no resource: no VF "
+    "is requested",
+    field="the annotation, or `spec.networks[i].multus.networkName`",
+    page="networks.md",
+    kind="warning",
+)
+VF_HOTPLUG = define(
+    "networks.vf-hotplug",
+    "a network with a resourceName added to a running pod (pod UPDATE): its VF cannot be requested",
+    field="`metadata.annotations.k8s.v1.cni.cncf.io/networks`",
+    page="networks.md",
+    kind="warning",
+)
+VF_MISSING = define(
+    "networks.vf-missing",
+    "`audit` and `review` only: a pod requests fewer units of a NAD's resource than it has attachments to it",
+    field="`metadata.annotations.k8s.v1.cni.cncf.io/networks`",
+    page="networks.md",
+    kind="cluster",
+)
 
 ANNOTATION_PATH: Path = ("metadata", "annotations", NETWORKS_ANNOTATION)
 SRIOV_CNI = "sriov"
@@ -76,7 +115,7 @@ def _read(obj: dict[str, Any] | None, ctx: Context, found: Findings) -> Selectio
                 ANNOTATION_PATH,
                 f"{problem}: Multus would fail the pod when it creates its sandbox, and it would stay in "
                 "ContainerCreating",
-                rule="networks.selection",
+                rule=BAD_SELECTION,
             )
         )
     return selection
@@ -162,7 +201,7 @@ def _missing(what: str, ref: str, path: Path, consequence: str) -> Cause:
         path,
         f"{what}no NetworkAttachmentDefinition {ref} exists: {consequence}; create it first, or fix the name",
         "FieldValueNotFound",
-        rule="networks.nad-missing",
+        rule=NAD_MISSING,
     )
 
 
@@ -192,7 +231,7 @@ def _pod_nad_findings(attachments: tuple[Attachment, ...], nads: Nads, ctx: Cont
             cluster_finding(found, _missing(f"{a.describe()}: ", a.ref, ANNOTATION_PATH, consequence), ctx)
         elif nad.cni_type == SRIOV_CNI and not nad.resource_name:
             message = _no_resource(f"{a.describe()}: ", a.ref, ctx)
-            _advise(found, Cause.at(ANNOTATION_PATH, message, rule="networks.sriov-no-resource"))
+            _advise(found, Cause.at(ANNOTATION_PATH, message, rule=SRIOV_NO_RESOURCE))
 
 
 def _vf_missing(
@@ -209,7 +248,7 @@ def _vf_missing(
                 f"requests {have}: it runs without {len(users) - have} of its VFs. Recreate it with the request "
                 "(vm-admission adds it on CREATE with networks.inject), or install an injector"
             )
-            cluster_finding(found, Cause.at(ANNOTATION_PATH, message, rule="networks.vf-missing"), ctx)
+            cluster_finding(found, Cause.at(ANNOTATION_PATH, message, rule=VF_MISSING), ctx)
 
 
 def _hotplug(obj: dict[str, Any], ctx: Context) -> Findings:
@@ -243,7 +282,7 @@ def _hotplug(obj: dict[str, Any], ctx: Context) -> Findings:
                 "recreate the pod with this network instead; for a KubeVirt VM, add an sriov interface on this "
                 "network to the VM and let KubeVirt live-migrate it"
             )
-            _advise(found, Cause.at(ANNOTATION_PATH, message, rule="networks.vf-hotplug"))
+            _advise(found, Cause.at(ANNOTATION_PATH, message, rule=VF_HOTPLUG))
     return found
 
 
@@ -326,7 +365,7 @@ def _validate_spec(spec: Any, root: Path, namespace: str, ctx: Context) -> Findi
             cluster_finding(found, _missing("", ref, path, consequence), ctx)
         elif net.name in sriov and not nad.resource_name:
             message = _no_resource(f'interface "{net.name}" is SR-IOV, but ', ref, ctx)
-            _advise(found, Cause.at(path, message, rule="networks.sriov-no-resource"))
+            _advise(found, Cause.at(path, message, rule=SRIOV_NO_RESOURCE))
     return found
 
 

@@ -32,7 +32,7 @@ class Cause:
     field: str
     message: str
     type: CauseType = "FieldValueInvalid"
-    rule: str = ""  # stable rule id (CONTRACT §10), e.g. "cpu.R6", "preflight.K3"
+    rule: str = ""  # stable rule id (CONTRACT §10), e.g. "cpu.cpu-request-not-limit", "preflight.not-enough-devices"
 
     @classmethod
     def at(cls, path: Path, message: str, type: CauseType = "FieldValueInvalid", rule: str = "") -> Cause:
@@ -128,6 +128,11 @@ def json_type(value: Any) -> str:
         return "number"
     names: dict[type, str] = {dict: "object", list: "list", str: "string"}
     return names.get(type(value), type(value).__name__)
+
+
+def quoted(raw: Any) -> str:
+    """A value as it is shown in a message: a quantity or other string quoted, anything else as its string."""
+    return repr(raw) if isinstance(raw, str) else repr(str(raw))
 
 
 def default_architecture(ctx: Context) -> str:

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from webhook.k8s import qos, quantity
+from webhook.k8s import quantity
 from webhook.k8s.paths import Path
 from webhook.k8s.paths import field as field_path
-from webhook.rules.base import Cause, Context, Findings, default_architecture, json_type
-from webhook.rules.dedicated import is_dedicated_pod
+from webhook.rules.base import Cause, Context, Findings, default_architecture, json_type, quoted
+from webhook.rules.registry import define
 
 VMI_ROOT: Path = ("spec",)
 VM_ROOT: Path = ("spec", "template", "spec")
@@ -45,6 +45,238 @@ ENABLE_CPU_MANAGER = (
     "to use dedicated CPUs enable KubeVirt's CPUManager feature gate, run the kubelet with the static CPU "
     "manager policy (cpuManagerPolicy: static) on the nodes, then set cpuManager.enabled: true in the "
     "vm-admission config"
+)
+DEDICATED_WITHOUT_MEMORY = define(
+    "cpu.dedicated-without-memory",
+    "dedicated CPUs without any memory (requests, limits, guest or hugepages)",
+    field="`spec.domain.resources.limits.memory`",
+    page="dedicated-cpu.md",
+    replaces="cpu.R1",
+)
+FRACTIONAL_CPU_REQUEST = define(
+    "cpu.fractional-cpu-request",
+    "dedicated CPUs with a fractional CPU request",
+    field="`spec.domain.resources.requests.cpu`",
+    page="dedicated-cpu.md",
+    replaces="cpu.R2",
+)
+FRACTIONAL_CPU_LIMIT = define(
+    "cpu.fractional-cpu-limit",
+    "dedicated CPUs with a fractional CPU limit",
+    field="`spec.domain.resources.limits.cpu`",
+    page="dedicated-cpu.md",
+    replaces="cpu.R3",
+)
+MEMORY_REQUEST_NOT_LIMIT = define(
+    "cpu.memory-request-not-limit",
+    "dedicated CPUs with memory request ≠ limit",
+    field="`spec.domain.resources.requests.memory`",
+    page="dedicated-cpu.md",
+    replaces="cpu.R4",
+)
+DEDICATED_WITHOUT_CPU_COUNT = define(
+    "cpu.dedicated-without-cpu-count",
+    "dedicated CPUs with no CPU count at all (only on an undefaulted spec)",
+    field="`spec.domain.cpu.dedicatedCpuPlacement`",
+    page="dedicated-cpu.md",
+    replaces="cpu.R5",
+)
+CPU_REQUEST_NOT_LIMIT = define(
+    "cpu.cpu-request-not-limit",
+    "dedicated CPUs with CPU request ≠ limit",
+    field="`spec.domain.cpu.dedicatedCpuPlacement`",
+    page="dedicated-cpu.md",
+    replaces="cpu.R6",
+)
+CORES_AND_CPU_DISAGREE = define(
+    "cpu.cores-and-cpu-disagree",
+    "CPU request and limit both disagree with sockets x cores x threads",
+    field="`spec.domain.cpu.dedicatedCpuPlacement`",
+    page="dedicated-cpu.md",
+    replaces="cpu.R7",
+)
+ARM64_THREADS = define(
+    "cpu.arm64-threads",
+    "more than 1 thread with dedicated CPUs on arm64 (`spec.architecture`, else the cluster default)",
+    field="`spec.architecture`",
+    page="dedicated-cpu.md",
+    replaces="cpu.R8",
+)
+TOO_MANY_THREADS = define(
+    "cpu.too-many-threads",
+    "more than 2 threads with dedicated CPUs",
+    field="`spec.domain.cpu.dedicatedCpuPlacement`",
+    page="dedicated-cpu.md",
+    replaces="cpu.R9",
+)
+EMULATOR_THREAD_WITHOUT_DEDICATED = define(
+    "cpu.emulator-thread-without-dedicated",
+    "`isolateEmulatorThread` without dedicated CPUs",
+    field="`spec.domain.cpu.isolateEmulatorThread`",
+    page="dedicated-cpu.md",
+    replaces="cpu.R10",
+)
+NUMA_GATE_OFF = define(
+    "cpu.numa-gate-off",
+    "reserved: KubeVirt's NUMA gate is GA, the rule never fires",
+    field="`spec.domain.cpu.numa.guestMappingPassthrough`",
+    page="dedicated-cpu.md",
+    kind="reserved",
+    replaces="cpu.R11",
+)
+NUMA_WITHOUT_DEDICATED = define(
+    "cpu.numa-without-dedicated",
+    "NUMA passthrough without dedicated CPUs",
+    field="`spec.domain.cpu.numa.guestMappingPassthrough`",
+    page="dedicated-cpu.md",
+    replaces="cpu.R12",
+)
+NUMA_WITHOUT_HUGEPAGES = define(
+    "cpu.numa-without-hugepages",
+    "NUMA passthrough without hugepages",
+    field="`spec.domain.cpu.numa.guestMappingPassthrough`",
+    page="dedicated-cpu.md",
+    replaces="cpu.R13",
+)
+REALTIME_WITHOUT_DEDICATED = define(
+    "cpu.realtime-without-dedicated",
+    "`realtime` without dedicated CPUs (FieldValueRequired)",
+    field="`spec.domain.cpu.dedicatedCpuPlacement`",
+    page="dedicated-cpu.md",
+    replaces="cpu.R14",
+)
+REALTIME_WITHOUT_NUMA = define(
+    "cpu.realtime-without-numa",
+    "`realtime` without NUMA passthrough (FieldValueRequired)",
+    field="`spec.domain.cpu.numa.guestMappingPassthrough`",
+    page="dedicated-cpu.md",
+    replaces="cpu.R15",
+)
+NEGATIVE_CPU_REQUEST = define(
+    "cpu.negative-cpu-request",
+    "negative CPU request",
+    field="`spec.domain.resources.requests.cpu`",
+    page="dedicated-cpu.md",
+    replaces="cpu.G1",
+)
+NEGATIVE_CPU_LIMIT = define(
+    "cpu.negative-cpu-limit",
+    "negative CPU limit",
+    field="`spec.domain.resources.limits.cpu`",
+    page="dedicated-cpu.md",
+    replaces="cpu.G2",
+)
+CPU_REQUEST_ABOVE_LIMIT = define(
+    "cpu.cpu-request-above-limit",
+    "CPU request greater than the limit",
+    field="`spec.domain.resources.requests.cpu`",
+    page="dedicated-cpu.md",
+    replaces="cpu.G3",
+)
+NEGATIVE_MEMORY_REQUEST = define(
+    "cpu.negative-memory-request",
+    "negative memory request",
+    field="`spec.domain.resources.requests.memory`",
+    page="dedicated-cpu.md",
+    replaces="cpu.G4",
+)
+MEMORY_REQUEST_BELOW_1M = define(
+    "cpu.memory-request-below-1m",
+    "memory request below 1M",
+    field="`spec.domain.resources.requests.memory`",
+    page="dedicated-cpu.md",
+    replaces="cpu.G5",
+)
+NEGATIVE_MEMORY_LIMIT = define(
+    "cpu.negative-memory-limit",
+    "negative memory limit",
+    field="`spec.domain.resources.limits.memory`",
+    page="dedicated-cpu.md",
+    replaces="cpu.G6",
+)
+MEMORY_REQUEST_ABOVE_LIMIT = define(
+    "cpu.memory-request-above-limit",
+    "memory request greater than the limit",
+    field="`spec.domain.resources.requests.memory`",
+    page="dedicated-cpu.md",
+    replaces="cpu.G7",
+)
+BAD_HUGEPAGE_SIZE = define(
+    "cpu.bad-hugepage-size",
+    "hugepage size missing, unparsable or not positive",
+    field="`spec.domain.memory.hugepages.pageSize`",
+    page="dedicated-cpu.md",
+    replaces="cpu.G8",
+)
+MEMORY_BELOW_HUGEPAGE = define(
+    "cpu.memory-below-hugepage",
+    "VM memory smaller than one hugepage",
+    field="`spec.domain.resources.requests.memory`",
+    page="dedicated-cpu.md",
+    replaces="cpu.G9",
+)
+MEMORY_NOT_HUGEPAGE_MULTIPLE = define(
+    "cpu.memory-not-hugepage-multiple",
+    "VM memory not a multiple of the hugepage size",
+    field="`spec.domain.resources.requests.memory`",
+    page="dedicated-cpu.md",
+    replaces="cpu.G10",
+)
+MEMORY_REQUIRED = define(
+    "cpu.memory-required",
+    "VMI CREATE with no memory anywhere (FieldValueRequired, no field, as KubeVirt)",
+    field="(none)",
+    page="dedicated-cpu.md",
+    replaces="cpu.G11",
+)
+SOCKETS_ABOVE_MAX = define(
+    "cpu.sockets-above-max",
+    "sockets (given or defaulted) above `maxSockets`",
+    field="`spec.domain.cpu.sockets`",
+    page="dedicated-cpu.md",
+    replaces="cpu.G12",
+)
+BAD_QUANTITY = define(
+    "cpu.bad-quantity",
+    "an unparsable CPU/memory quantity (`resources`, `memory.guest`, `memory.maxGuest`)",
+    field="the quantity's field",
+    page="dedicated-cpu.md",
+    replaces="cpu.quantity",
+)
+NEGATIVE_COUNT = define(
+    "cpu.negative-count",
+    "a negative `cores`/`sockets`/`threads`/`maxSockets`/`supplementalPoolThreadCount`",
+    field="the count's field",
+    page="dedicated-cpu.md",
+    replaces="cpu.count",
+)
+CPU_MANAGER_OFF = define(
+    "cpu.cpu-manager-off",
+    "dedicated CPUs while the config says `cpuManager.enabled: false`",
+    field="`spec.domain.cpu.dedicatedCpuPlacement`",
+    page="dedicated-cpu.md",
+    replaces="cpu.cpuManager",
+)
+UNKNOWN_IO_THREADS_POLICY = define(
+    "cpu.unknown-io-threads-policy",
+    "a policy other than `shared`, `auto`, `supplementalPool`",
+    field="`spec.domain.ioThreadsPolicy`",
+    page="dedicated-cpu.md",
+    replaces="cpu.ioThreadsPolicy",
+)
+IO_THREAD_POOL_MISSING = define(
+    "cpu.io-thread-pool-missing",
+    "`supplementalPool` without a positive pool thread count (KubeVirt names `ioThreads.count`)",
+    field="`spec.domain.ioThreads.supplementalPoolThreadCount`",
+    page="dedicated-cpu.md",
+    replaces="cpu.ioThreads",
+)
+MEMORY_HOTPLUG_UNSUPPORTED = define(
+    "cpu.memory-hotplug-unsupported",
+    "VM template with `maxGuest` failing one of KubeVirt's hotplug conditions (one cause each)",
+    field="`spec.template.spec.domain.memory.guest`",
+    page="dedicated-cpu.md",
+    replaces="cpu.memoryHotplug",
 )
 
 
@@ -151,11 +383,11 @@ class _Reader:
             self.problems.append(f"{field_path(path)}: must be an integer, got {json_type(v)}")
             return 0
         if v < 0:
-            self.causes.append(Cause.at(path, f"must not be negative (got {v})", rule="cpu.count"))
+            self.causes.append(Cause.at(path, f"must not be negative (got {v})", rule=NEGATIVE_COUNT))
             return 0
         return v
 
-    def quantity(self, raw: Any, path: Path, rule: str = "cpu.quantity") -> Decimal | None:
+    def quantity(self, raw: Any, path: Path, rule: str = BAD_QUANTITY) -> Decimal | None:
         """Parse ``raw``; ``None`` (with a cause) when it is not a quantity."""
         try:
             return quantity.parse(raw)
@@ -230,16 +462,18 @@ def read_spec(spec: dict[str, Any], root: Path) -> tuple[CpuSpec, Findings]:
         ps_path = (*d, "memory", "hugepages", "pageSize")
         out.page_size_raw = page_size
         if not isinstance(page_size, str):  # G8: KubeVirt parses the string; absent or not a string fails too
-            r.causes.append(Cause.at(ps_path, "must be a page size such as 2Mi or 1Gi", rule="cpu.G8"))
+            r.causes.append(Cause.at(ps_path, "must be a page size such as 2Mi or 1Gi", rule=BAD_HUGEPAGE_SIZE))
             out.invalid.add("pageSize")
         else:
-            out.page_size = r.quantity(page_size, ps_path, "cpu.G8")
+            out.page_size = r.quantity(page_size, ps_path, BAD_HUGEPAGE_SIZE)
             if out.page_size is None:
                 out.invalid.add("pageSize")
             elif quantity.value(out.page_size) <= 0:
                 r.causes.append(
                     Cause.at(
-                        ps_path, f"must be a positive page size such as 2Mi or 1Gi (got {page_size!r})", rule="cpu.G8"
+                        ps_path,
+                        f"must be a positive page size such as 2Mi or 1Gi (got {page_size!r})",
+                        rule=BAD_HUGEPAGE_SIZE,
                     )
                 )
                 out.page_size = None
@@ -305,10 +539,6 @@ def apply_kubevirt_defaults(spec: CpuSpec, default_architecture: str = "") -> Cp
     return s
 
 
-def _fmt(raw: Any) -> str:
-    return repr(raw) if isinstance(raw, str) else repr(str(raw))
-
-
 def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True) -> list[Cause]:
     """Every rule of REFERENCE.md §1.2 (R1-R15, G1-G12; G13 is out) on a read (normally defaulted) spec.
 
@@ -329,32 +559,36 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                 p_ded,
                 "dedicated CPUs are turned off on this cluster (cpuManager.enabled: false), so this VM would stay "
                 f"Pending: {ENABLE_CPU_MANAGER}; or remove dedicatedCpuPlacement",
-                rule="cpu.cpuManager",
+                rule=CPU_MANAGER_OFF,
             )
         )
 
     # G4-G7: memory requests and limits.
     if s.known("requests.memory"):
         if rm < 0:
-            out.append(Cause.at(p_rm, f"must not be negative (got {_fmt(s.raw[REQ_MEM])})", rule="cpu.G4"))
+            out.append(
+                Cause.at(p_rm, f"must not be negative (got {quoted(s.raw[REQ_MEM])})", rule=NEGATIVE_MEMORY_REQUEST)
+            )
         elif 0 < rm < ONE_MEGABYTE:
             out.append(
                 Cause.at(
                     p_rm,
-                    f"must be at least 1M (got {_fmt(s.raw[REQ_MEM])}): a VM needs at least 1M of memory",
-                    rule="cpu.G5",
+                    f"must be at least 1M (got {quoted(s.raw[REQ_MEM])}): a VM needs at least 1M of memory",
+                    rule=MEMORY_REQUEST_BELOW_1M,
                 )
             )
     if s.known("limits.memory"):
         if lm < 0:
-            out.append(Cause.at(p_lm, f"must not be negative (got {_fmt(s.raw[LIM_MEM])})", rule="cpu.G6"))
+            out.append(
+                Cause.at(p_lm, f"must not be negative (got {quoted(s.raw[LIM_MEM])})", rule=NEGATIVE_MEMORY_LIMIT)
+            )
         elif lm > 0 and s.known("requests.memory") and rm > lm:
             out.append(
                 Cause.at(
                     p_rm,
-                    f"{_fmt(s.raw[REQ_MEM])} is greater than {f_lm} {_fmt(s.raw[LIM_MEM])}: "
+                    f"{quoted(s.raw[REQ_MEM])} is greater than {f_lm} {quoted(s.raw[LIM_MEM])}: "
                     "lower the request or raise the limit",
-                    rule="cpu.G7",
+                    rule=MEMORY_REQUEST_ABOVE_LIMIT,
                 )
             )
 
@@ -372,8 +606,8 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                 Cause.at(
                     p_rm,
                     f"the VM's memory ({source} = {vm_memory} bytes) is smaller than the hugepage size "
-                    f"{f_ps} {_fmt(s.page_size_raw)}: give it at least one page",
-                    rule="cpu.G9",
+                    f"{f_ps} {quoted(s.page_size_raw)}: give it at least one page",
+                    rule=MEMORY_BELOW_HUGEPAGE,
                 )
             )
         elif vm_memory % page != 0:
@@ -381,23 +615,23 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                 Cause.at(
                     p_rm,
                     f"the VM's memory ({source} = {vm_memory} bytes) is not a multiple of the hugepage size "
-                    f"{f_ps} {_fmt(s.page_size_raw)}: round it to a whole number of pages",
-                    rule="cpu.G10",
+                    f"{f_ps} {quoted(s.page_size_raw)}: round it to a whole number of pages",
+                    rule=MEMORY_NOT_HUGEPAGE_MULTIPLE,
                 )
             )
 
     # G1-G3: CPU requests and limits.
     if s.known("requests.cpu") and rq < 0:
-        out.append(Cause.at(p_rq, f"must not be negative (got {_fmt(s.raw[REQ_CPU])})", rule="cpu.G1"))
+        out.append(Cause.at(p_rq, f"must not be negative (got {quoted(s.raw[REQ_CPU])})", rule=NEGATIVE_CPU_REQUEST))
     if s.known("limits.cpu") and lq < 0:
-        out.append(Cause.at(p_lq, f"must not be negative (got {_fmt(s.raw[LIM_CPU])})", rule="cpu.G2"))
+        out.append(Cause.at(p_lq, f"must not be negative (got {quoted(s.raw[LIM_CPU])})", rule=NEGATIVE_CPU_LIMIT))
     if s.known("requests.cpu", "limits.cpu") and lq > 0 and rq > lq:
         out.append(
             Cause.at(
                 p_rq,
-                f"{_fmt(s.raw[REQ_CPU])} is greater than {f_lq} {_fmt(s.raw[LIM_CPU])}: "
+                f"{quoted(s.raw[REQ_CPU])} is greater than {f_lq} {quoted(s.raw[LIM_CPU])}: "
                 "lower the request or raise the limit",
-                rule="cpu.G3",
+                rule=CPU_REQUEST_ABOVE_LIMIT,
             )
         )
 
@@ -410,7 +644,7 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
             Cause.at(
                 p_numa,
                 f"NUMA guestMappingPassthrough maps dedicated host CPUs into the guest: set {field_path(p_ded)}: true",
-                rule="cpu.R12",
+                rule=NUMA_WITHOUT_DEDICATED,
             )
         )
     if s.numa_passthrough and not s.hugepages:
@@ -419,7 +653,7 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                 p_numa,
                 "NUMA guestMappingPassthrough needs hugepages: set "
                 f"{s.f('domain', 'memory', 'hugepages', 'pageSize')} (e.g. 2Mi or 1Gi)",
-                rule="cpu.R13",
+                rule=NUMA_WITHOUT_HUGEPAGES,
             )
         )
     # R10
@@ -429,7 +663,7 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                 s.path("domain", "cpu", "isolateEmulatorThread"),
                 "isolateEmulatorThread only works with dedicated CPUs: "
                 f"set {field_path(p_ded)}: true or remove isolateEmulatorThread",
-                rule="cpu.R10",
+                rule=EMULATOR_THREAD_WITHOUT_DEDICATED,
             )
         )
     # G12
@@ -440,7 +674,7 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                 s.path("domain", "cpu", "sockets"),
                 f"{s.sockets} sockets{origin} is more than maxSockets {s.max_sockets}: "
                 f"lower the sockets or raise {s.f('domain', 'cpu', 'maxSockets')}",
-                rule="cpu.G12",
+                rule=SOCKETS_ABOVE_MAX,
             )
         )
     # R14, R15
@@ -450,7 +684,7 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                 p_ded,
                 f"must be true when {s.f('domain', 'cpu', 'realtime')} is set: realtime vCPUs need dedicated host CPUs",
                 "FieldValueRequired",
-                rule="cpu.R14",
+                rule=REALTIME_WITHOUT_DEDICATED,
             )
         )
     if s.realtime and not s.numa_passthrough:
@@ -460,7 +694,7 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                 f"must be set when {s.f('domain', 'cpu', 'realtime')} is set: add guestMappingPassthrough: {{}} "
                 "(it also needs hugepages)",
                 "FieldValueRequired",
-                rule="cpu.R15",
+                rule=REALTIME_WITHOUT_NUMA,
             )
         )
     out.extend(_io_threads(s))
@@ -472,7 +706,7 @@ def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True
                 f"no memory requested: set {f_rm} or {f_lm}, or {s.f('domain', 'memory', 'guest')}, "
                 f"or {s.f('domain', 'memory', 'hugepages', 'pageSize')}",
                 "FieldValueRequired",
-                rule="cpu.G11",
+                rule=MEMORY_REQUIRED,
             )
         )
     return out
@@ -497,7 +731,7 @@ def _io_threads(s: CpuSpec) -> list[Cause]:
             Cause.at(
                 s.path("domain", "ioThreadsPolicy"),
                 f"ioThreadsPolicy {policy!r} is not supported: use shared, auto or supplementalPool",
-                rule="cpu.ioThreadsPolicy",
+                rule=UNKNOWN_IO_THREADS_POLICY,
             )
         )
     if policy == "supplementalPool" and not s.pool_threads:
@@ -507,7 +741,7 @@ def _io_threads(s: CpuSpec) -> list[Cause]:
                 s.path("domain", "ioThreads", "supplementalPoolThreadCount"),
                 f"ioThreadsPolicy supplementalPool needs a pool of I/O threads, but {f_count} {got}: "
                 "set it to a positive number (e.g. 2), or choose ioThreadsPolicy shared or auto",
-                rule="cpu.ioThreads",
+                rule=IO_THREAD_POOL_MISSING,
             )
         )
     return out
@@ -550,18 +784,18 @@ def memory_hotplug(s: CpuSpec) -> list[Cause]:
         out.append(f"memory hotplug ({f_max}) needs the guest memory: set {f_guest} (or a memory request or limit)")
     if guest is not None and guest > max_guest:
         out.append(
-            f"the guest memory {_fmt(s.guest_raw)} is more than {f_max} {_fmt(s.max_guest_raw)}: raise maxGuest "
+            f"the guest memory {quoted(s.guest_raw)} is more than {f_max} {quoted(s.max_guest_raw)}: raise maxGuest "
             "or lower the guest memory"
         )
     if guest is not None and guest % block:
         origin = " (taken from the memory request or limit)" if "guest" in s.derived else ""
         out.append(
-            f"the guest memory {_fmt(s.guest_raw)}{origin} is not a multiple of {block_name}{why_block}: memory "
+            f"the guest memory {quoted(s.guest_raw)}{origin} is not a multiple of {block_name}{why_block}: memory "
             f"hotplug adds memory in {block_name} blocks, so round it"
         )
     if max_guest % block:
         out.append(
-            f"{f_max} {_fmt(s.max_guest_raw)} is not a multiple of {block_name}{why_block}: memory hotplug adds "
+            f"{f_max} {quoted(s.max_guest_raw)} is not a multiple of {block_name}{why_block}: memory hotplug adds "
             f"memory in {block_name} blocks, so round it"
         )
     if s.architecture != "amd64":
@@ -572,10 +806,10 @@ def memory_hotplug(s: CpuSpec) -> list[Cause]:
         )
     if guest is not None and guest < GI:
         out.append(
-            f"memory hotplug ({f_max}) needs at least 1Gi of guest memory, {f_guest} is {_fmt(s.guest_raw)}: "
+            f"memory hotplug ({f_max}) needs at least 1Gi of guest memory, {f_guest} is {quoted(s.guest_raw)}: "
             "raise it or remove maxGuest"
         )
-    return [Cause.at(at, message, rule="cpu.memoryHotplug") for message in out]
+    return [Cause.at(at, message, rule=MEMORY_HOTPLUG_UNSUPPORTED) for message in out]
 
 
 def _cpu_pinning(s: CpuSpec) -> list[Cause]:
@@ -602,7 +836,7 @@ def _cpu_pinning(s: CpuSpec) -> list[Cause]:
                 s.path("domain", "resources", *LIM_MEM),
                 f"dedicated CPUs need a fixed amount of memory: set {f_lm} (or {f_rm}, "
                 f"{s.f('domain', 'memory', 'guest')} or {s.f('domain', 'memory', 'hugepages')})",
-                rule="cpu.R1",
+                rule=DEDICATED_WITHOUT_MEMORY,
             )
         )
     # R2, R3
@@ -613,9 +847,9 @@ def _cpu_pinning(s: CpuSpec) -> list[Cause]:
             out.append(
                 Cause.at(
                     s.path("domain", "resources", *res),
-                    f"CPU {what} {_fmt(s.raw[res])}{origin} is not a whole number of CPUs: with dedicated CPUs every "
+                    f"CPU {what} {quoted(s.raw[res])}{origin} is not a whole number of CPUs: with dedicated CPUs every "
                     "vCPU gets a whole host CPU, so use a whole number such as 1 or 2",
-                    rule="cpu.R2" if res == REQ_CPU else "cpu.R3",
+                    rule=FRACTIONAL_CPU_REQUEST if res == REQ_CPU else FRACTIONAL_CPU_LIMIT,
                 )
             )
     # R4
@@ -623,9 +857,9 @@ def _cpu_pinning(s: CpuSpec) -> list[Cause]:
         out.append(
             Cause.at(
                 s.path("domain", "resources", *REQ_MEM),
-                f"must equal {f_lm} with dedicated CPUs (got {_fmt(s.raw[REQ_MEM])} and {_fmt(s.raw[LIM_MEM])}): "
+                f"must equal {f_lm} with dedicated CPUs (got {quoted(s.raw[REQ_MEM])} and {quoted(s.raw[LIM_MEM])}): "
                 "set both to the same value",
-                rule="cpu.R4",
+                rule=MEMORY_REQUEST_NOT_LIMIT,
             )
         )
     n = vcpus(s.cores, s.sockets, s.threads)
@@ -636,7 +870,7 @@ def _cpu_pinning(s: CpuSpec) -> list[Cause]:
             Cause.at(
                 p_ded,
                 f"dedicated CPUs need a CPU count: set {s.f('domain', 'cpu', 'cores')} (or {f_rq} / {f_lq})",
-                rule="cpu.R5",
+                rule=DEDICATED_WITHOUT_CPU_COUNT,
             )
         )
     # R6
@@ -644,21 +878,23 @@ def _cpu_pinning(s: CpuSpec) -> list[Cause]:
         out.append(
             Cause.at(
                 p_ded,
-                f"{f_rq} ({_fmt(s.raw[REQ_CPU])}) and {f_lq} ({_fmt(s.raw[LIM_CPU])}) must be equal with dedicated "
+                f"{f_rq} ({quoted(s.raw[REQ_CPU])}) and {f_lq} ({quoted(s.raw[LIM_CPU])}) must be equal with dedicated "
                 "CPUs: set both to the same whole number, or give only cores",
-                rule="cpu.R6",
+                rule=CPU_REQUEST_NOT_LIMIT,
             )
         )
     # R7
     if topology_known and (rv > 0 or lv > 0) and n > 0 and rv != n and lv != n:
-        given = " and ".join(f"{f} {_fmt(s.raw[res])}" for f, res in ((f_rq, REQ_CPU), (f_lq, LIM_CPU)) if res in s.raw)
+        given = " and ".join(
+            f"{f} {quoted(s.raw[res])}" for f, res in ((f_rq, REQ_CPU), (f_lq, LIM_CPU)) if res in s.raw
+        )
         out.append(
             Cause.at(
                 p_ded,
                 f"the CPU topology (cores x sockets x threads) gives {n} vCPUs but {given} say otherwise: "
                 f"with dedicated CPUs give only {s.f('domain', 'cpu', 'cores')} (KubeVirt sets the CPU request "
                 f"and limit from it) or make them equal to {n}",
-                rule="cpu.R7",
+                rule=CORES_AND_CPU_DISAGREE,
             )
         )
     # R8 (spec.architecture, else the cluster's default: see apply_kubevirt_defaults)
@@ -669,7 +905,7 @@ def _cpu_pinning(s: CpuSpec) -> list[Cause]:
                 s.path("architecture"),
                 f"{f_threads} is {s.threads} but dedicated CPUs on arm64{arch_origin} support 1 thread per core: "
                 "set threads to 1 and use more cores",
-                rule="cpu.R8",
+                rule=ARM64_THREADS,
             )
         )
     # R9
@@ -679,7 +915,7 @@ def _cpu_pinning(s: CpuSpec) -> list[Cause]:
                 p_ded,
                 f"{f_threads} is {s.threads} but dedicated CPUs allow at most 2 threads per core: "
                 "use more cores instead",
-                rule="cpu.R9",
+                rule=TOO_MANY_THREADS,
             )
         )
     return out
@@ -753,156 +989,3 @@ def validate_vm(obj: dict[str, Any], ctx: Context) -> Findings:
     if not isinstance(template, dict):
         return Findings(bad_request=f"spec.template: must be an object, got {json_type(template)}")
     return validate_spec(template.get("spec"), VM_ROOT, ctx, vmi_create=False)
-
-
-# --- dedicated-CPU pods (CONTRACT §3) ---------------------------------------------------------------------
-
-
-def _pod_shape_problems(pod: dict[str, Any]) -> list[str]:
-    problems: list[str] = []
-    spec = pod.get("spec")
-    if not isinstance(spec, dict):
-        return ["spec: must be an object"]
-
-    def check_block(res: Any, where: Path) -> None:
-        if res is None:
-            return
-        if not isinstance(res, dict):
-            problems.append(f"{field_path(where)}: must be an object, got {json_type(res)}")
-            return
-        for section in ("requests", "limits"):
-            v = res.get(section)
-            if v is not None and not isinstance(v, dict):
-                problems.append(f"{field_path((*where, section))}: must be an object, got {json_type(v)}")
-
-    check_block(spec.get("resources"), ("spec", "resources"))
-    for key in ("initContainers", "containers"):
-        items = spec.get(key)
-        if items is None:
-            continue
-        if not isinstance(items, list):
-            problems.append(f"spec.{key}: must be a list, got {json_type(items)}")
-            continue
-        for i, c in enumerate(items):
-            if not isinstance(c, dict):
-                problems.append(f"spec.{key}[{i}]: must be an object, got {json_type(c)}")
-            else:
-                check_block(c.get("resources"), ("spec", key, i, "resources"))
-    return problems
-
-
-def _owner(pod: dict[str, Any], block: Path) -> str:
-    """'container "x"' / 'init container "y"' / 'the pod' for a resources block path."""
-    if len(block) < 3:
-        return "the pod (spec.resources)"
-    key, index = block[1], block[2]
-    items = pod["spec"][key]
-    name = items[index].get("name") if isinstance(index, int) else None
-    kind = "init container" if key == "initContainers" else "container"
-    return f"{kind} {name!r}" if isinstance(name, str) else f"{kind} #{index}"
-
-
-def _gap_causes(pod: dict[str, Any], gap: qos.Gap) -> list[Cause]:
-    req_path, lim_path = (*gap.path, "requests", gap.resource), (*gap.path, "limits", gap.resource)
-    bad = []
-    for raw, path in ((gap.request, req_path), (gap.limit, lim_path)):
-        if raw is not None:
-            try:
-                quantity.parse(raw)
-            except quantity.QuantityError as exc:
-                bad.append(Cause.at(path, str(exc), rule="qos.quantity"))
-    if bad:
-        return bad
-    who, r = _owner(pod, gap.path), gap.resource
-    need = "a dedicated-CPU pod must be Guaranteed (request == limit for cpu and memory everywhere)"
-    req = quantity.parse(gap.request) if gap.request is not None else None
-    lim = quantity.parse(gap.limit) if gap.limit is not None else None
-    if req is not None and req != 0 and lim is None:
-        return [
-            Cause.at(
-                lim_path,
-                f"{who} has a {r} request {_fmt(gap.request)} but no limit: {need}, so set the "
-                f"limit to {_fmt(gap.request)}",
-                "FieldValueRequired",
-                rule="qos.guaranteed",
-            )
-        ]
-    if req is None and lim is None:
-        return [
-            Cause.at(
-                req_path,
-                f"{who} has no {r} request or limit: {need}, so set both to the same value",
-                "FieldValueRequired",
-                rule="qos.guaranteed",
-            )
-        ]
-    if req is None:
-        return [
-            Cause.at(
-                req_path,
-                f"{who} has a {r} limit {_fmt(gap.limit)} but no request: {need}, so set the "
-                f"request to {_fmt(gap.limit)}",
-                "FieldValueRequired",
-                rule="qos.guaranteed",
-            )
-        ]
-    if lim is None:  # a zero request and no limit
-        return [
-            Cause.at(
-                req_path,
-                f"{who} has a {r} request of 0 and no limit: {need}, so give it a positive request and an equal limit",
-                rule="qos.guaranteed",
-            )
-        ]
-    if req == lim:  # both zero
-        return [
-            Cause.at(
-                req_path,
-                f"{who} has a {r} request and limit of 0: {need}, so give it a positive amount",
-                rule="qos.guaranteed",
-            )
-        ]
-    return [
-        Cause.at(
-            req_path,
-            f"{who} has a {r} request {_fmt(gap.request)} but a limit {_fmt(gap.limit)}: {need}, so make them equal",
-            rule="qos.guaranteed",
-        )
-    ]
-
-
-def _has_whole_cpu(pod: dict[str, Any]) -> bool:
-    spec = pod["spec"]
-    for key in ("initContainers", "containers"):
-        for c in spec.get(key) or []:
-            res = c.get("resources") or {}
-            q = quantity.try_parse((res.get("requests") or {}).get("cpu"))
-            if q is not None and q > 0 and quantity.is_whole(q):
-                return True
-    return False
-
-
-def validate_pod(obj: dict[str, Any], ctx: Context) -> Findings:
-    """Dedicated-CPU pods on CREATE: Guaranteed by kubelet's algorithm, and something to pin."""
-    if ctx.operation != "CREATE" or not is_dedicated_pod(obj, ctx.config):
-        return Findings()
-    problems = _pod_shape_problems(obj)
-    if problems:
-        return Findings(bad_request="; ".join(problems))
-    if not ctx.config.cpuManager.enabled:
-        return Findings(
-            warnings=[
-                "cpuManager.enabled is false in the vm-admission config: this dedicated-CPU pod is not checked for "
-                "Guaranteed QoS and gets no pinned CPUs (enable the CPUManager feature gate and the kubelet's "
-                "static policy, then set it to true)"
-            ]
-        )
-    findings = Findings()
-    for gap in qos.gaps(obj):
-        findings.causes.extend(_gap_causes(obj, gap))
-    if not _has_whole_cpu(obj):
-        findings.warnings.append(
-            "no container requests a whole number of CPUs, so the CPU manager pins none: give the main "
-            "container a whole CPU request and an equal limit (e.g. 2)"
-        )
-    return findings

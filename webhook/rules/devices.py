@@ -28,6 +28,44 @@ from typing import Any
 from webhook.k8s.paths import Path
 from webhook.k8s.paths import field as field_path
 from webhook.rules.base import Cause, Context, Findings, json_type
+from webhook.rules.registry import define
+
+NAME_OR_CLAIM_REQUIRED = define(
+    "devices.name-or-claim-required",
+    "neither deviceName nor a DRA claim request (Required), or both (Invalid)",
+    field="`spec.domain.devices.hostDevices[i]` / `gpus[i]`",
+    page="passthrough.md#host-devices-and-gpus-devicename-or-a-dra-claim",
+    replaces="devices.deviceNameOrClaim",
+)
+DRA_MIXED_WITH_DEVICE_PLUGIN = define(
+    "devices.dra-mixed-with-device-plugin",
+    "GPUs mixing DRA and device-plugin entries",
+    field="`spec.domain.devices.gpus`",
+    page="passthrough.md#host-devices-and-gpus-devicename-or-a-dra-claim",
+    replaces="devices.draMixed",
+)
+BAD_CLAIM_REQUEST = define(
+    "devices.bad-claim-request",
+    "a DRA entry without claimName/requestName, or a claim/request pair used twice",
+    field="`...gpus[i].claimName` / `.requestName`, `...gpus[i]`",
+    page="passthrough.md#host-devices-and-gpus-devicename-or-a-dra-claim",
+    replaces="devices.claimRequest",
+)
+CLAIM_NOT_LISTED = define(
+    "devices.claim-not-listed",
+    "a claimName not listed in `spec.resourceClaims`",
+    field="`spec.resourceClaims`",
+    page="passthrough.md#host-devices-and-gpus-devicename-or-a-dra-claim",
+    replaces="devices.claimNotListed",
+)
+BAD_RESOURCE_CLAIM = define(
+    "devices.bad-resource-claim",
+    "a resource claim without a unique DNS-label name, or without exactly one of "
+    "`resourceClaimName`/`resourceClaimTemplateName`",
+    field="`spec.resourceClaims[i]` (`.name`)",
+    page="passthrough.md#host-devices-and-gpus-devicename-or-a-dra-claim",
+    replaces="devices.resourceClaim",
+)
 
 VMI_ROOT: Path = ("spec",)
 VM_ROOT: Path = ("spec", "template", "spec")
@@ -121,7 +159,7 @@ def check(spec: dict[str, Any], root: Path) -> Findings:
                     at,
                     f"GPUs mix DRA entries (claimName/requestName) and device-plugin entries (deviceName): "
                     f"KubeVirt takes one kind or the other; make all {len(entries)} GPUs the same kind",
-                    rule="devices.draMixed",
+                    rule=DRA_MIXED_WITH_DEVICE_PLUGIN,
                 )
             )
             continue
@@ -137,7 +175,7 @@ def check(spec: dict[str, Any], root: Path) -> Findings:
                         f"{label} names no device: set deviceName (a device-plugin resource such as "
                         "nvidia.com/TU104GL_Tesla_T4) or claimName and requestName (a DRA claim)",
                         "FieldValueRequired",
-                        rule="devices.deviceNameOrClaim",
+                        rule=NAME_OR_CLAIM_REQUIRED,
                     )
                 )
             elif e.claim:
@@ -146,7 +184,7 @@ def check(spec: dict[str, Any], root: Path) -> Findings:
                         where,
                         f"{label} sets both deviceName {e.device_name!r} and a DRA claim request: keep deviceName "
                         "for a device plugin, or claimName/requestName for DRA, not both",
-                        rule="devices.deviceNameOrClaim",
+                        rule=NAME_OR_CLAIM_REQUIRED,
                     )
                 )
         for e in dra:
@@ -160,7 +198,7 @@ def check(spec: dict[str, Any], root: Path) -> Findings:
                             (*where, part),
                             f"{label} is a DRA device and needs {part}",
                             "FieldValueRequired",
-                            rule="devices.claimRequest",
+                            rule=BAD_CLAIM_REQUEST,
                         )
                     )
                     valid = False
@@ -174,7 +212,7 @@ def check(spec: dict[str, Any], root: Path) -> Findings:
                         f"{label} asks for claim {e.claim_name!r} request {e.request_name!r}, which "
                         f"{pairs[pair]} already uses: each claim request attaches one device once",
                         "FieldValueDuplicate",
-                        rule="devices.claimRequest",
+                        rule=BAD_CLAIM_REQUEST,
                     )
                 )
             pairs.setdefault(pair, field_path(where))
@@ -190,7 +228,7 @@ def _check_resource_claims(claims: list[Any], root: Path, used: dict[str, str]) 
     for i, rc in enumerate(claims):
         where = (*at, i)
         if not isinstance(rc, dict):
-            causes.append(Cause.at(where, f"must be an object, got {json_type(rc)}", rule="devices.resourceClaim"))
+            causes.append(Cause.at(where, f"must be an object, got {json_type(rc)}", rule=BAD_RESOURCE_CLAIM))
             continue
         name = rc.get("name")
         if not isinstance(name, str) or not name:
@@ -199,7 +237,7 @@ def _check_resource_claims(claims: list[Any], root: Path, used: dict[str, str]) 
                     (*where, "name"),
                     "a resource claim needs a name",
                     "FieldValueRequired",
-                    rule="devices.resourceClaim",
+                    rule=BAD_RESOURCE_CLAIM,
                 )
             )
         elif name in names:
@@ -208,7 +246,7 @@ def _check_resource_claims(claims: list[Any], root: Path, used: dict[str, str]) 
                     (*where, "name"),
                     f"resource claim name {name!r} is used more than once",
                     "FieldValueDuplicate",
-                    rule="devices.resourceClaim",
+                    rule=BAD_RESOURCE_CLAIM,
                 )
             )
         elif len(name) > 63 or not DNS_LABEL.fullmatch(name):
@@ -217,7 +255,7 @@ def _check_resource_claims(claims: list[Any], root: Path, used: dict[str, str]) 
                     (*where, "name"),
                     f"resource claim name {name!r} must be a DNS label (lower-case letters, digits and '-', "
                     "at most 63 characters)",
-                    rule="devices.resourceClaim",
+                    rule=BAD_RESOURCE_CLAIM,
                 )
             )
         if isinstance(name, str):
@@ -231,7 +269,7 @@ def _check_resource_claims(claims: list[Any], root: Path, used: dict[str, str]) 
                     where,
                     f"{label} {said} of resourceClaimName and resourceClaimTemplateName: set exactly one",
                     "FieldValueRequired" if not sources else "FieldValueInvalid",
-                    rule="devices.resourceClaim",
+                    rule=BAD_RESOURCE_CLAIM,
                 )
             )
     missing = [claim for claim in used if claim not in names]
@@ -242,7 +280,7 @@ def _check_resource_claims(claims: list[Any], root: Path, used: dict[str, str]) 
                 at,
                 f"claims used by gpus/hostDevices are not listed in {field_path(at)}: {listed}; add an entry "
                 "{name, resourceClaimName or resourceClaimTemplateName} for each",
-                rule="devices.claimNotListed",
+                rule=CLAIM_NOT_LISTED,
             )
         )
     return causes

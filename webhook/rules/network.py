@@ -29,6 +29,142 @@ from webhook.k8s.multus import parse_mac
 from webhook.k8s.paths import Path, get
 from webhook.k8s.paths import field as field_path
 from webhook.rules.base import Cause, Context, Findings, json_type
+from webhook.rules.registry import define
+
+UNKNOWN_STATE = define(
+    "interfaces.unknown-state",
+    "unknown interface state",
+    field="`spec.domain.devices.interfaces[i].state`",
+    page="network.md#consistency-rules-denials",
+    replaces="network.N1",
+)
+SRIOV_LINK_STATE = define(
+    "interfaces.sriov-link-state",
+    "`up`/`down` on an SR-IOV interface",
+    field="`spec.domain.devices.interfaces[i].state`",
+    page="network.md#consistency-rules-denials",
+    replaces="network.N2",
+)
+ABSENT_NOT_BRIDGE = define(
+    "interfaces.absent-not-bridge",
+    "`absent` on a non-bridge interface",
+    field="`spec.domain.devices.interfaces[i].state`",
+    page="network.md#consistency-rules-denials",
+    replaces="network.N3",
+)
+ABSENT_DEFAULT_NETWORK = define(
+    "interfaces.absent-default-network",
+    "`absent` on the default (pod or Multus default) network",
+    field="`spec.domain.devices.interfaces[i].state`",
+    page="network.md#consistency-rules-denials",
+    replaces="network.N4",
+)
+BINDING_COUNT = define(
+    "interfaces.binding-count",
+    "not exactly one binding (slirp/macvtap/old passt count as none)",
+    field="`spec.domain.devices.interfaces[i]`",
+    page="network.md#consistency-rules-denials",
+    replaces="network.N5",
+)
+MASQUERADE_NOT_POD_NETWORK = define(
+    "interfaces.masquerade-not-pod-network",
+    "masquerade on a non-pod network",
+    field="`spec.domain.devices.interfaces[i].name`",
+    page="network.md#consistency-rules-denials",
+    replaces="network.N6",
+)
+MASQUERADE_RESERVED_MAC = define(
+    "interfaces.masquerade-reserved-mac",
+    "masquerade with KubeVirt's reserved MAC",
+    field="`spec.domain.devices.interfaces[i].macAddress`",
+    page="network.md#consistency-rules-denials",
+    replaces="network.N7",
+)
+BRIDGE_ON_POD_NETWORK = define(
+    "interfaces.bridge-on-pod-network",
+    "reserved: bridge on the pod network depends on KubeVirt's config; left to KubeVirt",
+    field="`spec.domain.devices.interfaces[i].name`",
+    page="network.md#consistency-rules-denials",
+    kind="reserved",
+    replaces="network.N8",
+)
+PASST_NOT_POD_NETWORK = define(
+    "interfaces.passt-not-pod-network",
+    "passtBinding on a non-pod network (its feature gate is left to KubeVirt)",
+    field="`spec.domain.devices.interfaces[i].name`",
+    page="network.md#consistency-rules-denials",
+    replaces="network.N9",
+)
+NETWORK_WITHOUT_INTERFACE = define(
+    "interfaces.network-without-interface",
+    "a network without an interface (FieldValueRequired)",
+    field="`spec.networks[i].name`",
+    page="network.md#consistency-rules-denials",
+    replaces="network.N10",
+)
+INTERFACE_WITHOUT_NETWORK = define(
+    "interfaces.interface-without-network",
+    "an interface without a network",
+    field="`spec.domain.devices.interfaces[i].name`",
+    page="network.md#consistency-rules-denials",
+    replaces="network.N11",
+)
+DUPLICATE_NETWORK = define(
+    "interfaces.duplicate-network",
+    "duplicate network name",
+    field="`spec.networks[i].name`",
+    page="network.md#consistency-rules-denials",
+    replaces="network.N12",
+)
+DUPLICATE_INTERFACE = define(
+    "interfaces.duplicate-interface",
+    "duplicate interface name",
+    field="`spec.domain.devices.interfaces[i].name`",
+    page="network.md#consistency-rules-denials",
+    replaces="network.N13",
+)
+SEVERAL_POD_NETWORKS = define(
+    "interfaces.several-pod-networks",
+    "more than one pod network",
+    field="`spec.interfaces` (sic, KubeVirt's path)",
+    page="network.md#consistency-rules-denials",
+    replaces="network.N14",
+)
+SEVERAL_DEFAULT_NETWORKS = define(
+    "interfaces.several-default-networks",
+    "more than one Multus default, or a pod network beside a Multus default",
+    field="`spec.networks`",
+    page="network.md#consistency-rules-denials",
+    replaces="network.N15",
+)
+NETWORK_TYPE_COUNT = define(
+    "interfaces.network-type-count",
+    "a network with no type or several (FieldValueRequired)",
+    field="`spec.networks[i]`",
+    page="network.md#consistency-rules-denials",
+    replaces="network.N16",
+)
+MULTUS_WITHOUT_NETWORK_NAME = define(
+    "interfaces.multus-without-network-name",
+    "Multus without `networkName` (first only)",
+    field="`spec.networks[i]`",
+    page="network.md#consistency-rules-denials",
+    replaces="network.N17",
+)
+BAD_INTERFACE_FIELD = define(
+    "interfaces.bad-interface-field",
+    "bad interface name, unsupported model, malformed MAC",
+    field="`...interfaces[i].{name,model,macAddress}`",
+    page="network.md#consistency-rules-denials",
+    replaces="network.N18",
+)
+DISCONTINUED_BINDING = define(
+    "interfaces.discontinued-binding",
+    "discontinued binding (VMI and VM CREATE only)",
+    field="`...interfaces[i].{slirp,passt,macvtap}`",
+    page="network.md#consistency-rules-denials",
+    replaces="network.N19",
+)
 
 VMI_ROOT: Path = ("spec",)
 VM_ROOT: Path = ("spec", "template", "spec")
@@ -246,7 +382,7 @@ def _check_sources(spec: Spec) -> list[Cause]:
                 ifaces_field,
                 f"only one network may be the pod network, found {len(pods)}: {names}",
                 "FieldValueDuplicate",
-                rule="network.N14",
+                rule=SEVERAL_POD_NETWORKS,
             )
         )
     defaults = [n for n in spec.nets if isinstance(n.raw.get("multus"), dict) and n.multus.get("default") is True]
@@ -257,7 +393,7 @@ def _check_sources(spec: Spec) -> list[Cause]:
             Cause(
                 nets_field,
                 f"only one Multus network may set default: true, found {len(defaults)}: {names}",
-                rule="network.N15",
+                rule=SEVERAL_DEFAULT_NETWORKS,
             )
         )
     if pods and defaults:
@@ -266,23 +402,23 @@ def _check_sources(spec: Spec) -> list[Cause]:
                 nets_field,
                 f'the pod network "{pods[0].name}" and the Multus default network "{defaults[0].name}" cannot be used '
                 "together: both would be the primary interface; keep one",
-                rule="network.N15",
+                rule=SEVERAL_DEFAULT_NETWORKS,
             )
         )
     for n in spec.nets:  # N16
         if not n.sources:
             msg = f'network "{n.name}" has no type: set one of pod, multus or resourceClaim'
-            causes.append(Cause.at(spec.net_path(n.index), msg, "FieldValueRequired", rule="network.N16"))
+            causes.append(Cause.at(spec.net_path(n.index), msg, "FieldValueRequired", rule=NETWORK_TYPE_COUNT))
         elif len(n.sources) > 1:
             msg = f'network "{n.name}" has {len(n.sources)} types ({", ".join(n.sources)}): keep exactly one'
-            causes.append(Cause.at(spec.net_path(n.index), msg, "FieldValueRequired", rule="network.N16"))
+            causes.append(Cause.at(spec.net_path(n.index), msg, "FieldValueRequired", rule=NETWORK_TYPE_COUNT))
     for n in spec.nets:  # N17, first only (as KubeVirt)
         if isinstance(n.raw.get("multus"), dict) and not n.multus.get("networkName"):
             msg = (
                 f'network "{n.name}": multus needs a networkName, the NetworkAttachmentDefinition to use '
                 "(name or namespace/name)"
             )
-            causes.append(Cause.at(spec.net_path(n.index), msg, "FieldValueRequired", rule="network.N17"))
+            causes.append(Cause.at(spec.net_path(n.index), msg, "FieldValueRequired", rule=MULTUS_WITHOUT_NETWORK_NAME))
             break
     return causes
 
@@ -308,7 +444,7 @@ def _check_states(spec: Spec) -> list[Cause]:
                 Cause.at(
                     at,
                     f'interface "{name}": state "{state}" is not supported; use "up", "down" or "absent" (or omit it)',
-                    rule="network.N1",
+                    rule=UNKNOWN_STATE,
                 )
             )
         if state in ("up", "down") and "sriov" in iface.bindings:  # N2
@@ -316,7 +452,7 @@ def _check_states(spec: Spec) -> list[Cause]:
                 Cause.at(
                     at,
                     f'interface "{name}": SR-IOV interfaces cannot be set "{state}"; remove the state field',
-                    rule="network.N2",
+                    rule=SRIOV_LINK_STATE,
                 )
             )
         if state == "absent" and "bridge" not in iface.bindings:  # N3
@@ -325,7 +461,7 @@ def _check_states(spec: Spec) -> list[Cause]:
                     at,
                     f'interface "{name}": state "absent" (hot-unplug) works only with bridge binding, not '
                     f"{_binding_word(iface)}; remove the interface and its network, then restart the VM",
-                    rule="network.N3",
+                    rule=ABSENT_NOT_BRIDGE,
                 )
             )
         net = nets.get(name)
@@ -335,7 +471,7 @@ def _check_states(spec: Spec) -> list[Cause]:
                     at,
                     f'interface "{name}": state "absent" is not supported on {net.describe()} (the primary '
                     "interface); only interfaces on secondary Multus networks can be unplugged",
-                    rule="network.N4",
+                    rule=ABSENT_DEFAULT_NETWORK,
                 )
             )
     return causes
@@ -352,10 +488,10 @@ def _check_bindings(spec: Spec) -> list[Cause]:
                 f'interface "{name}" has no binding{gone if iface.discontinued else ""}: set exactly one of bridge, '
                 "masquerade, sriov, passtBinding or binding (a plugin)"
             )
-            causes.append(Cause.at(spec.iface_path(iface.index), msg, rule="network.N5"))
+            causes.append(Cause.at(spec.iface_path(iface.index), msg, rule=BINDING_COUNT))
         elif n > 1:
             msg = f'interface "{name}" has {n} bindings ({", ".join(iface.bindings)}): keep exactly one'
-            causes.append(Cause.at(spec.iface_path(iface.index), msg, rule="network.N5"))
+            causes.append(Cause.at(spec.iface_path(iface.index), msg, rule=BINDING_COUNT))
         net = nets.get(name)
         for binding in ("masquerade", "passtBinding"):  # N6, N9 (second half)
             # KubeVirt reads a missing network as one that is not the pod network: N11 and this both fire
@@ -363,12 +499,12 @@ def _check_bindings(spec: Spec) -> list[Cause]:
                 undefined = f'an undefined network (no entry in networks is named "{name}")'
                 where = net.describe() if net is not None else undefined
                 msg = f'interface "{name}": {binding} works only on the pod network, not on {where}'
-                rule = "network.N6" if binding == "masquerade" else "network.N9"
+                rule = MASQUERADE_NOT_POD_NETWORK if binding == "masquerade" else PASST_NOT_POD_NETWORK
                 causes.append(Cause.at(spec.iface_path(iface.index, "name"), msg, rule=rule))
         mac = iface.raw.get("macAddress")
         if "masquerade" in iface.bindings and isinstance(mac, str) and mac.lower().replace("-", ":") == RESERVED_MAC:
             msg = f'interface "{name}": MAC address {mac} is reserved for KubeVirt\'s in-pod bridge; choose another'
-            causes.append(Cause.at(spec.iface_path(iface.index, "macAddress"), msg, rule="network.N7"))  # N7
+            causes.append(Cause.at(spec.iface_path(iface.index, "macAddress"), msg, rule=MASQUERADE_RESERVED_MAC))  # N7
     return causes
 
 
@@ -381,7 +517,7 @@ def _check_discontinued(spec: Spec) -> list[Cause]:
                     f'interface "{iface.name}": the {what} binding was discontinued in KubeVirt v1.3; '
                     "use masquerade, bridge or passtBinding"
                 )
-                causes.append(Cause.at(spec.iface_path(iface.index, key), msg, rule="network.N19"))
+                causes.append(Cause.at(spec.iface_path(iface.index, key), msg, rule=DISCONTINUED_BINDING))
     return causes
 
 
@@ -393,7 +529,7 @@ def _check_names(spec: Spec) -> list[Cause]:
     for n in spec.nets:  # N12
         if n.name in seen:
             msg = f'network name "{n.name}" is used more than once; every network needs a unique name'
-            causes.append(Cause.at(spec.net_path(n.index, "name"), msg, "FieldValueDuplicate", rule="network.N12"))
+            causes.append(Cause.at(spec.net_path(n.index, "name"), msg, "FieldValueDuplicate", rule=DUPLICATE_NETWORK))
         seen.add(n.name)
     ifaces_field = field_path((*spec.root, "domain", "devices", "interfaces"))
     for n in spec.nets:  # N10
@@ -401,12 +537,16 @@ def _check_names(spec: Spec) -> list[Cause]:
             msg = (
                 f'network "{n.name}" has no interface: add one named "{n.name}" to {ifaces_field} or remove the network'
             )
-            causes.append(Cause.at(spec.net_path(n.index, "name"), msg, "FieldValueRequired", rule="network.N10"))
+            causes.append(
+                Cause.at(spec.net_path(n.index, "name"), msg, "FieldValueRequired", rule=NETWORK_WITHOUT_INTERFACE)
+            )
     seen = set()
     for i in spec.ifaces:  # N13
         if i.name in seen:
             msg = f'interface name "{i.name}" is used more than once; each network takes exactly one interface'
-            causes.append(Cause.at(spec.iface_path(i.index, "name"), msg, "FieldValueDuplicate", rule="network.N13"))
+            causes.append(
+                Cause.at(spec.iface_path(i.index, "name"), msg, "FieldValueDuplicate", rule=DUPLICATE_INTERFACE)
+            )
         seen.add(i.name)
     nets_field = field_path((*spec.root, "networks"))
     for i in spec.ifaces:  # N11
@@ -414,7 +554,7 @@ def _check_names(spec: Spec) -> list[Cause]:
             msg = (
                 f'interface "{i.name}" has no network: add one named "{i.name}" to {nets_field} or remove the interface'
             )
-            causes.append(Cause.at(spec.iface_path(i.index, "name"), msg, rule="network.N11"))
+            causes.append(Cause.at(spec.iface_path(i.index, "name"), msg, rule=INTERFACE_WITHOUT_NETWORK))
     return causes
 
 
@@ -423,22 +563,22 @@ def _check_fields(spec: Spec) -> list[Cause]:
     for i in spec.ifaces:  # N18 (name, model, MAC; PCI addresses and ports are left to KubeVirt)
         if not NAME_RE.match(i.name):
             msg = f'interface name "{i.name}" may contain only letters, digits, "-" and "_"'
-            causes.append(Cause.at(spec.iface_path(i.index, "name"), msg, rule="network.N18"))
+            causes.append(Cause.at(spec.iface_path(i.index, "name"), msg, rule=BAD_INTERFACE_FIELD))
         model = i.raw.get("model")
         if isinstance(model, str) and model and model not in MODELS:
             msg = f'interface "{i.name}": model "{model}" is not supported; use one of {", ".join(MODELS)}'
             causes.append(
-                Cause.at(spec.iface_path(i.index, "model"), msg, "FieldValueNotSupported", rule="network.N18")
+                Cause.at(spec.iface_path(i.index, "model"), msg, "FieldValueNotSupported", rule=BAD_INTERFACE_FIELD)
             )
         mac = i.raw.get("macAddress")
         if isinstance(mac, str) and mac:
             parsed = parse_mac(mac)  # Go's net.ParseMAC, as KubeVirt (built with Go 1.26) parses it
             if parsed is None:
                 msg = f'interface "{i.name}": MAC address "{mac}" is malformed; write it as 02:00:00:aa:bb:cc'
-                causes.append(Cause.at(spec.iface_path(i.index, "macAddress"), msg, rule="network.N18"))
+                causes.append(Cause.at(spec.iface_path(i.index, "macAddress"), msg, rule=BAD_INTERFACE_FIELD))
             elif len(parsed) > 6:
                 msg = f'interface "{i.name}": MAC address "{mac}" is longer than 6 bytes'
-                causes.append(Cause.at(spec.iface_path(i.index, "macAddress"), msg, rule="network.N18"))
+                causes.append(Cause.at(spec.iface_path(i.index, "macAddress"), msg, rule=BAD_INTERFACE_FIELD))
     return causes
 
 

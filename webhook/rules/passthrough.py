@@ -30,6 +30,49 @@ from webhook.k8s import quantity
 from webhook.k8s.paths import Path
 from webhook.k8s.paths import field as field_path
 from webhook.rules.base import Cause, Context, Findings, json_type
+from webhook.rules.registry import define
+
+MALFORMED = define(
+    "passthrough.malformed",
+    "a declaration that does not parse (entry syntax, IDs not 4 hex digits, unknown keys, wrong types)",
+    field="the declaration",
+    page="passthrough.md",
+)
+UNSUPPORTED_TYPE = define(
+    "passthrough.unsupported-type",
+    "a device type other than `pci` (FieldValueNotSupported)",
+    field="`spec.domain.devices.passthrough[i]`",
+    page="passthrough.md",
+    replaces="passthrough.type",
+)
+COUNT_OUT_OF_RANGE = define(
+    "passthrough.count-out-of-range",
+    "a count outside 1..`passthrough.maxCount` (also summed over repeats)",
+    field="the declaration",
+    page="passthrough.md",
+    replaces="passthrough.count",
+)
+CONTAINER_NOT_FOUND = define(
+    "passthrough.container-not-found",
+    "the target container does not exist, or the pod has none (FieldValueNotFound)",
+    field="the declaration",
+    page="passthrough.md",
+    replaces="passthrough.container",
+)
+CONFLICTING_REQUEST = define(
+    "passthrough.conflicting-request",
+    "an existing request/limit or `hostDevices` entry disagrees with the declaration",
+    field="the declaration",
+    page="passthrough.md",
+    replaces="passthrough.conflict",
+)
+NOT_PERMITTED = define(
+    "passthrough.not-permitted",
+    "with `permittedOnly`, a device or deviceName not in `passthrough.permittedDevices`",
+    field="the declaration, or `hostDevices[i].deviceName` / `gpus[i].deviceName`",
+    page="passthrough.md",
+    replaces="passthrough.permitted",
+)
 
 ANNOTATION = "vm-admission.io/passthrough"
 CONTAINER_ANNOTATION = "vm-admission.io/passthrough-container"
@@ -154,7 +197,7 @@ def parse_annotation(value: Any, at: Path, max_count: int) -> tuple[Entries, tup
             Cause.at(
                 at,
                 f'must be a string such as "10de:1eb8, 8086:10c9=2", got {json_type(value)}',
-                rule="passthrough.malformed",
+                rule=MALFORMED,
             ),
         )
     if len(value) <= _CACHED_LENGTH:
@@ -175,7 +218,7 @@ def _parse_annotation(value: str, at: Path, max_count: int) -> tuple[Entries, tu
                 Cause.at(
                     at,
                     f"entry {n} is empty: separate VENDOR:DEVICE[=COUNT] entries by one comma",
-                    rule="passthrough.malformed",
+                    rule=MALFORMED,
                 )
             )
             continue
@@ -185,13 +228,13 @@ def _parse_annotation(value: str, at: Path, max_count: int) -> tuple[Entries, tu
                 Cause.at(
                     at,
                     f"{where} is malformed: write VENDOR:DEVICE[=COUNT], e.g. 10de:1eb8=2",
-                    rule="passthrough.malformed",
+                    rule=MALFORMED,
                 )
             )
             continue
         vendor, device, raw_count = m["vendor"], m["device"], m["count"]
         problems = [
-            (f"{where}: {part} {_shown(hex_id)} is not 4 hex digits", "passthrough.malformed")
+            (f"{where}: {part} {_shown(hex_id)} is not 4 hex digits", MALFORMED)
             for part, hex_id in (("vendor", vendor), ("device", device))
             if not _HEX4.fullmatch(hex_id)
         ]
@@ -201,9 +244,7 @@ def _parse_annotation(value: str, at: Path, max_count: int) -> tuple[Entries, tu
             if problem is None and count is not None:
                 problem = _range_problem(count, where, max_count)
             if problem is not None:
-                problems.append(
-                    (problem, "passthrough.count" if "out of range" in problem else "passthrough.malformed")
-                )
+                problems.append((problem, COUNT_OUT_OF_RANGE if "out of range" in problem else MALFORMED))
         if problems:
             causes.extend(Cause.at(at, p, rule=rule) for p, rule in problems)
         elif count is not None:
@@ -223,7 +264,7 @@ def parse_entry(entry: Any, at: Path, max_count: int) -> tuple[tuple[str, str, i
             Cause.at(
                 at,
                 f"must be a map {{type, vendor, device, count}}, got {json_type(entry)}",
-                rule="passthrough.malformed",
+                rule=MALFORMED,
             )
         ]
     causes: list[Cause] = []
@@ -233,7 +274,7 @@ def parse_entry(entry: Any, at: Path, max_count: int) -> tuple[tuple[str, str, i
             Cause.at(
                 at,
                 f"unknown key(s) {', '.join(unknown)}: an entry has type, vendor, device, count",
-                rule="passthrough.malformed",
+                rule=MALFORMED,
             )
         )
     kind = entry.get("type")
@@ -243,7 +284,7 @@ def parse_entry(entry: Any, at: Path, max_count: int) -> tuple[tuple[str, str, i
                 at,
                 f'type {kind!r} is not supported: supported values: "{PCI}"',
                 "FieldValueNotSupported",
-                rule="passthrough.type",
+                rule=UNSUPPORTED_TYPE,
             )
         )
     ids: list[str] = []
@@ -255,7 +296,7 @@ def parse_entry(entry: Any, at: Path, max_count: int) -> tuple[tuple[str, str, i
                     at,
                     f'{part} is required: 4 hex digits, e.g. "10de"',
                     "FieldValueRequired",
-                    rule="passthrough.malformed",
+                    rule=MALFORMED,
                 )
             )
         elif not isinstance(raw, str):
@@ -263,22 +304,22 @@ def parse_entry(entry: Any, at: Path, max_count: int) -> tuple[tuple[str, str, i
                 Cause.at(
                     at,
                     f"{part} must be a string of 4 hex digits (quote it in YAML), got {raw!r}",
-                    rule="passthrough.malformed",
+                    rule=MALFORMED,
                 )
             )
         elif not _HEX4.fullmatch(raw):
-            causes.append(Cause.at(at, f"{part} {_shown(raw)} is not 4 hex digits", rule="passthrough.malformed"))
+            causes.append(Cause.at(at, f"{part} {_shown(raw)} is not 4 hex digits", rule=MALFORMED))
         else:
             ids.append(raw.lower())
     raw_count = entry.get("count", 1)
     count = 1
     if isinstance(raw_count, bool) or not isinstance(raw_count, int):
-        causes.append(Cause.at(at, f"count must be a whole number, got {raw_count!r}", rule="passthrough.malformed"))
+        causes.append(Cause.at(at, f"count must be a whole number, got {raw_count!r}", rule=MALFORMED))
     else:
         count = raw_count
         problem = _range_problem(count, "count", max_count)
         if problem is not None:
-            causes.append(Cause.at(at, problem.removeprefix("count: "), rule="passthrough.count"))
+            causes.append(Cause.at(at, problem.removeprefix("count: "), rule=COUNT_OUT_OF_RANGE))
     if causes:
         return None, causes
     return (ids[0], ids[1], count), []
@@ -307,7 +348,7 @@ def _declarations(obj: dict[str, Any], kind: str, cfg: Passthrough, plan: Plan) 
                 Cause.at(
                     list_at,
                     f"must be a list of {{type, vendor, device, count}}, got {json_type(listed)}",
-                    rule="passthrough.malformed",
+                    rule=MALFORMED,
                 )
             )
         elif listed is not None:
@@ -330,7 +371,7 @@ def _declarations(obj: dict[str, Any], kind: str, cfg: Passthrough, plan: Plan) 
                     dev.declared_at,
                     f"{dev.selector} is declared {dev.count} times in total (repeated declarations add up), "
                     f"more than passthrough.maxCount ({cfg.maxCount})",
-                    rule="passthrough.count",
+                    rule=COUNT_OUT_OF_RANGE,
                 )
             )
         named = cfg.resource_for(dev.vendor, dev.device) if cfg.permittedDevices else None
@@ -341,7 +382,7 @@ def _declarations(obj: dict[str, Any], kind: str, cfg: Passthrough, plan: Plan) 
                     dev.declared_at,
                     f"device {dev.selector} is not in passthrough.permittedDevices (permitted: {allowed})",
                     "FieldValueNotSupported",
-                    rule="passthrough.permitted",
+                    rule=NOT_PERMITTED,
                 )
             )
         dev.resource = named or f"{cfg.resourcePrefix}/{dev.vendor}_{dev.device}"
@@ -373,7 +414,7 @@ def _check_pod(obj: dict[str, Any], plan: Plan) -> None:
                     f"target container {wanted!r} (annotation {CONTAINER_ANNOTATION}) does not exist; "
                     f"containers: {', '.join(str(n) for n in names) or 'none'}",
                     "FieldValueNotFound",
-                    rule="passthrough.container",
+                    rule=CONTAINER_NOT_FOUND,
                 )
             )
             return
@@ -388,7 +429,7 @@ def _check_pod(obj: dict[str, Any], plan: Plan) -> None:
                 at,
                 "the pod has no container to give the devices to",
                 "FieldValueNotFound",
-                rule="passthrough.container",
+                rule=CONTAINER_NOT_FOUND,
             )
         )
         return
@@ -420,7 +461,7 @@ def _check_pod(obj: dict[str, Any], plan: Plan) -> None:
                         group[0].declared_at,
                         f"{field_path((*part_path, resource))} is {existing!r} but the declaration asks for "
                         f"{asked}: make them equal or drop one of them",
-                        rule="passthrough.conflict",
+                        rule=CONFLICTING_REQUEST,
                     )
                 )
 
@@ -451,7 +492,7 @@ def _check_vmi(obj: dict[str, Any], cfg: Passthrough, plan: Plan) -> None:
                             f"(permitted: {', '.join(sorted(permitted)) or 'none'}); KubeVirt would only fail "
                             "later, when it renders the pod",
                             "FieldValueNotSupported",
-                            rule="passthrough.permitted",
+                            rule=NOT_PERMITTED,
                         )
                     )
     prefixes = tuple(f"pt-{dev.vendor}-{dev.device}-" for dev in plan.devices)
@@ -471,7 +512,7 @@ def _check_vmi(obj: dict[str, Any], cfg: Passthrough, plan: Plan) -> None:
                                 dev.declared_at,
                                 f"{where} ({entry_name}) has deviceName {device_name!r} but {dev.selector} maps to "
                                 f"{dev.resource!r}: remove the entry to let it be recreated",
-                                rule="passthrough.conflict",
+                                rule=CONFLICTING_REQUEST,
                             )
                         )
                 elif name == "hostDevices" and isinstance(entry_name, str) and entry_name.startswith(prefix):
@@ -480,7 +521,7 @@ def _check_vmi(obj: dict[str, Any], cfg: Passthrough, plan: Plan) -> None:
                             dev.declared_at,
                             f"{where} ({entry_name}) is beyond the declared count {dev.count} of {dev.selector}: "
                             "remove the entry or raise the count",
-                            rule="passthrough.conflict",
+                            rule=CONFLICTING_REQUEST,
                         )
                     )
                 elif device_name == dev.resource and not (
@@ -491,7 +532,7 @@ def _check_vmi(obj: dict[str, Any], cfg: Passthrough, plan: Plan) -> None:
                             dev.declared_at,
                             f"{where} ({entry_name}) already requests {dev.resource!r}, which {dev.selector} is "
                             "declared as: declare the device once, either way",
-                            rule="passthrough.conflict",
+                            rule=CONFLICTING_REQUEST,
                         )
                     )
 

@@ -33,7 +33,65 @@ from webhook.k8s.paths import Path
 from webhook.k8s.snapshot import CPU_MANAGER_GATE, HOST_DEVICES_GATE, ClusterSnapshot, NodeClass
 from webhook.rules import attachments, cpu, devices, passthrough
 from webhook.rules.base import Cause, Context, Findings, cluster_finding, default_architecture, to_run
-from webhook.rules.dedicated import is_dedicated_pod
+from webhook.rules.qos import is_dedicated_pod
+from webhook.rules.registry import define
+
+NO_MATCHING_NODE = define(
+    "preflight.no-matching-node",
+    "no schedulable node matches the nodeSelector (plus the launcher's `kubevirt.io/schedulable`, "
+    "`kubernetes.io/arch`), required node affinity and tolerations",
+    field="`spec.nodeSelector`",
+    page="cluster-view.md",
+    kind="preflight",
+    replaces="preflight.placement",
+)
+NO_CPU_MANAGER_NODE = define(
+    "preflight.no-cpu-manager-node",
+    "dedicated CPUs, but no node that could run it carries a CPU-manager label (names the CPUManager gate when "
+    "the CR has it off)",
+    field="`spec.domain.cpu.dedicatedCpuPlacement` (pods: `spec.nodeSelector`)",
+    page="cluster-view.md",
+    kind="preflight",
+    replaces="preflight.K1",
+)
+NOT_ENOUGH_CPUS = define(
+    "preflight.not-enough-cpus",
+    "no such node has the allocatable CPUs to pin: vCPUs + I/O pool threads + emulator thread",
+    field="`spec.domain.cpu.dedicatedCpuPlacement` (pods: the largest CPU request)",
+    page="cluster-view.md",
+    kind="preflight",
+    replaces="preflight.K2",
+)
+NOT_ENOUGH_DEVICES = define(
+    "preflight.not-enough-devices",
+    "no such node advertises enough of a device resource",
+    field="the declaration / `hostDevices[i].deviceName` / `gpus[i].deviceName` (pods: the request)",
+    page="cluster-view.md",
+    kind="preflight",
+    replaces="preflight.K3",
+)
+NOT_ENOUGH_MEMORY = define(
+    "preflight.not-enough-memory",
+    "no such node has the allocatable memory or `hugepages-<pageSize>`",
+    field="`spec.domain.resources.requests.memory` (pods: the first memory request)",
+    page="cluster-view.md",
+    kind="preflight",
+    replaces="preflight.K4",
+)
+DEVICE_NOT_PERMITTED = define(
+    "preflight.device-not-permitted",
+    "the deviceName is not in the KubeVirt CR's `permittedHostDevices` (plus `passthrough.permittedDevices`)",
+    field="`hostDevices[i].deviceName` / `gpus[i].deviceName`",
+    page="cluster-view.md",
+    replaces="preflight.K5",
+)
+HOST_DEVICES_GATE_OFF = define(
+    "preflight.host-devices-gate-off",
+    "host devices while the KubeVirt CR's `HostDevices` gate is off",
+    field="`spec.domain.devices.hostDevices`",
+    page="cluster-view.md",
+    replaces="preflight.K6",
+)
 
 SCHEDULABLE_LABEL = ("kubevirt.io/schedulable", "true")
 ARCH_LABEL = "kubernetes.io/arch"
@@ -314,9 +372,9 @@ def _fits(c: NodeClass, demand: Demand) -> dict[str, bool]:
     a = c.allocatable
     zero = Decimal(0)
     return {
-        "K2": not demand.cpus or a.get("cpu", zero) >= demand.cpus,
-        "K3": all(a.get(r, zero) >= n for r, n in demand.devices.items()),
-        "K4": all(a.get(r, zero) >= n for r, n in demand.memory.items()),
+        NOT_ENOUGH_CPUS: not demand.cpus or a.get("cpu", zero) >= demand.cpus,
+        NOT_ENOUGH_DEVICES: all(a.get(r, zero) >= n for r, n in demand.devices.items()),
+        NOT_ENOUGH_MEMORY: all(a.get(r, zero) >= n for r, n in demand.memory.items()),
     }
 
 
@@ -333,7 +391,7 @@ def _resource_shortfalls(classes: list[NodeClass], demand: Demand, where: str) -
                 f"{nodes} {where}; the largest has {fmt_cpus(max(have, Decimal(0)))} allocatable CPUs{named}, "
                 f"{demand.what} needs {fmt_cpus(demand.cpus)} pinned CPUs{detail}"
             )
-            out.append(("K2", demand.cpus_field, message))
+            out.append((NOT_ENOUGH_CPUS, demand.cpus_field, message))
     for resource, n in sorted(demand.devices.items()):
         have, best = _largest(classes, resource)
         if have < n:
@@ -343,7 +401,13 @@ def _resource_shortfalls(classes: list[NodeClass], demand: Demand, where: str) -
                 named = f" ({best.describe()})" if best else ""
                 msg = f"the most any of the {nodes} {where} advertises is {int(have)} {resource}{named}"
             hint = " (is its device plugin running?)" if have <= 0 else ""
-            out.append(("K3", demand.device_fields.get(resource, demand.root), f"{msg}, {demand.what} needs {n}{hint}"))
+            out.append(
+                (
+                    NOT_ENOUGH_DEVICES,
+                    demand.device_fields.get(resource, demand.root),
+                    f"{msg}, {demand.what} needs {n}{hint}",
+                )
+            )
     for resource, amount in sorted(demand.memory.items()):
         have, best = _largest(classes, resource)
         if have < amount:
@@ -353,7 +417,7 @@ def _resource_shortfalls(classes: list[NodeClass], demand: Demand, where: str) -
             else:
                 named = f" ({best.describe()})" if best else ""
                 msg = f"the largest of the {nodes} {where} has {fmt_bytes(have)} allocatable {label}{named}"
-            out.append(("K4", demand.memory_field, f"{msg}, {demand.what} needs {fmt_bytes(amount)}"))
+            out.append((NOT_ENOUGH_MEMORY, demand.memory_field, f"{msg}, {demand.what} needs {fmt_bytes(amount)}"))
     return out
 
 
@@ -398,12 +462,12 @@ def fit(demand: Demand, ctx: Context, snapshot: ClusterSnapshot) -> list[tuple[s
     eligible = [c for c in snapshot.node_classes if scheduling.eligible(c, demand.placement)]
     if not eligible:
         sel = (*demand.root, "nodeSelector")
-        return [("placement", sel, _placement_message(snapshot, demand))]
+        return [(NO_MATCHING_NODE, sel, _placement_message(snapshot, demand))]
     candidates, where = eligible, "that could run it"
     if demand.dedicated:
         candidates = _cpu_manager_nodes(eligible, ctx, demand)
         if not candidates:
-            return [("K1", demand.dedicated_field, _k1_message(eligible, ctx, demand, snapshot))]
+            return [(NO_CPU_MANAGER_NODE, demand.dedicated_field, _k1_message(eligible, ctx, demand, snapshot))]
         where = "with " + " or ".join(f"{k}={v}" for k, v in ctx.config.cpuManager.labels.items())
     failures = _resource_shortfalls(candidates, demand, where)
     if failures or any(all(_fits(c, demand).values()) for c in candidates):
@@ -414,10 +478,10 @@ def fit(demand: Demand, ctx: Context, snapshot: ClusterSnapshot) -> list[tuple[s
     return [
         (
             lacking[0],
-            {"K2": demand.cpus_field, "K3": next(iter(demand.device_fields.values()), demand.root),
-             "K4": demand.memory_field}[lacking[0]],
+            {NOT_ENOUGH_CPUS: demand.cpus_field, NOT_ENOUGH_DEVICES: next(iter(demand.device_fields.values()), demand.root),
+             NOT_ENOUGH_MEMORY: demand.memory_field}[lacking[0]],
             f"no single node has everything {demand.what} needs; the closest ({best.describe()}) lacks "
-            + ", ".join({"K2": "pinnable CPUs", "K3": "the devices", "K4": "memory"}[k] for k in lacking),
+            + ", ".join({NOT_ENOUGH_CPUS: "pinnable CPUs", NOT_ENOUGH_DEVICES: "the devices", NOT_ENOUGH_MEMORY: "memory"}[k] for k in lacking),
         )
     ]  # fmt: skip
 
@@ -440,7 +504,7 @@ def _cr_rules(spec: Any, root: Path, ctx: Context, snapshot: ClusterSnapshot) ->
                 f"the KubeVirt CR {kv.ref} does not enable the HostDevices feature gate, so KubeVirt refuses any "
                 "hostDevices (on the field spec.HostDevices): add HostDevices to "
                 "spec.configuration.developerConfiguration.featureGates, or remove the host devices",
-                rule="preflight.K6",
+                rule=HOST_DEVICES_GATE_OFF,
             )
         )
     if kv.permitted_resources is not None:
@@ -459,7 +523,7 @@ def _cr_rules(spec: Any, root: Path, ctx: Context, snapshot: ClusterSnapshot) ->
                         "is not permitted in permittedHostDevices configuration'): add an entry with this "
                         "resourceName (externalResourceProvider: true for an external device plugin)",
                         "FieldValueNotSupported",
-                        rule="preflight.K5",
+                        rule=DEVICE_NOT_PERMITTED,
                     )
                 )
     return causes
@@ -471,8 +535,7 @@ def _cr_rules(spec: Any, root: Path, ctx: Context, snapshot: ClusterSnapshot) ->
 def _findings(fails: list[tuple[str, Path, str]], ctx: Context) -> Findings:
     out = Findings()
     for rule, path, message in fails:
-        rid = f"preflight.{rule}"
-        cluster_finding(out, Cause.at(path, message, rule=rid), ctx, label=f"preflight ({rid})")
+        cluster_finding(out, Cause.at(path, message, rule=rule), ctx, label=f"preflight ({rule})")
     return out
 
 

@@ -19,13 +19,57 @@ from __future__ import annotations
 
 from typing import Any
 
+from webhook.config import Config
 from webhook.k8s import paths, quantity
+from webhook.k8s import qos as kqos
 from webhook.k8s.patch import PatchBuilder
+from webhook.k8s.paths import Path
+from webhook.k8s.paths import field as field_path
 from webhook.k8s.qos import QOS_RESOURCES, resource_blocks
-from webhook.rules.base import Context, Findings
-from webhook.rules.dedicated import is_dedicated_pod
+from webhook.rules.base import Cause, Context, Findings, json_type, quoted
+from webhook.rules.registry import define
+
+NOT_GUARANTEED = define(
+    "qos.not-guaranteed",
+    "a dedicated-CPU pod that would not be Guaranteed",
+    field="`spec.containers[i].resources.{requests,limits}.{cpu,memory}` (or `spec.resources...`)",
+    page="guaranteed-qos.md",
+    replaces="qos.guaranteed",
+)
+BAD_QUANTITY = define(
+    "qos.bad-quantity",
+    "an unparsable cpu/memory quantity in a dedicated-CPU pod",
+    field="the quantity's field",
+    page="guaranteed-qos.md",
+    replaces="qos.quantity",
+)
 
 AUDIT_KEY = "sidecar-resources"
+GUARANTEED_QOS_ANNOTATION = "vm-admission.io/guaranteed-qos"
+
+
+def is_dedicated_pod(pod: dict[str, Any], config: Config) -> bool:
+    """True for pods that must reach Guaranteed QoS: the opt-in annotation, or a CPU-manager node selector.
+
+    The annotation value ``"false"`` opts a pod out even when its node selector matches.
+    """
+    meta = pod.get("metadata")
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    if isinstance(annotations, dict):
+        flag = annotations.get(GUARANTEED_QOS_ANNOTATION)
+        if flag == "false":
+            return False
+        if flag == "true":
+            return True
+    spec = pod.get("spec")
+    selector = spec.get("nodeSelector") if isinstance(spec, dict) else None
+    if not isinstance(selector, dict):
+        return False
+    # A loop, not any(<generator>): this runs for every Pod, and compiled a generator costs an object.
+    for label, value in config.cpuManager.labels.items():  # noqa: SIM110
+        if selector.get(label) == value:
+            return True
+    return False
 
 
 def mutate_pod(obj: dict[str, Any], ctx: Context) -> Findings:
@@ -124,3 +168,157 @@ def _describe(pod: dict[str, Any], path: paths.Path) -> str:
     kind = "init container" if path[1] == "initContainers" else "container"
     where = paths.field(container_path)
     return f'{kind} "{name}" ({where})' if isinstance(name, str) and name else f"{kind} {where}"
+
+
+# --- validation: a dedicated-CPU pod must be Guaranteed ------------------------------------------------
+
+
+def _pod_shape_problems(pod: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    spec = pod.get("spec")
+    if not isinstance(spec, dict):
+        return ["spec: must be an object"]
+
+    def check_block(res: Any, where: Path) -> None:
+        if res is None:
+            return
+        if not isinstance(res, dict):
+            problems.append(f"{field_path(where)}: must be an object, got {json_type(res)}")
+            return
+        for section in ("requests", "limits"):
+            v = res.get(section)
+            if v is not None and not isinstance(v, dict):
+                problems.append(f"{field_path((*where, section))}: must be an object, got {json_type(v)}")
+
+    check_block(spec.get("resources"), ("spec", "resources"))
+    for key in ("initContainers", "containers"):
+        items = spec.get(key)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            problems.append(f"spec.{key}: must be a list, got {json_type(items)}")
+            continue
+        for i, c in enumerate(items):
+            if not isinstance(c, dict):
+                problems.append(f"spec.{key}[{i}]: must be an object, got {json_type(c)}")
+            else:
+                check_block(c.get("resources"), ("spec", key, i, "resources"))
+    return problems
+
+
+def _owner(pod: dict[str, Any], block: Path) -> str:
+    """'container "x"' / 'init container "y"' / 'the pod' for a resources block path."""
+    if len(block) < 3:
+        return "the pod (spec.resources)"
+    key, index = block[1], block[2]
+    items = pod["spec"][key]
+    name = items[index].get("name") if isinstance(index, int) else None
+    kind = "init container" if key == "initContainers" else "container"
+    return f"{kind} {name!r}" if isinstance(name, str) else f"{kind} #{index}"
+
+
+def _gap_causes(pod: dict[str, Any], gap: kqos.Gap) -> list[Cause]:
+    req_path, lim_path = (*gap.path, "requests", gap.resource), (*gap.path, "limits", gap.resource)
+    bad = []
+    for raw, path in ((gap.request, req_path), (gap.limit, lim_path)):
+        if raw is not None:
+            try:
+                quantity.parse(raw)
+            except quantity.QuantityError as exc:
+                bad.append(Cause.at(path, str(exc), rule="qos.bad-quantity"))
+    if bad:
+        return bad
+    who, r = _owner(pod, gap.path), gap.resource
+    need = "a dedicated-CPU pod must be Guaranteed (request == limit for cpu and memory everywhere)"
+    req = quantity.parse(gap.request) if gap.request is not None else None
+    lim = quantity.parse(gap.limit) if gap.limit is not None else None
+    if req is not None and req != 0 and lim is None:
+        return [
+            Cause.at(
+                lim_path,
+                f"{who} has a {r} request {quoted(gap.request)} but no limit: {need}, so set the "
+                f"limit to {quoted(gap.request)}",
+                "FieldValueRequired",
+                rule="qos.not-guaranteed",
+            )
+        ]
+    if req is None and lim is None:
+        return [
+            Cause.at(
+                req_path,
+                f"{who} has no {r} request or limit: {need}, so set both to the same value",
+                "FieldValueRequired",
+                rule="qos.not-guaranteed",
+            )
+        ]
+    if req is None:
+        return [
+            Cause.at(
+                req_path,
+                f"{who} has a {r} limit {quoted(gap.limit)} but no request: {need}, so set the "
+                f"request to {quoted(gap.limit)}",
+                "FieldValueRequired",
+                rule="qos.not-guaranteed",
+            )
+        ]
+    if lim is None:  # a zero request and no limit
+        return [
+            Cause.at(
+                req_path,
+                f"{who} has a {r} request of 0 and no limit: {need}, so give it a positive request and an equal limit",
+                rule="qos.not-guaranteed",
+            )
+        ]
+    if req == lim:  # both zero
+        return [
+            Cause.at(
+                req_path,
+                f"{who} has a {r} request and limit of 0: {need}, so give it a positive amount",
+                rule="qos.not-guaranteed",
+            )
+        ]
+    return [
+        Cause.at(
+            req_path,
+            f"{who} has a {r} request {quoted(gap.request)} but a limit {quoted(gap.limit)}: {need}, "
+            "so make them equal",
+            rule="qos.not-guaranteed",
+        )
+    ]
+
+
+def _has_whole_cpu(pod: dict[str, Any]) -> bool:
+    spec = pod["spec"]
+    for key in ("initContainers", "containers"):
+        for c in spec.get(key) or []:
+            res = c.get("resources") or {}
+            q = quantity.try_parse((res.get("requests") or {}).get("cpu"))
+            if q is not None and q > 0 and quantity.is_whole(q):
+                return True
+    return False
+
+
+def validate_pod(obj: dict[str, Any], ctx: Context) -> Findings:
+    """Dedicated-CPU pods on CREATE: Guaranteed by kubelet's algorithm, and something to pin."""
+    if ctx.operation != "CREATE" or not is_dedicated_pod(obj, ctx.config):
+        return Findings()
+    problems = _pod_shape_problems(obj)
+    if problems:
+        return Findings(bad_request="; ".join(problems))
+    if not ctx.config.cpuManager.enabled:
+        return Findings(
+            warnings=[
+                "cpuManager.enabled is false in the vm-admission config: this dedicated-CPU pod is not checked for "
+                "Guaranteed QoS and gets no pinned CPUs (enable the CPUManager feature gate and the kubelet's "
+                "static policy, then set it to true)"
+            ]
+        )
+    findings = Findings()
+    for gap in kqos.gaps(obj):
+        findings.causes.extend(_gap_causes(obj, gap))
+    if not _has_whole_cpu(obj):
+        findings.warnings.append(
+            "no container requests a whole number of CPUs, so the CPU manager pins none: give the main "
+            "container a whole CPU request and an equal limit (e.g. 2)"
+        )
+    return findings
