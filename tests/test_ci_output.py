@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from junitparser import Error, Failure, JUnitXml
 
 from webhook.cli import main
+from webhook.rules import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -66,12 +66,18 @@ def test_sarif_has_one_rule_per_id_with_its_docs_url(capsys: pytest.CaptureFixtu
     rules = run_["tool"]["driver"]["rules"]
     ids = [r["id"] for r in rules]
     assert len(ids) == len(set(ids))
-    assert {"cpu.fractional-cpu-request", "cpu.fractional-cpu-limit", "input.unreadable", "schema.unknown-field", "review.warning"} <= set(ids)
+    assert {
+        "cpu.fractional-cpu-request",
+        "cpu.fractional-cpu-limit",
+        "input.unreadable",
+        "schema.unknown-field",
+        "review.warning",
+    } <= set(ids)
     for r in rules:
         assert r["helpUri"].split("#")[0].endswith("docs/rules.md"), r
     by_id = {r["id"]: r for r in rules}
-    assert by_id["schema.unknown-field"]["helpUri"].endswith("#ids-of-vm-admission-review-only")
-    assert by_id["cpu.fractional-cpu-request"]["helpUri"].endswith("#rule-ids")
+    assert by_id["schema.unknown-field"]["helpUri"].endswith("rules.md#schema.unknown-field")
+    assert by_id["cpu.fractional-cpu-request"]["helpUri"].endswith("rules.md#cpu.fractional-cpu-request")
     for result in run_["results"]:
         assert ids[result["ruleIndex"]] == result["ruleId"]
 
@@ -117,7 +123,7 @@ def test_sarif_uris_are_relative_to_the_working_directory(
     assert uris == {"examples/cpu/vmi-dedicated-fractional-cpu.yaml"}
     assert (
         log["runs"][0]["tool"]["driver"]["rules"][0]["helpUri"]
-        == "https://example.com/vm-admission/docs/rules.md#rule-ids"
+        == "https://example.com/vm-admission/docs/rules.md#cpu.fractional-cpu-request"
     )
 
 
@@ -131,7 +137,10 @@ def test_sarif_from_stdin_and_warn_mode(
     assert code == 0
     jsonschema.validate(log, SARIF_SCHEMA, cls=jsonschema.Draft7Validator)
     results = log["runs"][0]["results"]
-    assert {(r["ruleId"], r["level"]) for r in results} == {("cpu.fractional-cpu-request", "warning"), ("cpu.fractional-cpu-limit", "warning")}
+    assert {(r["ruleId"], r["level"]) for r in results} == {
+        ("cpu.fractional-cpu-request", "warning"),
+        ("cpu.fractional-cpu-limit", "warning"),
+    }
     assert all("would deny: " in r["message"]["text"] for r in results)
     assert {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results} == {"stdin"}
 
@@ -172,35 +181,23 @@ def test_sarif_without_findings_is_valid_and_streams_results(capsys: pytest.Capt
     jsonschema.validate(json.loads(out), SARIF_SCHEMA, cls=jsonschema.Draft7Validator)
 
 
-RULES_DOC = ROOT / "docs" / "rules.md"
-RULES_JSON = ROOT / "webhook" / "data" / "rules.json"
-
-
-def rules_from_docs() -> dict[str, dict[str, str]]:
-    """docs/rules.md's tables: id -> {kind, field, description}."""
-    rows = re.findall(r"^\| `([^`]+)` \| ([^|]+) \| (.+?) \| (.+?) \|$", RULES_DOC.read_text(encoding="utf-8"), re.M)
-    return {rid: {"kind": k.strip(), "field": f.strip(), "description": d.strip()} for rid, k, f, d in rows}
-
-
-def write_rules_json() -> None:
-    """Regenerate webhook/data/rules.json from docs/rules.md."""
-    RULES_JSON.write_text(json.dumps(rules_from_docs(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def test_the_packaged_rule_descriptions_are_docs_rules_md() -> None:
-    """Every packaged row is the docs' row (a row added to the docs but not yet packaged only gets a generic
-    SARIF description, so a merge of new rules does not break this; regenerate to describe them)."""
-    packaged, docs = json.loads(RULES_JSON.read_text(encoding="utf-8")), rules_from_docs()
-    stale = {rid: row for rid, row in packaged.items() if docs.get(rid) != row}
-    assert not stale, (
-        f"regenerate: python -c 'from tests.test_ci_output import write_rules_json; write_rules_json()': {stale}"
-    )
-    assert {"cpu.fractional-cpu-request", "schema.unknown-field", "input.unreadable"} <= set(packaged)
+def test_every_rule_in_sarif_is_described_by_its_registry_entry(capsys: pytest.CaptureFixture[str]) -> None:
+    _, log, _ = sarif(capsys, str(BAD), str(WARNED))
+    for rule in log["runs"][0]["tool"]["driver"]["rules"]:
+        info = registry.get(rule["id"])
+        assert info is not None, rule["id"]
+        assert rule["shortDescription"]["text"] == info.title.replace("`", "")
+        assert rule["helpUri"].endswith(f"rules.md#{info.id}")
 
 
 def test_sarif_rules_carry_the_docs_description(capsys: pytest.CaptureFixture[str]) -> None:
     _, log, _ = sarif(capsys, str(BAD))
     by_id = {r["id"]: r for r in log["runs"][0]["tool"]["driver"]["rules"]}
-    assert by_id["cpu.fractional-cpu-request"]["shortDescription"]["text"] == "dedicated CPUs with a fractional CPU request"
+    assert (
+        by_id["cpu.fractional-cpu-request"]["shortDescription"]["text"]
+        == "dedicated CPUs with a fractional CPU request"
+    )
     assert "spec.domain.resources.requests.cpu" in by_id["cpu.fractional-cpu-request"]["fullDescription"]["text"]
-    assert by_id["cpu.fractional-cpu-request"]["help"]["markdown"].startswith("dedicated CPUs with a fractional CPU request")
+    assert by_id["cpu.fractional-cpu-request"]["help"]["markdown"].startswith(
+        "dedicated CPUs with a fractional CPU request"
+    )

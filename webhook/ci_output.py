@@ -18,18 +18,18 @@ the documents.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import os
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 from urllib.parse import quote
 
 import orjson
 
 from webhook.manifests import STDIN_LABEL, Position, Unreadable
+from webhook.rules import registry
+from webhook.rules.registry import define
 
 if TYPE_CHECKING:
     from webhook.offline import Counts, Outcome, ToolInfo
@@ -38,33 +38,32 @@ SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
 TOOL = "vm-admission"
 DEFAULT_DOCS_URL = "https://github.com/vm-admission/vm-admission/blob/main/docs/"
-WARNING_RULE = "review.warning"  # a warning of the engine that carries no rule id
 Level = Literal["error", "warning", "note"]
-# rule id prefix -> the docs/rules.md section that lists it
-REVIEW_PREFIXES = ("schema.", "input.", "review.", "instancetype.", "preset.")
-DESCRIPTIONS = {
-    "input.unreadable": "A document that cannot be read",
-    "review.no-template": "A VirtualMachine without spec.template",
-    "review.warning": "A warning of the webhook (advice on an admitted object)",
-    "review.bad-request": "An object the rules cannot read (the webhook would answer 400)",
-    "schema.required": "A field the schema requires is missing",
-    "schema.unknown-field": "A field the schema does not know (strict field validation)",
-    "schema.type": "A value of the wrong type",
-    "schema.enum": "A value outside the schema's enum",
-    "schema.pattern": "A string that does not match the schema's pattern",
-    "schema.format": "A value not of the schema's format",
-    "schema.range": "A number outside the schema's range",
-    "schema.size": "Too many or too few items, characters or properties",
-    "schema.invalid": "A value the schema does not accept",
-}
 
-
-@functools.cache
-def rule_docs() -> dict[str, dict[str, str]]:
-    """docs/rules.md's table as package data (``webhook/data/rules.json``; a test keeps the two equal)."""
-    text = resources.files("webhook").joinpath("data/rules.json").read_text(encoding="utf-8")
-    out: dict[str, dict[str, str]] = orjson.loads(text)
-    return out
+# review's ids for what is not a rule's cause (the input's is manifests.UNREADABLE_RULE)
+WARNING_RULE = define(
+    "review.warning",
+    "a warning of the webhook that carries no rule id of its own (advice on an admitted object), as SARIF needs a "
+    "rule for every result",
+    field="the field the warning names",
+    page="review-and-deploy.md",
+    kind="review",
+)
+BAD_REQUEST_RULE = define(
+    "review.bad-request",
+    "an object the rules cannot read: the webhook would answer 400 (SARIF; text and JSON show the code)",
+    field="the field the message names",
+    page="review-and-deploy.md",
+    kind="review",
+)
+NO_TEMPLATE_RULE = define(
+    "review.no-template",
+    "a VirtualMachine without `spec.template` under `--schema warn` or `off`: a note, its CPUs, devices and "
+    "networks are not examined",
+    field="`spec.template`",
+    page="review-and-deploy.md",
+    kind="review",
+)
 
 
 def _plain(markdown: str) -> str:
@@ -72,15 +71,14 @@ def _plain(markdown: str) -> str:
 
 
 def descriptor(rule: str) -> dict[str, Any]:
-    """The SARIF ``reportingDescriptor`` of one rule id: its docs row as descriptions, its docs URL as help."""
-    doc = rule_docs().get(rule)
+    """The SARIF ``reportingDescriptor`` of one rule id: its registry entry as descriptions, its docs as help."""
+    info = registry.get(rule)
     url = docs_url(rule)
-    if doc is not None:
-        short = doc["description"]
-        field_ = doc["field"]
-        full = f"{short} (field: {field_}; kind: {doc['kind']})"
+    if info is not None:
+        short = info.title
+        full = f"{short} (field: {info.field or '—'}; kind: {info.kind})"
     else:
-        short = full = DESCRIPTIONS.get(rule, f"vm-admission rule {rule}")
+        short = full = f"vm-admission rule {rule}"
     return {
         "id": rule,
         "name": rule,
@@ -103,11 +101,10 @@ def tool_version() -> str:
 
 
 def docs_url(rule: str) -> str:
-    """Where ``rule`` is documented: ``docs/rules.md`` (the table of ids) under ``VM_ADMISSION_DOCS_URL``."""
+    """Where ``rule`` is documented: its row of ``docs/rules.md`` under ``VM_ADMISSION_DOCS_URL``."""
     base = os.environ.get("VM_ADMISSION_DOCS_URL") or DEFAULT_DOCS_URL
     base = base if base.endswith("/") else base + "/"
-    anchor = "ids-of-vm-admission-review-only" if rule.startswith(REVIEW_PREFIXES) else "rule-ids"
-    return f"{base}rules.md#{anchor}"
+    return f"{base}rules.md#{rule}"
 
 
 def artifact_uri(file: str) -> str:
@@ -192,7 +189,7 @@ class SarifEmitter:
         code, message, causes = o.denial
         if not o.admitted and not causes:  # a 400: the rules could not read the object
             self._result(
-                "review.bad-request",
+                BAD_REQUEST_RULE,
                 "error",
                 f"{src.title}: {message} (code {code})",
                 src.file,

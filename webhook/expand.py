@@ -37,6 +37,52 @@ from webhook.k8s.paths import Path, get
 from webhook.k8s.paths import field as field_path
 from webhook.manifests import InputError, Source, expand_paths, file_items, open_lines
 from webhook.rules.base import Cause
+from webhook.rules.registry import define
+
+PRESET_APPLIED = define(
+    "preset.applied",
+    "a VirtualMachineInstancePreset of the input selected the object and was applied before the rules (a note)",
+    field="`spec.domain`",
+    page="review-and-deploy.md",
+    kind="review",
+)
+PRESET_CONFLICT = define(
+    "preset.conflict",
+    "a preset selects the object but conflicts with it, so it is not applied, as KubeVirt skips it (a note)",
+    field="`spec.domain`",
+    page="review-and-deploy.md",
+    kind="review",
+)
+INSTANCETYPE_APPLIED = define(
+    "instancetype.applied",
+    "the VM's instance type (and preference) from the input was expanded into its template before the rules (a note)",
+    field="`spec.instancetype`",
+    page="review-and-deploy.md",
+    kind="review",
+)
+INSTANCETYPE_CONFLICT = define(
+    "instancetype.conflict",
+    "the VM sets a field its instance type sets (CPU topology, dedicated placement, memory guest, CPU/memory "
+    "requests, ...): KubeVirt refuses it",
+    field="the template field",
+    page="review-and-deploy.md",
+    kind="review",
+)
+INSTANCETYPE_NOT_FOUND = define(
+    "instancetype.not-found",
+    "the instance type is not in the input: the dedicated-CPU, topology, memory and hugepages checks could not "
+    "run on what it gives (a note)",
+    field="`spec.instancetype`",
+    page="review-and-deploy.md",
+    kind="review",
+)
+PREFERENCE_NOT_FOUND = define(
+    "preference.not-found",
+    "the preference is not in the input: its preferred CPU topology is not applied (a note)",
+    field="`spec.preference`",
+    page="review-and-deploy.md",
+    kind="review",
+)
 
 PRESET = "VirtualMachineInstancePreset"
 # what ``review --cluster`` lists besides the nodes: (group, version, plural, kind)
@@ -202,7 +248,7 @@ class Expansions:
                         field_path(domain_path),
                         f"{title} selects this object but is not applied: it conflicts on {where} (KubeVirt skips "
                         "a conflicting preset)",
-                        rule="preset.conflict",
+                        rule=PRESET_CONFLICT,
                     )
                 )
                 continue
@@ -215,7 +261,7 @@ class Expansions:
                 Cause(
                     field_path(domain_path),
                     f"{title} applied (as KubeVirt would, before validation)",
-                    rule="preset.applied",
+                    rule=PRESET_APPLIED,
                 )
             )
         return obj, notes
@@ -261,7 +307,7 @@ class Expansions:
                         "spec.preference",
                         f"{kind} {pref_ref['name']} is not in the input{self.where}: its preferred CPU topology is "
                         "not applied (the CPU checks assume preferSockets); review it together with the VM",
-                        rule="preference.not-found",
+                        rule=PREFERENCE_NOT_FOUND,
                     )
                 )
         if not isinstance(ref, dict) or not ref.get("name"):
@@ -282,14 +328,14 @@ class Expansions:
                     f"{kind} {name} is not in the input{self.where}{exclusive}: the dedicated-CPU, CPU topology, "
                     "memory and hugepages checks could not run on what it gives; review it together with the VM (e.g. "
                     f"kubectl get {kind.lower()} {name} -o yaml)",
-                    rule="instancetype.not-found",
+                    rule=INSTANCETYPE_NOT_FOUND,
                 )
             )
             return obj, [], notes
         obj = copy.deepcopy(obj)
         causes = _apply_instancetype(obj, instancetype, preference, f"{kind} {name}")
         notes.append(
-            Cause("spec.instancetype", f"{kind} {name} applied (as KubeVirt expands it)", rule="instancetype.applied")
+            Cause("spec.instancetype", f"{kind} {name} applied (as KubeVirt expands it)", rule=INSTANCETYPE_APPLIED)
         )
         return obj, causes, notes
 
@@ -435,7 +481,7 @@ def _apply_instancetype(
             field_path(path),
             f"conflicts with the {title} the VM selects: KubeVirt refuses a VM that sets what its instance type "
             "sets; remove it from the VM (or choose another instance type)",
-            rule="instancetype.conflict",
+            rule=INSTANCETYPE_CONFLICT,
         )
         for path in conflicts
     ]

@@ -30,11 +30,20 @@ from typing import Any, TextIO
 import orjson
 import yaml
 
+from webhook.rules.registry import define
+
 # what kubectl reads from a directory (FilenameParam's FileExtensions); files named on the command line are read
 # whatever their name
 MANIFEST_EXTENSIONS = (".json", ".yaml", ".yml")
 STDIN_LABEL = "<stdin>"
-UNREADABLE_RULE = "input.unreadable"
+UNREADABLE_RULE = define(
+    "input.unreadable",
+    "a document that cannot be read: invalid YAML, not UTF-8, a `kind` without `apiVersion` (or the other way "
+    "round), a `List` item that is not an object, a file that cannot be opened (exit 2)",
+    field="—",
+    page="review-and-deploy.md",
+    kind="review",
+)
 _SEPARATOR = re.compile(r"^---(?:[ \t].*)?$")
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -34,6 +34,7 @@ from typing import Any, Literal, Protocol, TextIO, cast
 import orjson
 import yaml
 
+from webhook.ci_output import NO_TEMPLATE_RULE
 from webhook.config import Config, ConfigError, load_config
 from webhook.engine import ChainResult, chain, object_kind
 from webhook.expand import CLUSTER_RESOURCES, PRESET_AVOIDABLE, Expansions
@@ -53,7 +54,6 @@ __all__ = ["InputError", "Outcome", "Source", "cause_json", "find_old", "review_
 
 EXIT_ADMITTED, EXIT_DENIED, EXIT_BAD_INPUT = 0, 1, 2
 NOT_REVIEWED = "not reviewed: no rule concerns this kind"
-NO_TEMPLATE_RULE = "review.no-template"
 Output = Literal["text", "json", "yaml", "sarif", "junit"]
 SchemaMode = Literal["strict", "warn", "off"]
 # a field path at the head of a warning (``spec.domain: ...``) or in parentheses (``container "x" (spec.x[1])``)

@@ -40,6 +40,80 @@ import yaml
 
 from webhook.k8s.paths import field as field_path
 from webhook.rules.base import Cause, CauseType, json_type
+from webhook.rules.registry import define
+
+SCHEMA_REQUIRED = define(
+    "schema.required",
+    "a field the CRD or OpenAPI schema requires is missing (FieldValueRequired; positioned at its nearest parent)",
+    field="the missing field",
+    page="review-and-deploy.md",
+    kind="review",
+)
+SCHEMA_UNKNOWN_FIELD = define(
+    "schema.unknown-field",
+    "a field the schema does not know, where it does not preserve unknown fields: strict field validation "
+    "rejects it (FieldValueNotFound)",
+    field="the unknown field",
+    page="review-and-deploy.md",
+    kind="review",
+)
+SCHEMA_TYPE = define(
+    "schema.type",
+    "a value of the wrong type, or neither integer nor string for an int-or-string field",
+    field="the field",
+    page="review-and-deploy.md",
+    kind="review",
+)
+SCHEMA_ENUM = define(
+    "schema.enum",
+    "a value outside the schema's enum (FieldValueNotSupported)",
+    field="the field",
+    page="review-and-deploy.md",
+    kind="review",
+)
+SCHEMA_PATTERN = define(
+    "schema.pattern",
+    "a string that does not match the schema's pattern (e.g. a quantity)",
+    field="the field",
+    page="review-and-deploy.md",
+    kind="review",
+)
+SCHEMA_FORMAT = define(
+    "schema.format",
+    "a string or number not of the schema's format (`date-time`, `byte`, `int32`, `int64`)",
+    field="the field",
+    page="review-and-deploy.md",
+    kind="review",
+)
+SCHEMA_RANGE = define(
+    "schema.range",
+    "a number below the schema's minimum or above its maximum",
+    field="the field",
+    page="review-and-deploy.md",
+    kind="review",
+)
+SCHEMA_SIZE = define(
+    "schema.size",
+    "too many or too few items, characters or properties",
+    field="the field",
+    page="review-and-deploy.md",
+    kind="review",
+)
+SCHEMA_DUPLICATE = define(
+    "schema.duplicate",
+    "a list item repeating the keys of an earlier one in an `x-kubernetes-list-type: map` list (its "
+    "`x-kubernetes-list-map-keys`), or a repeated item of a `set` (FieldValueDuplicate)",
+    field="the repeated item",
+    page="review-and-deploy.md",
+    kind="review",
+)
+SCHEMA_INVALID = define(
+    "schema.invalid",
+    "any other schema keyword the value breaks",
+    field="the field",
+    page="review-and-deploy.md",
+    kind="review",
+)
 
 KUBEVIRT_GROUP = "kubevirt.io"
 KUBEVIRT_KINDS = ("VirtualMachineInstance", "VirtualMachine")
@@ -59,27 +133,27 @@ OBJECT_META: dict[str, Any] = {
 }
 # rule id (docs/rules.md) and cause type of each kind of error
 RULES: dict[str, tuple[str, CauseType]] = {  # by jsonschema-rs's ValidationErrorKind
-    "Required": ("schema.required", "FieldValueRequired"),
-    "AdditionalProperties": ("schema.unknown-field", "FieldValueNotFound"),
-    "Type": ("schema.type", "FieldValueInvalid"),
-    "AnyOf": ("schema.type", "FieldValueInvalid"),
-    "Enum": ("schema.enum", "FieldValueNotSupported"),
-    "Format": ("schema.format", "FieldValueInvalid"),
-    "Pattern": ("schema.pattern", "FieldValueInvalid"),
-    "Minimum": ("schema.range", "FieldValueInvalid"),
-    "Maximum": ("schema.range", "FieldValueInvalid"),
-    "ExclusiveMinimum": ("schema.range", "FieldValueInvalid"),
-    "ExclusiveMaximum": ("schema.range", "FieldValueInvalid"),
-    "MinItems": ("schema.size", "FieldValueInvalid"),
-    "MaxItems": ("schema.size", "FieldValueInvalid"),
-    "MinLength": ("schema.size", "FieldValueInvalid"),
-    "MaxLength": ("schema.size", "FieldValueInvalid"),
-    "MinProperties": ("schema.size", "FieldValueInvalid"),
-    "MaxProperties": ("schema.size", "FieldValueInvalid"),
-    "UniqueItems": ("schema.duplicate", "FieldValueDuplicate"),
-    "Custom": ("schema.duplicate", "FieldValueDuplicate"),  # the one custom keyword: x-kubernetes-list-map-keys
+    "Required": (SCHEMA_REQUIRED, "FieldValueRequired"),
+    "AdditionalProperties": (SCHEMA_UNKNOWN_FIELD, "FieldValueNotFound"),
+    "Type": (SCHEMA_TYPE, "FieldValueInvalid"),
+    "AnyOf": (SCHEMA_TYPE, "FieldValueInvalid"),
+    "Enum": (SCHEMA_ENUM, "FieldValueNotSupported"),
+    "Format": (SCHEMA_FORMAT, "FieldValueInvalid"),
+    "Pattern": (SCHEMA_PATTERN, "FieldValueInvalid"),
+    "Minimum": (SCHEMA_RANGE, "FieldValueInvalid"),
+    "Maximum": (SCHEMA_RANGE, "FieldValueInvalid"),
+    "ExclusiveMinimum": (SCHEMA_RANGE, "FieldValueInvalid"),
+    "ExclusiveMaximum": (SCHEMA_RANGE, "FieldValueInvalid"),
+    "MinItems": (SCHEMA_SIZE, "FieldValueInvalid"),
+    "MaxItems": (SCHEMA_SIZE, "FieldValueInvalid"),
+    "MinLength": (SCHEMA_SIZE, "FieldValueInvalid"),
+    "MaxLength": (SCHEMA_SIZE, "FieldValueInvalid"),
+    "MinProperties": (SCHEMA_SIZE, "FieldValueInvalid"),
+    "MaxProperties": (SCHEMA_SIZE, "FieldValueInvalid"),
+    "UniqueItems": (SCHEMA_DUPLICATE, "FieldValueDuplicate"),
+    "Custom": (SCHEMA_DUPLICATE, "FieldValueDuplicate"),  # the one custom keyword: x-kubernetes-list-map-keys
 }
-OTHER_RULE: tuple[str, CauseType] = ("schema.invalid", "FieldValueInvalid")
+OTHER_RULE: tuple[str, CauseType] = (SCHEMA_INVALID, "FieldValueInvalid")
 
 
 class SchemaError(ValueError):

@@ -31,8 +31,8 @@ import yaml
 from webhook.config import Config, ConfigError, load_config
 from webhook.engine import MIRROR_ANNOTATION
 from webhook.k8s.multus import NETWORKS_ANNOTATION
-from webhook.rules.qos import GUARANTEED_QOS_ANNOTATION
 from webhook.rules.passthrough import ANNOTATION as PASSTHROUGH_ANNOTATION
+from webhook.rules.qos import GUARANTEED_QOS_ANNOTATION
 
 NAME = "vm-admission"
 DOMAIN = "vm-admission.io"

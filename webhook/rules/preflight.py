@@ -475,15 +475,16 @@ def fit(demand: Demand, ctx: Context, snapshot: ClusterSnapshot) -> list[tuple[s
     # Every need is met somewhere, but never all on one node: name what the closest one lacks.
     best = max(candidates, key=lambda c: (sum(_fits(c, demand).values()), c.count))
     lacking = [k for k, ok in _fits(best, demand).items() if not ok]
-    return [
-        (
-            lacking[0],
-            {NOT_ENOUGH_CPUS: demand.cpus_field, NOT_ENOUGH_DEVICES: next(iter(demand.device_fields.values()), demand.root),
-             NOT_ENOUGH_MEMORY: demand.memory_field}[lacking[0]],
-            f"no single node has everything {demand.what} needs; the closest ({best.describe()}) lacks "
-            + ", ".join({NOT_ENOUGH_CPUS: "pinnable CPUs", NOT_ENOUGH_DEVICES: "the devices", NOT_ENOUGH_MEMORY: "memory"}[k] for k in lacking),
-        )
-    ]  # fmt: skip
+    fields = {
+        NOT_ENOUGH_CPUS: demand.cpus_field,
+        NOT_ENOUGH_DEVICES: next(iter(demand.device_fields.values()), demand.root),
+        NOT_ENOUGH_MEMORY: demand.memory_field,
+    }
+    needs = {NOT_ENOUGH_CPUS: "pinnable CPUs", NOT_ENOUGH_DEVICES: "the devices", NOT_ENOUGH_MEMORY: "memory"}
+    message = f"no single node has everything {demand.what} needs; the closest ({best.describe()}) lacks " + ", ".join(
+        needs[k] for k in lacking
+    )
+    return [(lacking[0], fields[lacking[0]], message)]
 
 
 # ------------------------------------------------------------------------------------ the CR (K5, K6)

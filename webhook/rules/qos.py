@@ -225,7 +225,7 @@ def _gap_causes(pod: dict[str, Any], gap: kqos.Gap) -> list[Cause]:
             try:
                 quantity.parse(raw)
             except quantity.QuantityError as exc:
-                bad.append(Cause.at(path, str(exc), rule="qos.bad-quantity"))
+                bad.append(Cause.at(path, str(exc), rule=BAD_QUANTITY))
     if bad:
         return bad
     who, r = _owner(pod, gap.path), gap.resource
@@ -239,7 +239,7 @@ def _gap_causes(pod: dict[str, Any], gap: kqos.Gap) -> list[Cause]:
                 f"{who} has a {r} request {quoted(gap.request)} but no limit: {need}, so set the "
                 f"limit to {quoted(gap.request)}",
                 "FieldValueRequired",
-                rule="qos.not-guaranteed",
+                rule=NOT_GUARANTEED,
             )
         ]
     if req is None and lim is None:
@@ -248,7 +248,7 @@ def _gap_causes(pod: dict[str, Any], gap: kqos.Gap) -> list[Cause]:
                 req_path,
                 f"{who} has no {r} request or limit: {need}, so set both to the same value",
                 "FieldValueRequired",
-                rule="qos.not-guaranteed",
+                rule=NOT_GUARANTEED,
             )
         ]
     if req is None:
@@ -258,7 +258,7 @@ def _gap_causes(pod: dict[str, Any], gap: kqos.Gap) -> list[Cause]:
                 f"{who} has a {r} limit {quoted(gap.limit)} but no request: {need}, so set the "
                 f"request to {quoted(gap.limit)}",
                 "FieldValueRequired",
-                rule="qos.not-guaranteed",
+                rule=NOT_GUARANTEED,
             )
         ]
     if lim is None:  # a zero request and no limit
@@ -266,7 +266,7 @@ def _gap_causes(pod: dict[str, Any], gap: kqos.Gap) -> list[Cause]:
             Cause.at(
                 req_path,
                 f"{who} has a {r} request of 0 and no limit: {need}, so give it a positive request and an equal limit",
-                rule="qos.not-guaranteed",
+                rule=NOT_GUARANTEED,
             )
         ]
     if req == lim:  # both zero
@@ -274,7 +274,7 @@ def _gap_causes(pod: dict[str, Any], gap: kqos.Gap) -> list[Cause]:
             Cause.at(
                 req_path,
                 f"{who} has a {r} request and limit of 0: {need}, so give it a positive amount",
-                rule="qos.not-guaranteed",
+                rule=NOT_GUARANTEED,
             )
         ]
     return [
@@ -282,7 +282,7 @@ def _gap_causes(pod: dict[str, Any], gap: kqos.Gap) -> list[Cause]:
             req_path,
             f"{who} has a {r} request {quoted(gap.request)} but a limit {quoted(gap.limit)}: {need}, "
             "so make them equal",
-            rule="qos.not-guaranteed",
+            rule=NOT_GUARANTEED,
         )
     ]
 
