@@ -473,10 +473,10 @@ def test_the_summary_counts_per_namespace_and_rule_and_renders_aligned_columns()
     )
     w = len(long_ns)
     assert lines[1:] == [
-        f"{'NAMESPACE':<{w}}  {'RULE':<17}  FAIL  WARN  ERROR",
-        f"{long_ns}  {'preflight.no-cpu-manager-node':<17}     0     1      0",
-        f"{long_ns}  {'qos.not-guaranteed':<17}     2     0      0",
-        f"{'b':<{w}}  object.unreadable     0     0      1",
+        f"{'NAMESPACE':<{w}}  {'RULE':<29}  FAIL  WARN  ERROR",
+        f"{long_ns}  preflight.no-cpu-manager-node     0     1      0",
+        f"{long_ns}  {'qos.not-guaranteed':<29}     2     0      0",
+        f"{'b':<{w}}  {'object.unreadable':<29}     0     0      1",
     ]
     assert s.as_json()["seconds"] == 1.25 and s.as_json()["apiRequests"] == 7
     one = Summary()

@@ -415,13 +415,13 @@ def test_restart_warnings_are_given_per_interface() -> None:
     ]
 
 
-@pytest.mark.parametrize("run", [{"runStrategy": "RerunOnFailure"}, {"running": True}])
+@pytest.mark.parametrize("run", [{"runStrategy": "RerunOnFailure"}, {"running": True}, {"runStrategy": "Once"}])
 def test_other_running_vms_get_the_warnings_too(run: dict[str, Any]) -> None:
     assert update(vm(**run), vm([MASQ], [POD], **run)).warnings != []
 
 
 @pytest.mark.parametrize(
-    "run", [{"runStrategy": "Halted"}, {"runStrategy": "Manual"}, {"running": False}, {"runStrategy": "Once"}]
+    "run", [{"runStrategy": "Halted"}, {"runStrategy": "Manual"}, {"running": False}]
 )
 def test_stopped_vms_get_no_hotplug_warnings(run: dict[str, Any]) -> None:
     new = vm([iface("storage", model="e1000"), iface("tap", "binding")], [multus("storage"), multus("tap")], **run)

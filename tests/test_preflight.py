@@ -884,9 +884,11 @@ def test_a_remembered_answer_is_not_shared_with_the_caller() -> None:
 def test_a_vmi_the_cpu_rules_cannot_read_gets_no_placement_finding() -> None:
     bad = vmi(dedicated=False, domain={"resources": []})
     assert validate(bad, cluster_snapshot([])).code == 400
-    ctx = Context(ENFORCE, "VirtualMachineInstance", cluster=cluster_snapshot([]))
-    assert preflight.validate_vmi(bad, ctx).causes == []  # without the CPU rules' defaulted copy too
-    assert preflight.validate_vmi(vmi(dedicated=False), ctx).causes  # (the empty cluster fits nothing)
+    def ctx() -> Context:  # one per review: the spec is read once per review (Context.cpu_spec)
+        return Context(ENFORCE, "VirtualMachineInstance", cluster=cluster_snapshot([]))
+
+    assert preflight.validate_vmi(bad, ctx()).causes == []  # without the CPU rules having run too
+    assert preflight.validate_vmi(vmi(dedicated=False), ctx()).causes  # (the empty cluster fits nothing)
     f = preflight.validate_vmi({"spec": 5}, Context(ENFORCE, "VirtualMachineInstance", cluster=cluster_snapshot([])))
     assert f.causes == []
 

@@ -31,6 +31,7 @@ from webhook.k8s.paths import field as field_path
 from webhook.k8s.snapshot import NadKey, NadView
 from webhook.rules import network
 from webhook.rules.base import Cause, Context, Findings, cluster_finding, json_type, to_run
+from webhook.rules.fields import VM_ROOT, VMI_ROOT, vm_template_spec
 from webhook.rules.registry import define
 
 BAD_SELECTION = define(
@@ -373,13 +374,12 @@ def validate_vmi(obj: dict[str, Any], ctx: Context) -> Findings:
     """VMI CREATE: its Multus networks' NADs (with the NAD view)."""
     if ctx.operation != "CREATE":
         return Findings()
-    return _validate_spec(obj.get("spec"), network.VMI_ROOT, namespace_of(obj, ctx), ctx)
+    return _validate_spec(obj.get("spec"), VMI_ROOT, namespace_of(obj, ctx), ctx)
 
 
 def validate_vm(obj: dict[str, Any], ctx: Context) -> Findings:
     """VM CREATE/UPDATE, when the VM is to run: its template's Multus networks' NADs (with the NAD view)."""
     if ctx.operation not in ("CREATE", "UPDATE") or not to_run(obj):
         return Findings()
-    template = obj["spec"].get("template")  # to_run: spec is a map
-    tpl_spec = template.get("spec") if isinstance(template, dict) else None
-    return _validate_spec(tpl_spec, network.VM_ROOT, namespace_of(obj, ctx), ctx)
+    tpl_spec, _ = vm_template_spec(obj)  # a template that is not a map: the other rules say so (400)
+    return _validate_spec(tpl_spec, VM_ROOT, namespace_of(obj, ctx), ctx)

@@ -7,13 +7,17 @@ mutation rules edit through ``ctx.patch`` (see :mod:`webhook.k8s.patch`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from webhook.config import Config
 from webhook.k8s.patch import PatchBuilder
 from webhook.k8s.paths import Path
 from webhook.k8s.paths import field as field_path
 from webhook.k8s.snapshot import ClusterSnapshot
+
+if TYPE_CHECKING:  # what rules compute once per review and share (set by the first rule that needs it)
+    from webhook.rules.cpu import SpecRead
+    from webhook.rules.passthrough import Plan
 
 CauseType = Literal[
     "FieldValueInvalid",
@@ -93,11 +97,13 @@ class Context:
     namespace: str
     dry_run: bool
     patch: PatchBuilder | None  # set for mutation; rules must not edit without it
-    cluster: ClusterSnapshot | None  # the cluster view (§9) when it is on and synced; rules only read it
-    extra: dict[str, Any]
+    cluster: ClusterSnapshot | None  # the cluster view when it is on and synced; rules only read it
     # Not the API server's admission call but ``audit`` or ``review``: rules also report what an object would
     # run without (networks.vf-missing), which at admission is the mutators' job to prevent.
     offline: bool
+    # Computed once per review by whichever rule needs it first (no rule depends on another having run):
+    cpu_spec: SpecRead | None  # the VMI spec (or VM template spec) read and defaulted: rules.cpu.read
+    passthrough_plan: Plan | None  # the passthrough declarations checked: rules.passthrough.checked
 
     def __init__(
         self,
@@ -109,13 +115,13 @@ class Context:
         dry_run: bool = False,
         patch: PatchBuilder | None = None,
         cluster: ClusterSnapshot | None = None,
-        extra: dict[str, Any] | None = None,
         offline: bool = False,
     ) -> None:
         self.config, self.kind, self.operation, self.old_object = config, kind, operation, old_object
         self.namespace, self.dry_run, self.patch, self.cluster = namespace, dry_run, patch, cluster
-        self.extra = {} if extra is None else extra
         self.offline = offline
+        self.cpu_spec = None
+        self.passthrough_plan = None
 
 
 def json_type(value: Any) -> str:

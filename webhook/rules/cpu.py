@@ -27,10 +27,9 @@ from webhook.k8s import quantity
 from webhook.k8s.paths import Path
 from webhook.k8s.paths import field as field_path
 from webhook.rules.base import Cause, Context, Findings, default_architecture, json_type, quoted
+from webhook.rules.fields import VM_ROOT, VMI_ROOT, Reader, vm_template_spec
 from webhook.rules.registry import define
 
-VMI_ROOT: Path = ("spec",)
-VM_ROOT: Path = ("spec", "template", "spec")
 ONE_MEGABYTE = Decimal(1_000_000)  # KubeVirt's minimum memory request ("1M")
 
 REQ_CPU, LIM_CPU, REQ_MEM, LIM_MEM = (
@@ -343,44 +342,19 @@ def vcpus(cores: int, sockets: int, threads: int) -> int:
     return n
 
 
-class _Reader:
-    """Reads typed values from the raw spec, collecting type problems (400) and value causes (422)."""
+class _Reader(Reader):
+    """The shared reader, plus the values the CPU rules deny rather than refuse to read (422 causes):
+    negative counts and unparsable quantities."""
+
+    causes: list[Cause]
 
     def __init__(self) -> None:
-        self.problems: list[str] = []
-        self.causes: list[Cause] = []
-
-    def mapping(self, parent: dict[str, Any], key: str, path: Path) -> dict[str, Any] | None:
-        v = parent.get(key)
-        if v is None:
-            return None
-        if not isinstance(v, dict):
-            self.problems.append(f"{field_path(path)}: must be an object, got {json_type(v)}")
-            return None
-        return v
-
-    def string(self, parent: dict[str, Any], key: str, path: Path) -> str | None:
-        v = parent.get(key)
-        if v is None or isinstance(v, str):
-            return v
-        self.problems.append(f"{field_path(path)}: must be a string, got {json_type(v)}")
-        return None
-
-    def flag(self, parent: dict[str, Any], key: str, path: Path) -> bool:
-        v = parent.get(key)
-        if v is None:
-            return False
-        if not isinstance(v, bool):
-            self.problems.append(f"{field_path(path)}: must be true or false, got {json_type(v)}")
-            return False
-        return v
+        super().__init__()
+        self.causes = []
 
     def count(self, parent: dict[str, Any], key: str, path: Path) -> int:
-        v = parent.get(key)
+        v = self.integer(parent, key, path)
         if v is None:
-            return 0
-        if isinstance(v, bool) or not isinstance(v, int):
-            self.problems.append(f"{field_path(path)}: must be an integer, got {json_type(v)}")
             return 0
         if v < 0:
             self.causes.append(Cause.at(path, f"must not be negative (got {v})", rule=NEGATIVE_COUNT))
@@ -942,9 +916,26 @@ def consistent_duplicate_warning(user: CpuSpec) -> str | None:
     )
 
 
-def defaulted_key(root: Path) -> str:
-    """Context.extra key of the defaulted CpuSpec at ``root`` (what the preflight reads)."""
-    return "cpu.defaulted:" + "/".join(map(str, root))
+@dataclass(slots=True)
+class SpecRead:
+    """One VMI spec (or VM template spec) as the CPU rules see it: as written, defaulted, and what reading found
+    (type problems make ``findings.bad_request``, and then there is no defaulted copy)."""
+
+    user: CpuSpec
+    defaulted: CpuSpec | None
+    findings: Findings
+
+
+def read(spec: dict[str, Any], root: Path, ctx: Context) -> SpecRead:
+    """The spec at ``root`` read and defaulted once per review: the CPU rules and the preflight share it."""
+    got = ctx.cpu_spec
+    if got is None:
+        user, findings = read_spec(spec, root)
+        defaulted = None
+        if findings.bad_request is None:
+            defaulted = apply_kubevirt_defaults(user, default_architecture(ctx))
+        got = ctx.cpu_spec = SpecRead(user, defaulted, findings)
+    return got
 
 
 def validate_spec(spec: Any, root: Path, ctx: Context, *, vmi_create: bool) -> Findings:
@@ -953,17 +944,17 @@ def validate_spec(spec: Any, root: Path, ctx: Context, *, vmi_create: bool) -> F
         spec = {}
     if not isinstance(spec, dict):
         return Findings(bad_request=f"{field_path(root)}: must be an object, got {json_type(spec)}")
-    user, findings = read_spec(spec, root)
-    if findings.bad_request is not None:
+    got = read(spec, root, ctx)
+    findings = Findings(causes=list(got.findings.causes), bad_request=got.findings.bad_request)
+    defaulted = got.defaulted
+    if defaulted is None:
         return findings
-    defaulted = apply_kubevirt_defaults(user, default_architecture(ctx))
-    ctx.extra[defaulted_key(root)] = defaulted  # the preflight reads the same defaulted spec
     findings.causes.extend(
         check_spec(defaulted, vmi_create=vmi_create, cpu_manager_enabled=ctx.config.cpuManager.enabled)
     )
     if root == VM_ROOT:  # KubeVirt's VM admitter only: VMI CREATE has no maxGuest rule
         findings.causes.extend(memory_hotplug(defaulted))
-    warning = consistent_duplicate_warning(user)
+    warning = consistent_duplicate_warning(got.user)
     if warning:
         findings.warnings.append(warning)
     return findings
@@ -978,14 +969,7 @@ def validate_vmi(obj: dict[str, Any], ctx: Context) -> Findings:
 
 def validate_vm(obj: dict[str, Any], ctx: Context) -> Findings:
     """VM CREATE and UPDATE: the same rules on ``spec.template.spec`` (all but G11, as KubeVirt's VM admitter)."""
-    if ctx.operation not in ("CREATE", "UPDATE"):
-        return Findings()
-    spec = obj.get("spec")
-    if spec is not None and not isinstance(spec, dict):
-        return Findings(bad_request=f"spec: must be an object, got {json_type(spec)}")
-    template = (spec or {}).get("template")
-    if template is None:  # KubeVirt's CRD requires it; read as empty
-        template = {}
-    if not isinstance(template, dict):
-        return Findings(bad_request=f"spec.template: must be an object, got {json_type(template)}")
-    return validate_spec(template.get("spec"), VM_ROOT, ctx, vmi_create=False)
+    spec, problem = vm_template_spec(obj)  # a missing template (KubeVirt's CRD requires it) reads as empty
+    if problem is not None:
+        return Findings(bad_request=problem)
+    return validate_spec(spec, VM_ROOT, ctx, vmi_create=False)

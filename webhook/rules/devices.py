@@ -28,6 +28,7 @@ from typing import Any
 from webhook.k8s.paths import Path
 from webhook.k8s.paths import field as field_path
 from webhook.rules.base import Cause, Context, Findings, json_type
+from webhook.rules.fields import VM_ROOT, VMI_ROOT, map_at
 from webhook.rules.registry import define
 
 NAME_OR_CLAIM_REQUIRED = define(
@@ -67,8 +68,6 @@ BAD_RESOURCE_CLAIM = define(
     replaces="devices.resourceClaim",
 )
 
-VMI_ROOT: Path = ("spec",)
-VM_ROOT: Path = ("spec", "template", "spec")
 LISTS = (("gpus", "GPU"), ("hostDevices", "host device"))
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
@@ -286,20 +285,8 @@ def _check_resource_claims(claims: list[Any], root: Path, used: dict[str, str]) 
     return causes
 
 
-def _spec_at(obj: dict[str, Any], root: Path) -> tuple[dict[str, Any] | None, str | None]:
-    cur: Any = obj
-    for depth, key in enumerate(root):
-        cur = cur.get(key) if isinstance(cur, dict) else None
-        if cur is None:
-            return None, None
-        if not isinstance(cur, dict):
-            return None, f"{field_path(root[: depth + 1])}: must be an object, got {json_type(cur)}"
-    spec: dict[str, Any] = cur
-    return spec, None
-
-
 def _validate(obj: dict[str, Any], root: Path) -> Findings:
-    spec, problem = _spec_at(obj, root)
+    spec, problem = map_at(obj, root)
     if problem is not None:
         return Findings(bad_request=problem)
     return check(spec, root) if spec is not None else Findings()

@@ -28,7 +28,8 @@ from typing import Any
 from webhook.k8s.multus import parse_mac
 from webhook.k8s.paths import Path, get
 from webhook.k8s.paths import field as field_path
-from webhook.rules.base import Cause, Context, Findings, json_type
+from webhook.rules.base import Cause, Context, Findings, json_type, to_run
+from webhook.rules.fields import VM_ROOT, VMI_ROOT, Reader, vm_template_spec, wrong_type
 from webhook.rules.registry import define
 
 UNKNOWN_STATE = define(
@@ -166,8 +167,6 @@ DISCONTINUED_BINDING = define(
     replaces="network.N19",
 )
 
-VMI_ROOT: Path = ("spec",)
-VM_ROOT: Path = ("spec", "template", "spec")
 
 # The binding methods that count as one (KubeVirt's binding-count rule, N5). ``slirp``, ``passt`` (the old field)
 # and ``macvtap`` were discontinued in KubeVirt v1.3: they survive in the API as deprecated aliases but count as
@@ -179,7 +178,6 @@ STATES = ("", "up", "down", "absent")
 RESERVED_MAC = "02:00:00:00:00:00"  # KubeVirt's in-pod bridge for masquerade
 MODELS = ("e1000", "e1000e", "ne2k_pci", "pcnet", "rtl8139", "virtio")
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-RUNNING_STRATEGIES = ("Always", "RerunOnFailure")
 HOTPLUG_BINDINGS = ("bridge", "sriov")
 MAX_WARNING = 200
 
@@ -272,45 +270,20 @@ def read_spec(spec: Any, root: Path) -> Spec:
     if spec is None:
         return out
     if not isinstance(spec, dict):
-        out.problems.append(f"{field_path(root)}: must be an object, got {json_type(spec)}")
+        out.problems.append(wrong_type(root, "an object", spec))
         return out
-    ifaces_path: Path = (*root, "domain", "devices", "interfaces")
-    items: Any = spec
-    for depth, key in enumerate(("domain", "devices", "interfaces")):
-        items = items.get(key)
-        if items is None:
-            break
-        want_list = key == "interfaces"
-        if not isinstance(items, list if want_list else dict):
-            kind = "a list" if want_list else "an object"
-            out.problems.append(
-                f"{field_path(ifaces_path[: len(root) + depth + 1])}: must be {kind}, got {json_type(items)}"
-            )
-            items = None
-            break
-    for i, raw in enumerate(items if isinstance(items, list) else []):
-        iface = _read_iface(i, raw, out)
+    r = Reader(out.problems)
+    domain = r.mapping(spec, "domain", (*root, "domain")) or {}
+    devices = r.mapping(domain, "devices", (*root, "domain", "devices")) or {}
+    for i, raw in enumerate(r.items(devices, "interfaces", (*root, "domain", "devices", "interfaces")) or []):
+        iface = _read_iface(i, raw, out, r)
         if iface is not None:
             out.ifaces.append(iface)
-    nets = spec.get("networks")
-    if nets is not None and not isinstance(nets, list):
-        out.problems.append(f"{field_path((*root, 'networks'))}: must be a list, got {json_type(nets)}")
-        nets = None
-    for i, raw in enumerate(nets or []):
-        net = _read_net(i, raw, out)
+    for i, raw in enumerate(r.items(spec, "networks", (*root, "networks")) or []):
+        net = _read_net(i, raw, out, r)
         if net is not None:
             out.nets.append(net)
     return out
-
-
-def _string_field(entry: dict[str, Any], key: str, path: Path, out: Spec) -> str:
-    value = entry.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        out.problems.append(f"{field_path((*path, key))}: must be a string, got {json_type(value)}")
-        return ""
-    return value
 
 
 def _present_objects(raw: dict[str, Any], keys: Iterable[str], path: Path, out: Spec) -> tuple[str, ...]:
@@ -322,29 +295,29 @@ def _present_objects(raw: dict[str, Any], keys: Iterable[str], path: Path, out: 
     return present
 
 
-def _read_iface(i: int, raw: Any, out: Spec) -> Iface | None:
+def _read_iface(i: int, raw: Any, out: Spec, r: Reader) -> Iface | None:
     path = out.iface_path(i)
     if not isinstance(raw, dict):
-        out.problems.append(f"{field_path(path)}: must be an object, got {json_type(raw)}")
+        out.problems.append(wrong_type(path, "an object", raw))
         return None
-    name = _string_field(raw, "name", path, out)
-    state = _string_field(raw, "state", path, out)
+    name = r.string(raw, "name", (*path, "name")) or ""
+    state = r.string(raw, "state", (*path, "state")) or ""
     for key in ("macAddress", "model"):
-        _string_field(raw, key, path, out)
+        r.string(raw, key, (*path, key))
     bindings = _present_objects(raw, BINDINGS, path, out)
     return Iface(i, raw, name, state, bindings, _present_objects(raw, DISCONTINUED, path, out))
 
 
-def _read_net(i: int, raw: Any, out: Spec) -> Net | None:
+def _read_net(i: int, raw: Any, out: Spec, r: Reader) -> Net | None:
     path = out.net_path(i)
     if not isinstance(raw, dict):
-        out.problems.append(f"{field_path(path)}: must be an object, got {json_type(raw)}")
+        out.problems.append(wrong_type(path, "an object", raw))
         return None
-    name = _string_field(raw, "name", path, out)
+    name = r.string(raw, "name", (*path, "name")) or ""
     sources = _present_objects(raw, SOURCES, path, out)
     multus = raw.get("multus")
     if isinstance(multus, dict):
-        _string_field(multus, "networkName", (*path, "multus"), out)
+        r.string(multus, "networkName", (*path, "multus", "networkName"))
         default = multus.get("default")
         if default is not None and not isinstance(default, bool):
             out.problems.append(
@@ -585,14 +558,6 @@ def _check_fields(spec: Spec) -> list[Cause]:
 # --- hotplug guidance on running VMs (§5.1) ---------------------------------------------------------------
 
 
-def is_running(vm: dict[str, Any]) -> bool:
-    """True when the VM is meant to run: ``spec.running: true`` or runStrategy Always / RerunOnFailure."""
-    spec = vm.get("spec")
-    if not isinstance(spec, dict):
-        return False
-    return spec.get("running") is True or spec.get("runStrategy") in RUNNING_STRATEGIES
-
-
 def _without(d: dict[str, Any], drop: str) -> dict[str, Any]:
     return {k: v for k, v in d.items() if k != drop and v is not None}
 
@@ -695,36 +660,19 @@ def validate_vmi(obj: dict[str, Any], ctx: Context) -> Findings:
     return _findings(read_spec(obj.get("spec"), VMI_ROOT), create=True)
 
 
-def _template_spec(vm: Any) -> tuple[Any, str | None]:
-    """``spec.template.spec`` of a VM, or the problem that stops us reading it."""
-    if not isinstance(vm, dict):
-        return None, None
-    spec = vm.get("spec")
-    if spec is None:
-        return None, None
-    if not isinstance(spec, dict):
-        return None, f"spec: must be an object, got {json_type(spec)}"
-    template = spec.get("template")
-    if template is None:
-        return None, None
-    if not isinstance(template, dict):
-        return None, f"spec.template: must be an object, got {json_type(template)}"
-    return template.get("spec"), None
-
-
 def validate_vm(obj: dict[str, Any], ctx: Context) -> Findings:
     """VM CREATE and UPDATE: the same rules on ``spec.template.spec``; on UPDATE of a running VM, hotplug warnings."""
     if ctx.operation not in ("CREATE", "UPDATE"):
         return Findings()
-    tpl, problem = _template_spec(obj)
+    tpl, problem = vm_template_spec(obj)
     if problem:
         return Findings(bad_request=problem)
     spec = read_spec(tpl, VM_ROOT)
     findings = _findings(spec, create=ctx.operation == "CREATE")
     old = ctx.old_object
-    if ctx.operation != "UPDATE" or old is None or spec.problems or not is_running(old):
+    if ctx.operation != "UPDATE" or old is None or spec.problems or not to_run(old):
         return findings
-    old_tpl, old_problem = _template_spec(old)
+    old_tpl, old_problem = vm_template_spec(old)
     old_spec = read_spec(old_tpl, VM_ROOT)
     if old_problem or old_spec.problems:
         return findings  # an unreadable old object gives no basis for comparison

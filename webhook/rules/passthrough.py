@@ -30,6 +30,7 @@ from webhook.k8s import quantity
 from webhook.k8s.paths import Path
 from webhook.k8s.paths import field as field_path
 from webhook.rules.base import Cause, Context, Findings, json_type
+from webhook.rules.fields import map_at
 from webhook.rules.registry import define
 
 MALFORMED = define(
@@ -87,7 +88,6 @@ _DIGITS = re.compile(r"[0-9]+")
 _MAX_COUNT_DIGITS = 6  # int() of a huge digit string is slow (and limited); any such count is out of range
 _CACHED_LENGTH = 256  # annotation values up to this length are parsed once (lru cache)
 _SHOWN = 40  # characters of a user's value quoted back in a message
-PLAN_KEY = "passthrough:plan"  # Context.extra: the validation review's plan (see checked())
 
 # Where the declaration lives, per kind: (metadata path, spec path).
 _LAYOUT: dict[str, tuple[Path, Path]] = {
@@ -158,18 +158,11 @@ def _shown(value: str) -> str:
 
 
 def _map_at(obj: dict[str, Any], path: Path, findings: Findings) -> dict[str, Any] | None:
-    """The map at ``path`` (None when absent); a non-map on the way is a bad request naming the field."""
-    cur: Any = obj
-    for depth, seg in enumerate(path):
-        cur = cur.get(seg)
-        if cur is None:
-            return None
-        if not isinstance(cur, dict):
-            if findings.bad_request is None:
-                findings.bad_request = f"{field_path(path[: depth + 1])}: must be an object, got {json_type(cur)}"
-            return None
-    found_map: dict[str, Any] = cur
-    return found_map
+    """:func:`~webhook.rules.fields.map_at`, its problem kept as the bad request (the first one wins)."""
+    found, problem = map_at(obj, path)
+    if problem is not None and findings.bad_request is None:
+        findings.bad_request = problem
+    return found
 
 
 def _count(raw: str, where: str, max_count: int) -> tuple[int | None, str | None]:
@@ -628,9 +621,9 @@ def mutate_vm(obj: dict[str, Any], ctx: Context) -> Findings:
 
 def checked(obj: dict[str, Any], ctx: Context) -> Plan:
     """:func:`check`, once per validation review (the preflight reads the same plan)."""
-    plan = ctx.extra.get(PLAN_KEY)
-    if not isinstance(plan, Plan):
-        plan = ctx.extra[PLAN_KEY] = check(obj, ctx)
+    plan = ctx.passthrough_plan
+    if plan is None:
+        plan = ctx.passthrough_plan = check(obj, ctx)
     return plan
 
 

@@ -32,7 +32,8 @@ from webhook.k8s import quantity, scheduling
 from webhook.k8s.paths import Path
 from webhook.k8s.snapshot import CPU_MANAGER_GATE, HOST_DEVICES_GATE, ClusterSnapshot, NodeClass
 from webhook.rules import attachments, cpu, devices, passthrough
-from webhook.rules.base import Cause, Context, Findings, cluster_finding, default_architecture, to_run
+from webhook.rules.base import Cause, Context, Findings, cluster_finding, to_run
+from webhook.rules.fields import VM_ROOT, VMI_ROOT, vm_template_spec
 from webhook.rules.qos import is_dedicated_pod
 from webhook.rules.registry import define
 
@@ -168,12 +169,9 @@ def _count_declared(obj: dict[str, Any], ctx: Context, demand: Demand) -> bool:
 def vmi_demand(obj: dict[str, Any], spec: Any, root: Path, ctx: Context, what: str) -> Demand | None:
     if not isinstance(spec, dict):
         return None
-    s = ctx.extra.get(cpu.defaulted_key(root))  # the CPU rules' defaulted copy, when they ran
-    if not isinstance(s, cpu.CpuSpec):
-        user, findings = cpu.read_spec(spec, root)
-        if findings.bad_request is not None:
-            return None
-        s = cpu.apply_kubevirt_defaults(user, default_architecture(ctx))
+    s = cpu.read(spec, root, ctx).defaulted  # the CPU rules' defaulted copy
+    if s is None:
+        return None
     extra = dict([SCHEDULABLE_LABEL])
     if s.architecture:
         extra[ARCH_LABEL] = s.architecture.lower()
@@ -555,15 +553,14 @@ def _vmi_like(obj: dict[str, Any], spec: Any, root: Path, ctx: Context, what: st
 def validate_vmi(obj: dict[str, Any], ctx: Context) -> Findings:
     if ctx.operation != "CREATE":
         return Findings()
-    return _vmi_like(obj, obj.get("spec"), cpu.VMI_ROOT, ctx, "this VMI", placement=True)
+    return _vmi_like(obj, obj.get("spec"), VMI_ROOT, ctx, "this VMI", placement=True)
 
 
 def validate_vm(obj: dict[str, Any], ctx: Context) -> Findings:
-    spec = obj.get("spec")
-    template = spec.get("template") if isinstance(spec, dict) else None
-    if not isinstance(template, dict):
+    spec, problem = vm_template_spec(obj)
+    if problem is not None:  # the CPU rules answer 400
         return Findings()
-    return _vmi_like(obj, template.get("spec"), cpu.VM_ROOT, ctx, "this VM", placement=to_run(obj))
+    return _vmi_like(obj, spec, VM_ROOT, ctx, "this VM", placement=to_run(obj))
 
 
 def validate_pod(obj: dict[str, Any], ctx: Context) -> Findings:
