@@ -24,9 +24,9 @@ from webhook.k8s import paths, quantity
 from webhook.k8s import qos as kqos
 from webhook.k8s.patch import PatchBuilder
 from webhook.k8s.paths import Path
-from webhook.k8s.paths import field as field_path
 from webhook.k8s.qos import QOS_RESOURCES, resource_blocks
-from webhook.rules.base import Cause, Context, Findings, json_type, quoted
+from webhook.rules.base import Cause, Context, Findings, quoted
+from webhook.rules.fields import Reader, wrong_type
 from webhook.rules.registry import define
 
 NOT_GUARANTEED = define(
@@ -159,62 +159,53 @@ def _usable(raw: Any) -> bool:
     return q is not None and q > 0
 
 
+def _container_of(pod: dict[str, Any], block: paths.Path) -> tuple[str, str | None]:
+    """("container" or "init container", its name if it has one) of a container's resources block path."""
+    name = paths.get(pod, (*block[:-1], "name"))
+    kind = "init container" if block[1] == "initContainers" else "container"
+    return kind, name if isinstance(name, str) and name else None
+
+
 def _describe(pod: dict[str, Any], path: paths.Path) -> str:
     """``container "istio-proxy" (spec.containers[2])`` for a container block, the field path for pod level."""
     if len(path) < 3:
         return f"pod-level resources ({paths.field(path)})"
-    container_path = path[:-1]
-    name = paths.get(pod, (*container_path, "name"))
-    kind = "init container" if path[1] == "initContainers" else "container"
-    where = paths.field(container_path)
-    return f'{kind} "{name}" ({where})' if isinstance(name, str) and name else f"{kind} {where}"
+    kind, name = _container_of(pod, path)
+    where = paths.field(path[:-1])
+    return f'{kind} "{name}" ({where})' if name is not None else f"{kind} {where}"
 
 
 # --- validation: a dedicated-CPU pod must be Guaranteed ------------------------------------------------
 
 
 def _pod_shape_problems(pod: dict[str, Any]) -> list[str]:
-    problems: list[str] = []
     spec = pod.get("spec")
     if not isinstance(spec, dict):
         return ["spec: must be an object"]
+    r = Reader()
 
-    def check_block(res: Any, where: Path) -> None:
-        if res is None:
-            return
-        if not isinstance(res, dict):
-            problems.append(f"{field_path(where)}: must be an object, got {json_type(res)}")
-            return
-        for section in ("requests", "limits"):
-            v = res.get(section)
-            if v is not None and not isinstance(v, dict):
-                problems.append(f"{field_path((*where, section))}: must be an object, got {json_type(v)}")
+    def check_block(parent: dict[str, Any], where: Path) -> None:
+        res = r.mapping(parent, "resources", (*where, "resources"))
+        if res is not None:
+            for section in ("requests", "limits"):
+                r.mapping(res, section, (*where, "resources", section))
 
-    check_block(spec.get("resources"), ("spec", "resources"))
+    check_block(spec, ("spec",))
     for key in ("initContainers", "containers"):
-        items = spec.get(key)
-        if items is None:
-            continue
-        if not isinstance(items, list):
-            problems.append(f"spec.{key}: must be a list, got {json_type(items)}")
-            continue
-        for i, c in enumerate(items):
-            if not isinstance(c, dict):
-                problems.append(f"spec.{key}[{i}]: must be an object, got {json_type(c)}")
+        for i, c in enumerate(r.items(spec, key, ("spec", key)) or []):
+            if isinstance(c, dict):
+                check_block(c, ("spec", key, i))
             else:
-                check_block(c.get("resources"), ("spec", key, i, "resources"))
-    return problems
+                r.problems.append(wrong_type(("spec", key, i), "an object", c))
+    return r.problems
 
 
 def _owner(pod: dict[str, Any], block: Path) -> str:
-    """'container "x"' / 'init container "y"' / 'the pod' for a resources block path."""
+    """'container "x"' / 'init container "y"' / 'the pod' for a resources block path (in a denial)."""
     if len(block) < 3:
         return "the pod (spec.resources)"
-    key, index = block[1], block[2]
-    items = pod["spec"][key]
-    name = items[index].get("name") if isinstance(index, int) else None
-    kind = "init container" if key == "initContainers" else "container"
-    return f"{kind} {name!r}" if isinstance(name, str) else f"{kind} #{index}"
+    kind, name = _container_of(pod, block)
+    return f"{kind} {name!r}" if name is not None else f"{kind} #{block[2]}"
 
 
 def _gap_causes(pod: dict[str, Any], gap: kqos.Gap) -> list[Cause]:
