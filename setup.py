@@ -30,6 +30,7 @@ HOT_PATH = [
     "webhook/endpoint.py",
     "webhook/stats.py",
     "webhook/engine.py",
+    "webhook/admission.py",
     "webhook/review.py",
     "webhook/k8s",
     "webhook/rules",

@@ -468,7 +468,7 @@ def test_a_rule_that_cannot_patch_the_object_is_a_400_and_no_patch(monkeypatch: 
         ctx.patch.set(("spec", "x", "y"), "1")  # spec is a string: PatchError
         return Findings(warnings=["seen"])
 
-    monkeypatch.setitem(engine.MUTATORS, "Pod", (rule,))  # type: ignore[index]
+    monkeypatch.setitem(engine.RULES, ("Pod", "mutate", "CREATE"), (rule,))
     request = make_review({"kind": "Pod", "metadata": {}, "spec": "x"})["request"]
     verdict = engine.handle(request, "mutate", load_config(None))
     assert (verdict.allowed, verdict.code, verdict.reason) == (False, 400, "BadRequest")

@@ -283,7 +283,6 @@ def test_pod_update_is_allowed_untouched() -> None:
     rev = make_review(bad, operation="UPDATE", old=bad)
     verdict = engine.handle(rev["request"], "validate", DEFAULT)
     assert verdict.allowed and not verdict.warnings
-    assert run(bad, operation="UPDATE") == Findings()
 
 
 def test_zero_cpu_request_without_a_limit_on_a_dedicated_pod_asks_for_a_positive_amount() -> None:

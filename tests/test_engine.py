@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import cluster_snapshot, make_review, node
-from webhook import engine
+from webhook import admission, engine
 from webhook.config import Config
 from webhook.rules.base import Context, Findings
 
@@ -36,9 +36,7 @@ def obj_of(kind: str, namespace: str = "ns1") -> dict[str, Any]:
 def probe(monkeypatch: pytest.MonkeyPatch) -> Probe:
     """The only rule of every kind, in both tables (a Pod rule outside GATED_POD_RULES: the fast path is off)."""
     p = Probe()
-    table = {k: (p,) for k in KINDS}
-    monkeypatch.setattr(engine, "MUTATORS", table)
-    monkeypatch.setattr(engine, "VALIDATORS", table)
+    monkeypatch.setattr(engine, "RULES", {key: (p,) for key in admission.RULES})
     return p
 
 
@@ -99,8 +97,7 @@ DEDICATED_POD = {**PLAIN_POD, "spec": {**PLAIN_POD["spec"], "nodeSelector": {"cp
 @pytest.mark.parametrize("webhook", ["mutate", "validate"])
 def test_gated_pod_rules_are_not_run_for_pods_no_rule_concerns(monkeypatch: pytest.MonkeyPatch, webhook: str) -> None:
     probe = Probe()
-    monkeypatch.setattr(engine, "MUTATORS", {**engine.MUTATORS, "Pod": (probe,)})
-    monkeypatch.setattr(engine, "VALIDATORS", {**engine.VALIDATORS, "Pod": (probe,)})
+    monkeypatch.setitem(engine.RULES, ("Pod", webhook, "CREATE"), (probe,))
     monkeypatch.setattr(engine, "GATED_POD_RULES", frozenset({probe}))
     assert engine.handle(make_review(PLAIN_POD)["request"], webhook, Config()) == engine.Verdict()  # type: ignore[arg-type]
     assert probe.seen == []
@@ -111,9 +108,8 @@ def test_gated_pod_rules_are_not_run_for_pods_no_rule_concerns(monkeypatch: pyte
 @pytest.mark.parametrize("webhook", ["mutate", "validate"])
 def test_a_pod_rule_outside_the_gated_set_runs_for_every_pod(monkeypatch: pytest.MonkeyPatch, webhook: str) -> None:
     probe = Probe()
-    table = "MUTATORS" if webhook == "mutate" else "VALIDATORS"
-    shipped = getattr(engine, table)
-    monkeypatch.setattr(engine, table, {**shipped, "Pod": (*shipped["Pod"], probe)})
+    key = ("Pod", webhook, "CREATE")
+    monkeypatch.setitem(engine.RULES, key, (*engine.RULES[key], probe))
     verdict = engine.handle(make_review(PLAIN_POD)["request"], webhook, Config())  # type: ignore[arg-type]
     assert verdict.warnings == ["probe ran"] and len(probe.seen) == 1
 

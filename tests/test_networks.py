@@ -12,6 +12,7 @@ import jsonpatch
 import pytest
 
 from tests.helpers import cluster_snapshot, make_review, nad, node
+from webhook import admission
 from webhook.audit import KINDS, audit_object
 from webhook.config import Config, parse_config
 from webhook.engine import Verdict, chain, handle, pod_concerned
@@ -522,19 +523,17 @@ def test_multus_names_must_be_non_empty_strings_on_multus_networks() -> None:
 
 def test_rules_called_outside_their_operations_say_nothing() -> None:
     pod = launcher("ghost,sriov-a")
-    for op in ("DELETE", "CONNECT"):
-        ctx = Context(ENFORCE, "Pod", op, namespace="default", cluster=snapshot())  # type: ignore[arg-type]
-        assert attachments.validate_pod(pod, ctx).causes == []
-        assert attachments.validate_vmi(vmi(("a", "sriov", "ghost")), ctx).causes == []
-        assert attachments.validate_vm(vm(("a", "sriov", "ghost"), running=True), ctx).causes == []
-    update = Context(ENFORCE, "Pod", "UPDATE", namespace="default", cluster=snapshot(), patch=PatchBuilder(pod))
-    assert attachments.mutate_pod(pod, update).audit == {}
+    for kind in ("Pod", "VirtualMachineInstance", "VirtualMachine"):
+        for op in ("DELETE", "CONNECT"):
+            assert admission.rules_for(kind, "validate", op) == admission.rules_for(kind, "mutate", op) == ()
+    assert attachments.mutate_pod not in admission.rules_for("Pod", "mutate", "UPDATE")
+    assert admission.rules_for("Pod", "validate", "UPDATE") == (attachments.validate_pod_update,)
     create = Context(ENFORCE, "Pod", "CREATE", namespace="default", cluster=snapshot())  # no patch builder
     assert attachments.mutate_pod(pod, create).audit == {}
     same = Context(ENFORCE, "Pod", "UPDATE", old_object=copy.deepcopy(pod), cluster=snapshot())
-    assert attachments.validate_pod(pod, same).causes == []  # the annotation did not change
+    assert attachments.validate_pod_update(pod, same).causes == []  # the annotation did not change
     gone = Context(ENFORCE, "Pod", "UPDATE", old_object=pod, cluster=snapshot())
-    assert attachments.validate_pod(launcher(None), gone).causes == []  # removed
+    assert attachments.validate_pod_update(launcher(None), gone).causes == []  # removed
 
 
 def test_hotplug_compares_with_the_old_value_in_the_old_pods_namespace() -> None:
@@ -558,7 +557,7 @@ def test_hotplug_compares_with_the_old_value_in_the_old_pods_namespace() -> None
     unreadable_old["metadata"]["annotations"][ANNOTATION] = "Bad"
     assert len(review(new, "validate", None, snapshot(), operation="UPDATE", old=unreadable_old).warnings) == 4
     no_old = Context(Config(), "Pod", "UPDATE", namespace="default", cluster=snapshot())
-    assert len(attachments.validate_pod(new, no_old).warnings) == 4
+    assert len(attachments.validate_pod_update(new, no_old).warnings) == 4
 
 
 def test_odd_metadata_is_no_selection() -> None:
@@ -596,11 +595,11 @@ def test_more_edges_of_injection_hotplug_and_vf_missing() -> None:
     # an unchanged value, even one Multus refuses, is not judged again
     same = launcher("Bad,sriov-a", dedicated=False)
     unchanged = Context(ENFORCE, "Pod", "UPDATE", old_object=copy.deepcopy(same), cluster=snapshot())
-    assert attachments.validate_pod(same, unchanged).causes == []
+    assert attachments.validate_pod_update(same, unchanged).causes == []
     # a value that is not a string on update
     broken = launcher(None, dedicated=False)
     broken["metadata"]["annotations"][ANNOTATION] = 7
-    assert attachments.validate_pod(broken, unchanged).bad_request == f"{FIELD}: must be a string, got number"
+    assert attachments.validate_pod_update(broken, unchanged).bad_request == f"{FIELD}: must be a string, got number"
     # the same NAD twice before and three times after: one added
     assert len(update("sriov-a,sriov-a", "sriov-a,sriov-a,sriov-a").warnings) == 1
     assert len(update("sriov-a,sriov-b,sriov-a", "sriov-a,sriov-a,sriov-b,sriov-b").warnings) == 1

@@ -200,7 +200,7 @@ def state() -> AppState:
 
 
 def test_patch_travels_base64_with_its_patch_type(state: AppState, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine, "MUTATORS", {"Pod": (_set_label,)})
+    monkeypatch.setattr(engine, "RULES", {("Pod", "mutate", "CREATE"): (_set_label,)})
     review = make_review(PLAIN_POD)
     body = _post(state, "/mutate", review).json()
     resp = body["response"]
@@ -225,8 +225,7 @@ def test_validate_never_carries_a_patch(state: AppState, monkeypatch: pytest.Mon
 def test_a_rule_exception_becomes_an_errored_response_with_the_uid(
     state: AppState, monkeypatch: pytest.MonkeyPatch, path: str, api_version: str
 ) -> None:
-    monkeypatch.setattr(engine, "MUTATORS", {"Pod": (_explode,)})
-    monkeypatch.setattr(engine, "VALIDATORS", {"Pod": (_explode,)})
+    monkeypatch.setattr(engine, "RULES", {("Pod", webhook, "CREATE"): (_explode,) for webhook in ("mutate", "validate")})
     review = make_review(PLAIN_POD, api_version=api_version)
     r = _post(state, path, review)
     assert r.status_code == 200
@@ -244,7 +243,7 @@ def test_a_rule_exception_becomes_an_errored_response_with_the_uid(
 
 
 def test_config_is_read_by_reference_per_request(state: AppState, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine, "VALIDATORS", {"Pod": (_deny_unless_warn,)})
+    monkeypatch.setattr(engine, "RULES", {("Pod", "validate", "CREATE"): (_deny_unless_warn,)})
     denied = _post(state, "/validate", make_review(PLAIN_POD)).json()["response"]
     assert denied["allowed"] is False and denied["status"]["code"] == 422
     state.set_config(parse_config({"enforcement": "warn"}))

@@ -8,53 +8,28 @@ the API server chains our two webhooks (used by ``vm-admission review``).
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from webhook.admission import BY_KIND, RULES, Phase, Rule
 from webhook.config import Config
 from webhook.k8s.defaults import default_pod_requests
 from webhook.k8s.patch import JsonPatch, PatchBuilder, PatchError
 from webhook.k8s.snapshot import ClusterSnapshot
-from webhook.rules import attachments, cpu, devices, network, passthrough, preflight, qos
+from webhook.rules import attachments, passthrough, preflight, qos
 from webhook.rules.base import Cause, Context, Findings, Operation
 from webhook.rules.qos import is_dedicated_pod
 
-Webhook = Literal["mutate", "validate"]
-Rule = Callable[[dict[str, Any], Context], Findings]
+Webhook = Phase
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 MAX_CAUSES = 10
-KUBEVIRT_GROUP = "kubevirt.io"
 
-MUTATORS: Mapping[str, tuple[Rule, ...]] = {
-    "Pod": (qos.mutate_pod, passthrough.mutate_pod, attachments.mutate_pod),
-    "VirtualMachineInstance": (passthrough.mutate_vmi,),
-    "VirtualMachine": (passthrough.mutate_vm,),
-}
-VALIDATORS: Mapping[str, tuple[Rule, ...]] = {
-    "Pod": (qos.validate_pod, passthrough.validate_pod, attachments.validate_pod, preflight.validate_pod),
-    "VirtualMachineInstance": (
-        cpu.validate_vmi,
-        passthrough.validate_vmi,
-        devices.validate_vmi,
-        network.validate_vmi,
-        attachments.validate_vmi,
-        preflight.validate_vmi,
-    ),
-    "VirtualMachine": (
-        cpu.validate_vm,
-        passthrough.validate_vm,
-        devices.validate_vm,
-        network.validate_vm,
-        attachments.validate_vm,
-        preflight.validate_vm,
-    ),
-}
-
-# Most pods in a cluster are neither dedicated-CPU pods nor carry a passthrough declaration or networks: these Pod rules
-# have nothing to say about them (``pod_concerned``), and ``handle`` answers such pods without building a
-# context (most of the fast path's time). A Pod rule not in this set (a new one, a test's) turns that off.
+# Most pods in a cluster are neither dedicated-CPU pods nor carry a passthrough declaration or networks: the Pod
+# CREATE rules have nothing to say about them (``pod_concerned``), and ``handle`` answers such pods without
+# building a context (most of the fast path's time). A Pod rule not in this set (a new one, a test's) turns that
+# off until ``pod_concerned`` knows what it looks at.
 GATED_POD_RULES: frozenset[Rule] = frozenset(
     {
         qos.mutate_pod,
@@ -112,16 +87,12 @@ class Verdict:
 
 
 def object_kind(request: Mapping[str, Any]) -> str:
-    """The kind our rules know the request as ('' when none): core Pods and kubevirt.io VMIs/VMs only."""
+    """The kind of the admission table the request is about ('' when none): matched by kind and group."""
     kind = request.get("kind")
     if not isinstance(kind, dict):
         return ""
-    name, group = kind.get("kind"), kind.get("group", "")
-    if name == "Pod" and group == "":
-        return "Pod"
-    if name in ("VirtualMachineInstance", "VirtualMachine") and group == KUBEVIRT_GROUP:
-        return str(name)
-    return ""
+    row = BY_KIND.get(kind.get("kind"))  # type: ignore[arg-type]
+    return row.kind if row is not None and kind.get("group", "") == row.group else ""
 
 
 def pod_concerned(pod: dict[str, Any], config: Config) -> bool:
@@ -129,17 +100,12 @@ def pod_concerned(pod: dict[str, Any], config: Config) -> bool:
     return is_dedicated_pod(pod, config) or passthrough.concerns_pod(pod) or attachments.concerns_pod(pod)
 
 
-def _concerned(kind: str, webhook: Webhook, operation: str, obj: Any, old: Any) -> bool:
-    if operation not in ("CREATE", "UPDATE") or not isinstance(obj, dict):
+def _concerned(kind: str, operation: str, obj: Any, old: Any) -> bool:
+    """The admission table's match conditions, for the requests the table has rules for."""
+    if not isinstance(obj, dict):
         return False
-    if (
-        operation == "UPDATE"
-        and kind == "Pod"
-        and (webhook == "mutate" or attachments.networks_value(obj) == attachments.networks_value(old))
-    ):
-        return False  # container resources are immutable; only a networks change is checked (pod hotplug)
-    if operation == "UPDATE" and kind == "VirtualMachineInstance":
-        return False  # KubeVirt's own accounts update running VMIs
+    if kind == "Pod" and operation == "UPDATE" and attachments.networks_value(obj) == attachments.networks_value(old):
+        return False  # pod-networks: only a change of the networks annotation (pod network hotplug)
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
         return True
@@ -168,19 +134,20 @@ def handle(
     if not kind:
         return Verdict()
     operation = request.get("operation")
+    if not isinstance(operation, str):
+        return Verdict()
+    rules = RULES.get((kind, webhook, operation))
     obj = request.get("object")
     old = request.get("oldObject")
-    if not isinstance(operation, str) or not _concerned(kind, webhook, operation, obj, old):
+    if rules is None or not _concerned(kind, operation, obj, old):
         return Verdict()
     assert isinstance(obj, dict)
-    if kind == "Pod" and operation == "CREATE" and not pod_concerned(obj, config):
-        table = MUTATORS if webhook == "mutate" else VALIDATORS
-        if GATED_POD_RULES.issuperset(table.get("Pod", ())):
-            return Verdict()
+    if kind == "Pod" and operation == "CREATE" and GATED_POD_RULES.issuperset(rules) and not pod_concerned(obj, config):
+        return Verdict()
     ctx = Context(
         config=config,
         kind=kind,
-        operation=operation,  # type: ignore[arg-type]  # checked by _concerned
+        operation=operation,  # type: ignore[arg-type]  # one of the table's operations
         old_object=old if isinstance(old, dict) else None,
         namespace=str(request.get("namespace") or ""),
         dry_run=bool(request.get("dryRun")),
@@ -188,16 +155,16 @@ def handle(
         offline=offline,
     )
     if webhook == "mutate":
-        return run_mutators(obj, ctx)
-    return run_validators(obj, ctx)
+        return run_mutators(obj, ctx, rules)
+    return run_validators(obj, ctx, rules)
 
 
-def run_mutators(obj: dict[str, Any], ctx: Context) -> Verdict:
-    """Run the kind's mutation rules on ``obj`` (edited in place) and collect one patch."""
+def run_mutators(obj: dict[str, Any], ctx: Context, rules: tuple[Rule, ...]) -> Verdict:
+    """Run the mutation ``rules`` on ``obj`` (edited in place) and collect one patch."""
     ctx.patch = PatchBuilder(obj)
     findings = Findings()
     try:
-        for rule in MUTATORS.get(ctx.kind, ()):
+        for rule in rules:
             findings.extend(rule(obj, ctx))
     except PatchError as exc:
         findings.bad_request = f"cannot patch the object: {exc}"
@@ -207,9 +174,9 @@ def run_mutators(obj: dict[str, Any], ctx: Context) -> Verdict:
     return verdict
 
 
-def run_validators(obj: dict[str, Any], ctx: Context) -> Verdict:
+def run_validators(obj: dict[str, Any], ctx: Context, rules: tuple[Rule, ...]) -> Verdict:
     findings = Findings()
-    for rule in VALIDATORS.get(ctx.kind, ()):
+    for rule in rules:
         findings.extend(rule(obj, ctx))
     return to_verdict(findings, ctx.config)
 

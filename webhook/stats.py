@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from bisect import bisect_left
 
+from webhook import admission
+
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-KINDS = frozenset({"Pod", "VirtualMachineInstance", "VirtualMachine"})
+KINDS = admission.KINDS  # the kinds of the admission table; others count as "other"
 OPERATIONS = frozenset({"CREATE", "UPDATE", "DELETE", "CONNECT"})
 
 Labels = tuple[str, str, str, str]  # webhook, kind, operation, verdict

@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import base64
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from webhook.admission import TABLE, Hook, Kind, Phase
 from webhook.config import Config, ConfigError, load_config
 from webhook.engine import MIRROR_ANNOTATION
 from webhook.k8s.multus import NETWORKS_ANNOTATION
@@ -40,7 +41,6 @@ TIMEOUT_SECONDS = 5
 EXCLUDED_NAMESPACES = ("kube-system",)
 LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/component": "admission-webhook"}
 FailurePolicy = Literal["Fail", "Ignore"]
-Phase = Literal["mutate", "validate"]
 
 
 class WebhookConfigError(ValueError):
@@ -207,27 +207,35 @@ def vm_mutate_conditions() -> list[dict[str, str]]:
 # --- configurations ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Registration:
-    short: str  # webhook name prefix, e.g. "pods"
-    group: str
-    resource: str
-    operations: tuple[str, ...]
-
-
-PODS = Registration("pods", "", "pods", ("CREATE",))
-POD_NETWORKS = Registration("pod-networks", "", "pods", ("UPDATE",))  # validation only: network hotplug
-VMIS = Registration("virtualmachineinstances", "kubevirt.io", "virtualmachineinstances", ("CREATE",))
-VMS = Registration("virtualmachines", "kubevirt.io", "virtualmachines", ("CREATE", "UPDATE"))
-
-
-def webhook_name(reg: Registration, phase: Phase) -> str:
+def webhook_name(hook: Hook, phase: Phase) -> str:
     """E.g. ``pods.mutate.vm-admission.io`` (shown to users: 'admission webhook "..." denied the request')."""
-    return f"{reg.short}.{phase}.{DOMAIN}"
+    return f"{hook.name}.{phase}.{DOMAIN}"
+
+
+def _hooks_in_order() -> list[tuple[Kind, Hook]]:
+    """Each kind's first hook in table order, then the second ones (pod-networks last, where it was added)."""
+    depth = max(len(k.hooks) for k in TABLE)
+    return [(k, k.hooks[i]) for i in range(depth) for k in TABLE if i < len(k.hooks)]
+
+
+def _no_conditions(config: Config) -> list[dict[str, str]]:
+    return []
+
+
+# The matchConditions of each hook of the admission table, per phase (engine._concerned is the same in Python).
+CONDITIONS: dict[tuple[str, Phase], Callable[[Config], list[dict[str, str]]]] = {
+    ("pods", "mutate"): pod_conditions,
+    ("pods", "validate"): pod_conditions,
+    ("pod-networks", "validate"): lambda _: pod_update_conditions(),
+    ("virtualmachineinstances", "mutate"): lambda _: vmi_mutate_conditions(),
+    ("virtualmachines", "mutate"): lambda _: vm_mutate_conditions(),
+    ("virtualmachines", "validate"): lambda _: vm_conditions(),
+}
 
 
 def _webhook(
-    reg: Registration,
+    kind: Kind,
+    hook: Hook,
     phase: Phase,
     target: Target,
     ca_bundle: str | None,
@@ -235,15 +243,15 @@ def _webhook(
     excluded: Sequence[str],
     conditions: list[dict[str, str]],
 ) -> dict[str, Any]:
-    hook: dict[str, Any] = {
-        "name": webhook_name(reg, phase),
+    out: dict[str, Any] = {
+        "name": webhook_name(hook, phase),
         "clientConfig": target.client_config(phase, ca_bundle),
         "rules": [
             {
-                "apiGroups": [reg.group],
-                "apiVersions": ["v1"],
-                "operations": list(reg.operations),
-                "resources": [reg.resource],
+                "apiGroups": [kind.group],
+                "apiVersions": [kind.version],
+                "operations": list(hook.operations),
+                "resources": [kind.plural],
                 "scope": "Namespaced",
             }
         ],
@@ -259,17 +267,17 @@ def _webhook(
         "admissionReviewVersions": ["v1"],
     }
     if phase == "mutate":
-        hook["reinvocationPolicy"] = "IfNeeded"
+        out["reinvocationPolicy"] = "IfNeeded"
     if conditions:
-        hook["matchConditions"] = conditions
-    return hook
+        out["matchConditions"] = conditions
+    return out
 
 
-def default_failure_policy(reg: Registration, phase: Phase) -> FailurePolicy:
+def default_failure_policy(kind: Kind, phase: Phase) -> FailurePolicy:
     """Fail closed only where a user waits on the answer: VMI/VM validation. Mutation, and everything for
     pods, fails open: virt-controller creates launcher pods, and a webhook outage must not stop VMs from
     starting (an unmutated dedicated pod still runs; it is just not pinned until it is recreated)."""
-    return "Fail" if phase == "validate" and reg.resource != "pods" else "Ignore"
+    return "Fail" if phase == "validate" and kind.kind != "Pod" else "Ignore"
 
 
 def build_configurations(
@@ -284,40 +292,34 @@ def build_configurations(
     excluded = [*EXCLUDED_NAMESPACES]
     if target.namespace and target.namespace not in excluded:
         excluded.append(target.namespace)
-    pods = pod_conditions(config)
 
-    def hooks(phase: Phase, extra: Mapping[str, list[dict[str, str]]], *more: Registration) -> list[dict[str, Any]]:
+    def hooks(phase: Phase) -> list[dict[str, Any]]:
         return [
             _webhook(
-                reg,
+                kind,
+                hook,
                 phase,
                 target,
                 ca_bundle,
-                failure_policy or default_failure_policy(reg, phase),
+                failure_policy or default_failure_policy(kind, phase),
                 excluded,
-                extra.get(reg.short, []),
+                CONDITIONS.get((hook.name, phase), _no_conditions)(config),
             )
-            for reg in (PODS, VMIS, VMS, *more)
+            for kind, hook in _hooks_in_order()
+            if hook.rules(phase)
         ]
 
-    meta = {"name": NAME, "labels": dict(LABELS)}
     mutating = {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "MutatingWebhookConfiguration",
-        "metadata": meta,
-        "webhooks": hooks(
-            "mutate", {"pods": pods, VMIS.short: vmi_mutate_conditions(), VMS.short: vm_mutate_conditions()}
-        ),
+        "metadata": {"name": NAME, "labels": dict(LABELS)},
+        "webhooks": hooks("mutate"),
     }
     validating = {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",
         "metadata": {"name": NAME, "labels": dict(LABELS)},
-        "webhooks": hooks(
-            "validate",
-            {"pods": pods, VMS.short: vm_conditions(), POD_NETWORKS.short: pod_update_conditions()},
-            POD_NETWORKS,
-        ),
+        "webhooks": hooks("validate"),
     }
     return [mutating, validating]
 

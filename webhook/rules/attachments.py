@@ -168,7 +168,7 @@ def mutate_pod(obj: dict[str, Any], ctx: Context) -> Findings:
     """Pod CREATE: one unit of each attached NAD's resource per attachment, on ``containers[0]``."""
     found = Findings()
     nads = _nads(ctx)
-    if ctx.operation != "CREATE" or ctx.patch is None or nads is None or not ctx.config.networks.inject:
+    if ctx.patch is None or nads is None or not ctx.config.networks.inject:
         return found
     selection = _read(obj, ctx, Findings())
     if selection is None or not selection.ok:
@@ -288,12 +288,8 @@ def _hotplug(obj: dict[str, Any], ctx: Context) -> Findings:
 
 
 def validate_pod(obj: dict[str, Any], ctx: Context) -> Findings:
-    """Pod CREATE: the selection, and with the NAD view its NADs; UPDATE: the hotplug check."""
-    if ctx.operation == "UPDATE":
-        return _hotplug(obj, ctx)
+    """Pod CREATE: the selection, and with the NAD view its NADs."""
     found = Findings()
-    if ctx.operation != "CREATE":
-        return found
     selection = _read(obj, ctx, found)
     nads = _nads(ctx)
     if selection is None or not selection.ok or nads is None:
@@ -370,16 +366,19 @@ def _validate_spec(spec: Any, root: Path, namespace: str, ctx: Context) -> Findi
     return found
 
 
+def validate_pod_update(obj: dict[str, Any], ctx: Context) -> Findings:
+    """Pod UPDATE that changes the networks annotation: the hotplug check."""
+    return _hotplug(obj, ctx)
+
+
 def validate_vmi(obj: dict[str, Any], ctx: Context) -> Findings:
     """VMI CREATE: its Multus networks' NADs (with the NAD view)."""
-    if ctx.operation != "CREATE":
-        return Findings()
     return _validate_spec(obj.get("spec"), VMI_ROOT, namespace_of(obj, ctx), ctx)
 
 
 def validate_vm(obj: dict[str, Any], ctx: Context) -> Findings:
     """VM CREATE/UPDATE, when the VM is to run: its template's Multus networks' NADs (with the NAD view)."""
-    if ctx.operation not in ("CREATE", "UPDATE") or not to_run(obj):
+    if not to_run(obj):
         return Findings()
     tpl_spec, _ = vm_template_spec(obj)  # a template that is not a map: the other rules say so (400)
     return _validate_spec(tpl_spec, VM_ROOT, namespace_of(obj, ctx), ctx)

@@ -962,8 +962,6 @@ def validate_spec(spec: Any, root: Path, ctx: Context, *, vmi_create: bool) -> F
 
 def validate_vmi(obj: dict[str, Any], ctx: Context) -> Findings:
     """VMI CREATE (VMI UPDATE belongs to KubeVirt's own service accounts; the engine never sends it here)."""
-    if ctx.operation != "CREATE":
-        return Findings()
     return validate_spec(obj.get("spec"), VMI_ROOT, ctx, vmi_create=True)
 
 

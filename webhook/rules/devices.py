@@ -294,13 +294,9 @@ def _validate(obj: dict[str, Any], root: Path) -> Findings:
 
 def validate_vmi(obj: dict[str, Any], ctx: Context) -> Findings:
     """VMI CREATE (VMI updates are KubeVirt's own; the engine never sends them here)."""
-    if ctx.operation != "CREATE":
-        return Findings()
     return _validate(obj, VMI_ROOT)
 
 
 def validate_vm(obj: dict[str, Any], ctx: Context) -> Findings:
     """VM CREATE and UPDATE, on ``spec.template.spec``."""
-    if ctx.operation not in ("CREATE", "UPDATE"):
-        return Findings()
     return _validate(obj, VM_ROOT)

@@ -655,15 +655,11 @@ def _findings(spec: Spec, *, create: bool) -> Findings:
 
 def validate_vmi(obj: dict[str, Any], ctx: Context) -> Findings:
     """VMI CREATE: the consistency rules on ``spec`` (VMI updates are KubeVirt's own; never sent here)."""
-    if ctx.operation != "CREATE":
-        return Findings()
     return _findings(read_spec(obj.get("spec"), VMI_ROOT), create=True)
 
 
 def validate_vm(obj: dict[str, Any], ctx: Context) -> Findings:
     """VM CREATE and UPDATE: the same rules on ``spec.template.spec``; on UPDATE of a running VM, hotplug warnings."""
-    if ctx.operation not in ("CREATE", "UPDATE"):
-        return Findings()
     tpl, problem = vm_template_spec(obj)
     if problem:
         return Findings(bad_request=problem)

@@ -628,8 +628,6 @@ def checked(obj: dict[str, Any], ctx: Context) -> Plan:
 
 
 def validate_pod(obj: dict[str, Any], ctx: Context) -> Findings:
-    if ctx.operation != "CREATE":
-        return Findings()  # a pod UPDATE reaches validation only for its networks (rules.attachments)
     return checked(obj, ctx).findings
 
 

@@ -551,8 +551,6 @@ def _vmi_like(obj: dict[str, Any], spec: Any, root: Path, ctx: Context, what: st
 
 
 def validate_vmi(obj: dict[str, Any], ctx: Context) -> Findings:
-    if ctx.operation != "CREATE":
-        return Findings()
     return _vmi_like(obj, obj.get("spec"), VMI_ROOT, ctx, "this VMI", placement=True)
 
 
@@ -565,7 +563,7 @@ def validate_vm(obj: dict[str, Any], ctx: Context) -> Findings:
 
 def validate_pod(obj: dict[str, Any], ctx: Context) -> Findings:
     snapshot = ctx.cluster
-    if snapshot is None or not snapshot.usable or ctx.operation != "CREATE":
+    if snapshot is None or not snapshot.usable:
         return Findings()
     demand, declared = pod_demand(obj, ctx)
     if not demand.dedicated and not declared:

@@ -75,7 +75,7 @@ def is_dedicated_pod(pod: dict[str, Any], config: Config) -> bool:
 def mutate_pod(obj: dict[str, Any], ctx: Context) -> Findings:
     """Complete cpu/memory requests and limits of a dedicated-CPU pod so that it is ``Guaranteed``."""
     findings = Findings()
-    if ctx.operation != "CREATE" or ctx.patch is None or not is_dedicated_pod(obj, ctx.config):
+    if ctx.patch is None or not is_dedicated_pod(obj, ctx.config):
         return findings
     defaults = {"cpu": ctx.config.sidecars.cpu, "memory": ctx.config.sidecars.memory}
     summary: list[str] = []
@@ -291,7 +291,7 @@ def _has_whole_cpu(pod: dict[str, Any]) -> bool:
 
 def validate_pod(obj: dict[str, Any], ctx: Context) -> Findings:
     """Dedicated-CPU pods on CREATE: Guaranteed by kubelet's algorithm, and something to pin."""
-    if ctx.operation != "CREATE" or not is_dedicated_pod(obj, ctx.config):
+    if not is_dedicated_pod(obj, ctx.config):
         return Findings()
     problems = _pod_shape_problems(obj)
     if problems:
