@@ -205,3 +205,14 @@ def test_review_json_in_warn_mode_lists_would_deny_causes(capsys: pytest.Capture
     result = review_json(capsys, tmp_path, "--config", str(config))
     assert result["verdict"] == "admitted" and result["causes"] == []
     assert [c["rule"] for c in result["wouldDeny"]] == ["cpu.fractional-cpu-request", "cpu.fractional-cpu-limit"]
+
+
+def test_a_rule_id_is_defined_once_in_words_of_a_known_area() -> None:
+    for bad in ("cpu.R1", "cpu.memoryHotplug", "nope.something", "cpu.-x", "cpu"):
+        with pytest.raises(ValueError, match="malformed rule id"):
+            registry.define(bad, "t", field="", page="rules.md")
+    taken = registry.get("cpu.memory-required")
+    assert taken is not None
+    assert registry.define(taken.id, taken.title, field=taken.field, page=taken.page, replaces=taken.replaces) == taken.id
+    with pytest.raises(ValueError, match="defined twice"):
+        registry.define(taken.id, "another title", field=taken.field, page=taken.page)

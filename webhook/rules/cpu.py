@@ -19,6 +19,7 @@ cause on its field; rules that would read it are skipped rather than guessed.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -513,211 +514,408 @@ def apply_kubevirt_defaults(spec: CpuSpec, default_architecture: str = "") -> Cp
     return s
 
 
-def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True) -> list[Cause]:
-    """Every rule of REFERENCE.md §1.2 (R1-R15, G1-G12; G13 is out) on a read (normally defaulted) spec.
-
-    Causes come in KubeVirt's order: memory, hugepages, CPU quantities, CPU pinning, NUMA, emulator
-    thread, hotplug sockets, realtime, then (VMI CREATE only) mandatory memory.
-    """
-    out: list[Cause] = []
-    rq, lq, rm, lm = s.q(REQ_CPU), s.q(LIM_CPU), s.q(REQ_MEM), s.q(LIM_MEM)
-    p_rq, p_lq = s.path("domain", "resources", *REQ_CPU), s.path("domain", "resources", *LIM_CPU)
-    p_rm, p_lm = s.path("domain", "resources", *REQ_MEM), s.path("domain", "resources", *LIM_MEM)
-    p_ded = s.path("domain", "cpu", "dedicatedCpuPlacement")
-    p_numa = s.path("domain", "cpu", "numa", "guestMappingPassthrough")
-    f_lq, f_lm, f_rm = field_path(p_lq), field_path(p_lm), field_path(p_rm)
-
-    if s.dedicated and not cpu_manager_enabled:
-        out.append(
-            Cause.at(
-                p_ded,
-                "dedicated CPUs are turned off on this cluster (cpuManager.enabled: false), so this VM would stay "
-                f"Pending: {ENABLE_CPU_MANAGER}; or remove dedicatedCpuPlacement",
-                rule=CPU_MANAGER_OFF,
-            )
-        )
-
-    # G4-G7: memory requests and limits.
-    if s.known("requests.memory"):
-        if rm < 0:
-            out.append(
-                Cause.at(p_rm, f"must not be negative (got {quoted(s.raw[REQ_MEM])})", rule=NEGATIVE_MEMORY_REQUEST)
-            )
-        elif 0 < rm < ONE_MEGABYTE:
-            out.append(
-                Cause.at(
-                    p_rm,
-                    f"must be at least 1M (got {quoted(s.raw[REQ_MEM])}): a VM needs at least 1M of memory",
-                    rule=MEMORY_REQUEST_BELOW_1M,
-                )
-            )
-    if s.known("limits.memory"):
-        if lm < 0:
-            out.append(
-                Cause.at(p_lm, f"must not be negative (got {quoted(s.raw[LIM_MEM])})", rule=NEGATIVE_MEMORY_LIMIT)
-            )
-        elif lm > 0 and s.known("requests.memory") and rm > lm:
-            out.append(
-                Cause.at(
-                    p_rm,
-                    f"{quoted(s.raw[REQ_MEM])} is greater than {f_lm} {quoted(s.raw[LIM_MEM])}: "
-                    "lower the request or raise the limit",
-                    rule=MEMORY_REQUEST_ABOVE_LIMIT,
-                )
-            )
-
-    # G8 (in read_spec), G9, G10: hugepages.
-    if s.hugepages and s.page_size is not None and s.known("requests.memory", "guest", "limits.memory"):
-        page = quantity.value(s.page_size)
-        vm_memory, source = quantity.value(rm), f_rm
-        if vm_memory == 0 and s.guest is not None:
-            vm_memory, source = quantity.value(s.guest), s.f("domain", "memory", "guest")
-        if vm_memory == 0:
-            vm_memory, source = quantity.value(lm), f_lm
-        f_ps = s.f("domain", "memory", "hugepages", "pageSize")
-        if vm_memory != 0 and vm_memory < page:
-            out.append(
-                Cause.at(
-                    p_rm,
-                    f"the VM's memory ({source} = {vm_memory} bytes) is smaller than the hugepage size "
-                    f"{f_ps} {quoted(s.page_size_raw)}: give it at least one page",
-                    rule=MEMORY_BELOW_HUGEPAGE,
-                )
-            )
-        elif vm_memory % page != 0:
-            out.append(
-                Cause.at(
-                    p_rm,
-                    f"the VM's memory ({source} = {vm_memory} bytes) is not a multiple of the hugepage size "
-                    f"{f_ps} {quoted(s.page_size_raw)}: round it to a whole number of pages",
-                    rule=MEMORY_NOT_HUGEPAGE_MULTIPLE,
-                )
-            )
-
-    # G1-G3: CPU requests and limits.
-    if s.known("requests.cpu") and rq < 0:
-        out.append(Cause.at(p_rq, f"must not be negative (got {quoted(s.raw[REQ_CPU])})", rule=NEGATIVE_CPU_REQUEST))
-    if s.known("limits.cpu") and lq < 0:
-        out.append(Cause.at(p_lq, f"must not be negative (got {quoted(s.raw[LIM_CPU])})", rule=NEGATIVE_CPU_LIMIT))
-    if s.known("requests.cpu", "limits.cpu") and lq > 0 and rq > lq:
-        out.append(
-            Cause.at(
-                p_rq,
-                f"{quoted(s.raw[REQ_CPU])} is greater than {f_lq} {quoted(s.raw[LIM_CPU])}: "
-                "lower the request or raise the limit",
-                rule=CPU_REQUEST_ABOVE_LIMIT,
-            )
-        )
-
-    if s.dedicated:
-        out.extend(_cpu_pinning(s))
-
-    # R11 (NUMA feature gate) never fires: the gate is GA. R12, R13:
-    if s.numa_passthrough and not s.dedicated:
-        out.append(
-            Cause.at(
-                p_numa,
-                f"NUMA guestMappingPassthrough maps dedicated host CPUs into the guest: set {field_path(p_ded)}: true",
-                rule=NUMA_WITHOUT_DEDICATED,
-            )
-        )
-    if s.numa_passthrough and not s.hugepages:
-        out.append(
-            Cause.at(
-                p_numa,
-                "NUMA guestMappingPassthrough needs hugepages: set "
-                f"{s.f('domain', 'memory', 'hugepages', 'pageSize')} (e.g. 2Mi or 1Gi)",
-                rule=NUMA_WITHOUT_HUGEPAGES,
-            )
-        )
-    # R10
-    if s.isolate_emulator_thread and not s.dedicated:
-        out.append(
-            Cause.at(
-                s.path("domain", "cpu", "isolateEmulatorThread"),
-                "isolateEmulatorThread only works with dedicated CPUs: "
-                f"set {field_path(p_ded)}: true or remove isolateEmulatorThread",
-                rule=EMULATOR_THREAD_WITHOUT_DEDICATED,
-            )
-        )
-    # G12
-    if s.max_sockets != 0 and s.sockets > s.max_sockets:
-        origin = " (derived from the CPU request/limit)" if "sockets" in s.derived else ""
-        out.append(
-            Cause.at(
-                s.path("domain", "cpu", "sockets"),
-                f"{s.sockets} sockets{origin} is more than maxSockets {s.max_sockets}: "
-                f"lower the sockets or raise {s.f('domain', 'cpu', 'maxSockets')}",
-                rule=SOCKETS_ABOVE_MAX,
-            )
-        )
-    # R14, R15
-    if s.realtime and not s.dedicated:
-        out.append(
-            Cause.at(
-                p_ded,
-                f"must be true when {s.f('domain', 'cpu', 'realtime')} is set: realtime vCPUs need dedicated host CPUs",
-                "FieldValueRequired",
-                rule=REALTIME_WITHOUT_DEDICATED,
-            )
-        )
-    if s.realtime and not s.numa_passthrough:
-        out.append(
-            Cause.at(
-                p_numa,
-                f"must be set when {s.f('domain', 'cpu', 'realtime')} is set: add guestMappingPassthrough: {{}} "
-                "(it also needs hugepages)",
-                "FieldValueRequired",
-                rule=REALTIME_WITHOUT_NUMA,
-            )
-        )
-    out.extend(_io_threads(s))
-    # G11 (VMI CREATE only; no field, like KubeVirt)
-    if vmi_create and s.known("requests.memory", "guest") and rm == 0 and s.guest is None and not s.hugepages:
-        out.append(
-            Cause(
-                "",
-                f"no memory requested: set {f_rm} or {f_lm}, or {s.f('domain', 'memory', 'guest')}, "
-                f"or {s.f('domain', 'memory', 'hugepages', 'pageSize')}",
-                "FieldValueRequired",
-                rule=MEMORY_REQUIRED,
-            )
-        )
-    return out
-
-
 IO_THREADS_POLICIES = ("shared", "auto", "supplementalPool")
 
 
-def _io_threads(s: CpuSpec) -> list[Cause]:
-    """KubeVirt's ``validateIOThreadsPolicy`` (KUBEVIRT-CLUSTER.md d.3), on every VMI and VM template.
-
-    The supplementalPool cause goes on ``ioThreads.supplementalPoolThreadCount`` (CONTRACT §2), the field to
-    fix; KubeVirt names a field that does not exist, ``ioThreads.count``.
-    """
+def unknown_io_threads_policy(s: CpuSpec) -> Cause | None:
+    """KubeVirt's ``validateIOThreadsPolicy``, on every VMI and VM template."""
     policy = s.io_threads_policy
-    if policy is None:
-        return []
-    out: list[Cause] = []
-    f_count = s.f("domain", "ioThreads", "supplementalPoolThreadCount")
-    if policy not in IO_THREADS_POLICIES:
-        out.append(
-            Cause.at(
-                s.path("domain", "ioThreadsPolicy"),
-                f"ioThreadsPolicy {policy!r} is not supported: use shared, auto or supplementalPool",
-                rule=UNKNOWN_IO_THREADS_POLICY,
-            )
-        )
-    if policy == "supplementalPool" and not s.pool_threads:
+    if policy is not None and policy not in IO_THREADS_POLICIES:
+        message = f"ioThreadsPolicy {policy!r} is not supported: use shared, auto or supplementalPool"
+        return Cause.at(s.path("domain", "ioThreadsPolicy"), message, rule=UNKNOWN_IO_THREADS_POLICY)
+    return None
+
+
+def io_thread_pool_missing(s: CpuSpec) -> Cause | None:
+    """On ``ioThreads.supplementalPoolThreadCount``, the field to fix (KubeVirt names ``ioThreads.count``, a field
+    that does not exist)."""
+    if s.io_threads_policy == "supplementalPool" and not s.pool_threads:
+        f_count = s.f("domain", "ioThreads", "supplementalPoolThreadCount")
         got = "is not set" if s.pool_threads is None else f"is {s.pool_threads}"
-        out.append(
-            Cause.at(
-                s.path("domain", "ioThreads", "supplementalPoolThreadCount"),
-                f"ioThreadsPolicy supplementalPool needs a pool of I/O threads, but {f_count} {got}: "
-                "set it to a positive number (e.g. 2), or choose ioThreadsPolicy shared or auto",
-                rule=IO_THREAD_POOL_MISSING,
-            )
+        message = (
+            f"ioThreadsPolicy supplementalPool needs a pool of I/O threads, but {f_count} {got}: "
+            "set it to a positive number (e.g. 2), or choose ioThreadsPolicy shared or auto"
         )
+        return Cause.at(
+            s.path("domain", "ioThreads", "supplementalPoolThreadCount"), message, rule=IO_THREAD_POOL_MISSING
+        )
+    return None
+
+
+Check = Callable[[CpuSpec], Cause | None]
+
+
+def _res(s: CpuSpec, res: Resource) -> Path:
+    return s.path("domain", "resources", *res)
+
+
+def _ded(s: CpuSpec) -> Path:
+    return s.path("domain", "cpu", "dedicatedCpuPlacement")
+
+
+def _numa(s: CpuSpec) -> Path:
+    return s.path("domain", "cpu", "numa", "guestMappingPassthrough")
+
+
+# --- memory requests and limits (every VMI and VM template) -----------------------------------------------
+
+
+def negative_memory_request(s: CpuSpec) -> Cause | None:
+    if s.known("requests.memory") and s.q(REQ_MEM) < 0:
+        message = f"must not be negative (got {quoted(s.raw[REQ_MEM])})"
+        return Cause.at(_res(s, REQ_MEM), message, rule=NEGATIVE_MEMORY_REQUEST)
+    return None
+
+
+def memory_request_below_1m(s: CpuSpec) -> Cause | None:
+    if s.known("requests.memory") and 0 < s.q(REQ_MEM) < ONE_MEGABYTE:
+        message = f"must be at least 1M (got {quoted(s.raw[REQ_MEM])}): a VM needs at least 1M of memory"
+        return Cause.at(_res(s, REQ_MEM), message, rule=MEMORY_REQUEST_BELOW_1M)
+    return None
+
+
+def negative_memory_limit(s: CpuSpec) -> Cause | None:
+    if s.known("limits.memory") and s.q(LIM_MEM) < 0:
+        message = f"must not be negative (got {quoted(s.raw[LIM_MEM])})"
+        return Cause.at(_res(s, LIM_MEM), message, rule=NEGATIVE_MEMORY_LIMIT)
+    return None
+
+
+def memory_request_above_limit(s: CpuSpec) -> Cause | None:
+    rm, lm = s.q(REQ_MEM), s.q(LIM_MEM)
+    if s.known("limits.memory", "requests.memory") and lm > 0 and rm > lm:
+        message = (
+            f"{quoted(s.raw[REQ_MEM])} is greater than {field_path(_res(s, LIM_MEM))} {quoted(s.raw[LIM_MEM])}: "
+            "lower the request or raise the limit"
+        )
+        return Cause.at(_res(s, REQ_MEM), message, rule=MEMORY_REQUEST_ABOVE_LIMIT)
+    return None
+
+
+# --- hugepages (the page size itself is checked while reading: cpu.bad-hugepage-size) ---------------------
+
+
+def _vm_memory(s: CpuSpec) -> tuple[int, str, int] | None:
+    """(the VM's memory in bytes, the field it is taken from, the page size) when hugepages are readable."""
+    if not s.hugepages or s.page_size is None or not s.known("requests.memory", "guest", "limits.memory"):
+        return None
+    vm_memory, source = quantity.value(s.q(REQ_MEM)), field_path(_res(s, REQ_MEM))
+    if vm_memory == 0 and s.guest is not None:
+        vm_memory, source = quantity.value(s.guest), s.f("domain", "memory", "guest")
+    if vm_memory == 0:
+        vm_memory, source = quantity.value(s.q(LIM_MEM)), field_path(_res(s, LIM_MEM))
+    return vm_memory, source, quantity.value(s.page_size)
+
+
+def memory_below_hugepage(s: CpuSpec) -> Cause | None:
+    found = _vm_memory(s)
+    if found is None:
+        return None
+    vm_memory, source, page = found
+    if vm_memory != 0 and vm_memory < page:
+        message = (
+            f"the VM's memory ({source} = {vm_memory} bytes) is smaller than the hugepage size "
+            f"{s.f('domain', 'memory', 'hugepages', 'pageSize')} {quoted(s.page_size_raw)}: give it at least one page"
+        )
+        return Cause.at(_res(s, REQ_MEM), message, rule=MEMORY_BELOW_HUGEPAGE)
+    return None
+
+
+def memory_not_hugepage_multiple(s: CpuSpec) -> Cause | None:
+    found = _vm_memory(s)
+    if found is None or memory_below_hugepage(s) is not None:
+        return None
+    vm_memory, source, page = found
+    if vm_memory % page != 0:
+        message = (
+            f"the VM's memory ({source} = {vm_memory} bytes) is not a multiple of the hugepage size "
+            f"{s.f('domain', 'memory', 'hugepages', 'pageSize')} {quoted(s.page_size_raw)}: round it to a whole "
+            "number of pages"
+        )
+        return Cause.at(_res(s, REQ_MEM), message, rule=MEMORY_NOT_HUGEPAGE_MULTIPLE)
+    return None
+
+
+# --- CPU requests and limits -------------------------------------------------------------------------------
+
+
+def negative_cpu_request(s: CpuSpec) -> Cause | None:
+    if s.known("requests.cpu") and s.q(REQ_CPU) < 0:
+        message = f"must not be negative (got {quoted(s.raw[REQ_CPU])})"
+        return Cause.at(_res(s, REQ_CPU), message, rule=NEGATIVE_CPU_REQUEST)
+    return None
+
+
+def negative_cpu_limit(s: CpuSpec) -> Cause | None:
+    if s.known("limits.cpu") and s.q(LIM_CPU) < 0:
+        message = f"must not be negative (got {quoted(s.raw[LIM_CPU])})"
+        return Cause.at(_res(s, LIM_CPU), message, rule=NEGATIVE_CPU_LIMIT)
+    return None
+
+
+def cpu_request_above_limit(s: CpuSpec) -> Cause | None:
+    rq, lq = s.q(REQ_CPU), s.q(LIM_CPU)
+    if s.known("requests.cpu", "limits.cpu") and lq > 0 and rq > lq:
+        message = (
+            f"{quoted(s.raw[REQ_CPU])} is greater than {field_path(_res(s, LIM_CPU))} {quoted(s.raw[LIM_CPU])}: "
+            "lower the request or raise the limit"
+        )
+        return Cause.at(_res(s, REQ_CPU), message, rule=CPU_REQUEST_ABOVE_LIMIT)
+    return None
+
+
+# --- dedicated CPUs: KubeVirt's validateCpuPinning ----------------------------------------------------------
+
+
+def dedicated_without_memory(s: CpuSpec) -> Cause | None:
+    guest_zero = s.guest is None or s.guest == 0
+    if (
+        s.dedicated
+        and s.known("requests.memory", "limits.memory", "guest")
+        and s.q(LIM_MEM) == 0
+        and s.q(REQ_MEM) == 0
+        and (not s.has_memory or (not s.hugepages and guest_zero))
+    ):
+        f_lm, f_rm = field_path(_res(s, LIM_MEM)), field_path(_res(s, REQ_MEM))
+        message = (
+            f"dedicated CPUs need a fixed amount of memory: set {f_lm} (or {f_rm}, "
+            f"{s.f('domain', 'memory', 'guest')} or {s.f('domain', 'memory', 'hugepages')})"
+        )
+        return Cause.at(_res(s, LIM_MEM), message, rule=DEDICATED_WITHOUT_MEMORY)
+    return None
+
+
+def _fractional(s: CpuSpec, res: Resource, what: str, rule: str) -> Cause | None:
+    value = s.q(res)
+    if s.dedicated and s.known(_name(res)) and quantity.value(value) > 0 and not quantity.is_whole(value):
+        origin = f" (taken from {field_path(_res(s, LIM_CPU))})" if _name(res) in s.derived else ""
+        message = (
+            f"CPU {what} {quoted(s.raw[res])}{origin} is not a whole number of CPUs: with dedicated CPUs every "
+            "vCPU gets a whole host CPU, so use a whole number such as 1 or 2"
+        )
+        return Cause.at(_res(s, res), message, rule=rule)
+    return None
+
+
+def fractional_cpu_request(s: CpuSpec) -> Cause | None:
+    return _fractional(s, REQ_CPU, "request", FRACTIONAL_CPU_REQUEST)
+
+
+def fractional_cpu_limit(s: CpuSpec) -> Cause | None:
+    return _fractional(s, LIM_CPU, "limit", FRACTIONAL_CPU_LIMIT)
+
+
+def memory_request_not_limit(s: CpuSpec) -> Cause | None:
+    rm, lm = s.q(REQ_MEM), s.q(LIM_MEM)
+    if (
+        s.dedicated
+        and s.known("requests.memory", "limits.memory")
+        and rm > 0
+        and lm > 0
+        and quantity.value(rm) != quantity.value(lm)
+    ):
+        message = (
+            f"must equal {field_path(_res(s, LIM_MEM))} with dedicated CPUs (got {quoted(s.raw[REQ_MEM])} and "
+            f"{quoted(s.raw[LIM_MEM])}): set both to the same value"
+        )
+        return Cause.at(_res(s, REQ_MEM), message, rule=MEMORY_REQUEST_NOT_LIMIT)
+    return None
+
+
+def dedicated_without_cpu_count(s: CpuSpec) -> Cause | None:
+    """Cannot fire after defaulting, which always gives at least one socket."""
+    rv, lv = quantity.value(s.q(REQ_CPU)), quantity.value(s.q(LIM_CPU))
+    topology_known = s.known("requests.cpu", "limits.cpu", "topology")
+    if s.dedicated and topology_known and rv == 0 and lv == 0 and vcpus(s.cores, s.sockets, s.threads) == 0:
+        f_rq, f_lq = field_path(_res(s, REQ_CPU)), field_path(_res(s, LIM_CPU))
+        message = f"dedicated CPUs need a CPU count: set {s.f('domain', 'cpu', 'cores')} (or {f_rq} / {f_lq})"
+        return Cause.at(_ded(s), message, rule=DEDICATED_WITHOUT_CPU_COUNT)
+    return None
+
+
+def cpu_request_not_limit(s: CpuSpec) -> Cause | None:
+    rv, lv = quantity.value(s.q(REQ_CPU)), quantity.value(s.q(LIM_CPU))
+    if s.dedicated and s.known("requests.cpu", "limits.cpu") and rv > 0 and lv > 0 and rv != lv:
+        f_rq, f_lq = field_path(_res(s, REQ_CPU)), field_path(_res(s, LIM_CPU))
+        message = (
+            f"{f_rq} ({quoted(s.raw[REQ_CPU])}) and {f_lq} ({quoted(s.raw[LIM_CPU])}) must be equal with dedicated "
+            "CPUs: set both to the same whole number, or give only cores"
+        )
+        return Cause.at(_ded(s), message, rule=CPU_REQUEST_NOT_LIMIT)
+    return None
+
+
+def cores_and_cpu_disagree(s: CpuSpec) -> Cause | None:
+    rv, lv = quantity.value(s.q(REQ_CPU)), quantity.value(s.q(LIM_CPU))
+    n = vcpus(s.cores, s.sockets, s.threads)
+    topology_known = s.known("requests.cpu", "limits.cpu", "topology")
+    if s.dedicated and topology_known and (rv > 0 or lv > 0) and n > 0 and rv != n and lv != n:
+        f_rq, f_lq = field_path(_res(s, REQ_CPU)), field_path(_res(s, LIM_CPU))
+        given = " and ".join(
+            f"{f} {quoted(s.raw[res])}" for f, res in ((f_rq, REQ_CPU), (f_lq, LIM_CPU)) if res in s.raw
+        )
+        message = (
+            f"the CPU topology (cores x sockets x threads) gives {n} vCPUs but {given} say otherwise: "
+            f"with dedicated CPUs give only {s.f('domain', 'cpu', 'cores')} (KubeVirt sets the CPU request "
+            f"and limit from it) or make them equal to {n}"
+        )
+        return Cause.at(_ded(s), message, rule=CORES_AND_CPU_DISAGREE)
+    return None
+
+
+def arm64_threads(s: CpuSpec) -> Cause | None:
+    """``spec.architecture``, else the cluster's default (see apply_kubevirt_defaults)."""
+    if s.dedicated and s.threads > 1 and s.architecture == "arm64":
+        arch_origin = " (the cluster's default architecture)" if "architecture" in s.derived else ""
+        message = (
+            f"{s.f('domain', 'cpu', 'threads')} is {s.threads} but dedicated CPUs on arm64{arch_origin} support 1 "
+            "thread per core: set threads to 1 and use more cores"
+        )
+        return Cause.at(s.path("architecture"), message, rule=ARM64_THREADS)
+    return None
+
+
+def too_many_threads(s: CpuSpec) -> Cause | None:
+    if s.dedicated and s.threads > 2:
+        message = (
+            f"{s.f('domain', 'cpu', 'threads')} is {s.threads} but dedicated CPUs allow at most 2 threads per core: "
+            "use more cores instead"
+        )
+        return Cause.at(_ded(s), message, rule=TOO_MANY_THREADS)
+    return None
+
+
+# --- NUMA, emulator thread, sockets, realtime ----------------------------------------------------------------
+
+
+def numa_without_dedicated(s: CpuSpec) -> Cause | None:
+    """(KubeVirt's NUMA feature gate check, cpu.numa-gate-off, never fires: the gate is GA.)"""
+    if s.numa_passthrough and not s.dedicated:
+        message = (
+            f"NUMA guestMappingPassthrough maps dedicated host CPUs into the guest: set {field_path(_ded(s))}: true"
+        )
+        return Cause.at(_numa(s), message, rule=NUMA_WITHOUT_DEDICATED)
+    return None
+
+
+def numa_without_hugepages(s: CpuSpec) -> Cause | None:
+    if s.numa_passthrough and not s.hugepages:
+        message = (
+            "NUMA guestMappingPassthrough needs hugepages: set "
+            f"{s.f('domain', 'memory', 'hugepages', 'pageSize')} (e.g. 2Mi or 1Gi)"
+        )
+        return Cause.at(_numa(s), message, rule=NUMA_WITHOUT_HUGEPAGES)
+    return None
+
+
+def emulator_thread_without_dedicated(s: CpuSpec) -> Cause | None:
+    if s.isolate_emulator_thread and not s.dedicated:
+        message = (
+            "isolateEmulatorThread only works with dedicated CPUs: "
+            f"set {field_path(_ded(s))}: true or remove isolateEmulatorThread"
+        )
+        return Cause.at(
+            s.path("domain", "cpu", "isolateEmulatorThread"), message, rule=EMULATOR_THREAD_WITHOUT_DEDICATED
+        )
+    return None
+
+
+def sockets_above_max(s: CpuSpec) -> Cause | None:
+    if s.max_sockets != 0 and s.sockets > s.max_sockets:
+        origin = " (derived from the CPU request/limit)" if "sockets" in s.derived else ""
+        message = (
+            f"{s.sockets} sockets{origin} is more than maxSockets {s.max_sockets}: "
+            f"lower the sockets or raise {s.f('domain', 'cpu', 'maxSockets')}"
+        )
+        return Cause.at(s.path("domain", "cpu", "sockets"), message, rule=SOCKETS_ABOVE_MAX)
+    return None
+
+
+def realtime_without_dedicated(s: CpuSpec) -> Cause | None:
+    if s.realtime and not s.dedicated:
+        message = (
+            f"must be true when {s.f('domain', 'cpu', 'realtime')} is set: realtime vCPUs need dedicated host CPUs"
+        )
+        return Cause.at(_ded(s), message, "FieldValueRequired", rule=REALTIME_WITHOUT_DEDICATED)
+    return None
+
+
+def realtime_without_numa(s: CpuSpec) -> Cause | None:
+    if s.realtime and not s.numa_passthrough:
+        message = (
+            f"must be set when {s.f('domain', 'cpu', 'realtime')} is set: add guestMappingPassthrough: {{}} "
+            "(it also needs hugepages)"
+        )
+        return Cause.at(_numa(s), message, "FieldValueRequired", rule=REALTIME_WITHOUT_NUMA)
+    return None
+
+
+def cpu_manager_off(s: CpuSpec) -> Cause:
+    message = (
+        "dedicated CPUs are turned off on this cluster (cpuManager.enabled: false), so this VM would stay "
+        f"Pending: {ENABLE_CPU_MANAGER}; or remove dedicatedCpuPlacement"
+    )
+    return Cause.at(_ded(s), message, rule=CPU_MANAGER_OFF)
+
+
+def memory_required(s: CpuSpec) -> Cause | None:
+    """VMI CREATE only; no field, like KubeVirt."""
+    if s.known("requests.memory", "guest") and s.q(REQ_MEM) == 0 and s.guest is None and not s.hugepages:
+        f_rm, f_lm = field_path(_res(s, REQ_MEM)), field_path(_res(s, LIM_MEM))
+        message = (
+            f"no memory requested: set {f_rm} or {f_lm}, or {s.f('domain', 'memory', 'guest')}, "
+            f"or {s.f('domain', 'memory', 'hugepages', 'pageSize')}"
+        )
+        return Cause("", message, "FieldValueRequired", rule=MEMORY_REQUIRED)
+    return None
+
+
+# Every check of a read (normally defaulted) spec, in the order of KubeVirt's causes: memory, hugepages, CPU
+# quantities, CPU pinning, NUMA, emulator thread, hotplug sockets, realtime, I/O threads.
+SPEC_CHECKS: tuple[Check, ...] = (
+    negative_memory_request,
+    memory_request_below_1m,
+    negative_memory_limit,
+    memory_request_above_limit,
+    memory_below_hugepage,
+    memory_not_hugepage_multiple,
+    negative_cpu_request,
+    negative_cpu_limit,
+    cpu_request_above_limit,
+    dedicated_without_memory,
+    fractional_cpu_request,
+    fractional_cpu_limit,
+    memory_request_not_limit,
+    dedicated_without_cpu_count,
+    cpu_request_not_limit,
+    cores_and_cpu_disagree,
+    arm64_threads,
+    too_many_threads,
+    numa_without_dedicated,
+    numa_without_hugepages,
+    emulator_thread_without_dedicated,
+    sockets_above_max,
+    realtime_without_dedicated,
+    realtime_without_numa,
+    unknown_io_threads_policy,
+    io_thread_pool_missing,
+)
+
+
+def check_spec(s: CpuSpec, *, vmi_create: bool, cpu_manager_enabled: bool = True) -> list[Cause]:
+    """Every check of :data:`SPEC_CHECKS` on a read (normally defaulted) spec; first whether dedicated CPUs are
+    on at all, last (VMI CREATE only) whether there is any memory."""
+    out: list[Cause] = []
+    if s.dedicated and not cpu_manager_enabled:
+        out.append(cpu_manager_off(s))
+    for check in SPEC_CHECKS:
+        cause = check(s)
+        if cause is not None:
+            out.append(cause)
+    if vmi_create:
+        cause = memory_required(s)
+        if cause is not None:
+            out.append(cause)
     return out
 
 
@@ -784,115 +982,6 @@ def memory_hotplug(s: CpuSpec) -> list[Cause]:
             "raise it or remove maxGuest"
         )
     return [Cause.at(at, message, rule=MEMORY_HOTPLUG_UNSUPPORTED) for message in out]
-
-
-def _cpu_pinning(s: CpuSpec) -> list[Cause]:
-    """R1-R9: KubeVirt's ``validateCpuPinning``, only for ``dedicatedCpuPlacement: true``."""
-    out: list[Cause] = []
-    rq, lq, rm, lm = s.q(REQ_CPU), s.q(LIM_CPU), s.q(REQ_MEM), s.q(LIM_MEM)
-    p_ded = s.path("domain", "cpu", "dedicatedCpuPlacement")
-    f_rq, f_lq = s.f("domain", "resources", *REQ_CPU), s.f("domain", "resources", *LIM_CPU)
-    f_rm, f_lm = s.f("domain", "resources", *REQ_MEM), s.f("domain", "resources", *LIM_MEM)
-    f_threads = s.f("domain", "cpu", "threads")
-    cpu_known = s.known("requests.cpu", "limits.cpu")
-    rv, lv = quantity.value(rq), quantity.value(lq)
-
-    # R1
-    guest_zero = s.guest is None or s.guest == 0
-    if (
-        s.known("requests.memory", "limits.memory", "guest")
-        and lm == 0
-        and rm == 0
-        and (not s.has_memory or (not s.hugepages and guest_zero))
-    ):
-        out.append(
-            Cause.at(
-                s.path("domain", "resources", *LIM_MEM),
-                f"dedicated CPUs need a fixed amount of memory: set {f_lm} (or {f_rm}, "
-                f"{s.f('domain', 'memory', 'guest')} or {s.f('domain', 'memory', 'hugepages')})",
-                rule=DEDICATED_WITHOUT_MEMORY,
-            )
-        )
-    # R2, R3
-    for res, what in ((REQ_CPU, "request"), (LIM_CPU, "limit")):
-        value = s.q(res)
-        if s.known(_name(res)) and quantity.value(value) > 0 and not quantity.is_whole(value):
-            origin = f" (taken from {f_lq})" if _name(res) in s.derived else ""
-            out.append(
-                Cause.at(
-                    s.path("domain", "resources", *res),
-                    f"CPU {what} {quoted(s.raw[res])}{origin} is not a whole number of CPUs: with dedicated CPUs every "
-                    "vCPU gets a whole host CPU, so use a whole number such as 1 or 2",
-                    rule=FRACTIONAL_CPU_REQUEST if res == REQ_CPU else FRACTIONAL_CPU_LIMIT,
-                )
-            )
-    # R4
-    if s.known("requests.memory", "limits.memory") and rm > 0 and lm > 0 and quantity.value(rm) != quantity.value(lm):
-        out.append(
-            Cause.at(
-                s.path("domain", "resources", *REQ_MEM),
-                f"must equal {f_lm} with dedicated CPUs (got {quoted(s.raw[REQ_MEM])} and {quoted(s.raw[LIM_MEM])}): "
-                "set both to the same value",
-                rule=MEMORY_REQUEST_NOT_LIMIT,
-            )
-        )
-    n = vcpus(s.cores, s.sockets, s.threads)
-    topology_known = cpu_known and s.known("topology")
-    # R5 (cannot fire after defaulting, which always gives at least one socket)
-    if topology_known and rv == 0 and lv == 0 and n == 0:
-        out.append(
-            Cause.at(
-                p_ded,
-                f"dedicated CPUs need a CPU count: set {s.f('domain', 'cpu', 'cores')} (or {f_rq} / {f_lq})",
-                rule=DEDICATED_WITHOUT_CPU_COUNT,
-            )
-        )
-    # R6
-    if cpu_known and rv > 0 and lv > 0 and rv != lv:
-        out.append(
-            Cause.at(
-                p_ded,
-                f"{f_rq} ({quoted(s.raw[REQ_CPU])}) and {f_lq} ({quoted(s.raw[LIM_CPU])}) must be equal with dedicated "
-                "CPUs: set both to the same whole number, or give only cores",
-                rule=CPU_REQUEST_NOT_LIMIT,
-            )
-        )
-    # R7
-    if topology_known and (rv > 0 or lv > 0) and n > 0 and rv != n and lv != n:
-        given = " and ".join(
-            f"{f} {quoted(s.raw[res])}" for f, res in ((f_rq, REQ_CPU), (f_lq, LIM_CPU)) if res in s.raw
-        )
-        out.append(
-            Cause.at(
-                p_ded,
-                f"the CPU topology (cores x sockets x threads) gives {n} vCPUs but {given} say otherwise: "
-                f"with dedicated CPUs give only {s.f('domain', 'cpu', 'cores')} (KubeVirt sets the CPU request "
-                f"and limit from it) or make them equal to {n}",
-                rule=CORES_AND_CPU_DISAGREE,
-            )
-        )
-    # R8 (spec.architecture, else the cluster's default: see apply_kubevirt_defaults)
-    if s.threads > 1 and s.architecture == "arm64":
-        arch_origin = " (the cluster's default architecture)" if "architecture" in s.derived else ""
-        out.append(
-            Cause.at(
-                s.path("architecture"),
-                f"{f_threads} is {s.threads} but dedicated CPUs on arm64{arch_origin} support 1 thread per core: "
-                "set threads to 1 and use more cores",
-                rule=ARM64_THREADS,
-            )
-        )
-    # R9
-    if s.threads > 2:
-        out.append(
-            Cause.at(
-                p_ded,
-                f"{f_threads} is {s.threads} but dedicated CPUs allow at most 2 threads per core: "
-                "use more cores instead",
-                rule=TOO_MANY_THREADS,
-            )
-        )
-    return out
 
 
 def consistent_duplicate_warning(user: CpuSpec) -> str | None:

@@ -58,9 +58,9 @@ def define(rule_id: str, title: str, *, field: str, page: str, kind: RuleKind = 
     """Register a rule and return its id. Raises ``ValueError`` on a malformed, unknown-area or repeated id."""
     if not RULE_ID.fullmatch(rule_id) or rule_id.partition(".")[0] not in AREAS:
         raise ValueError(f"malformed rule id {rule_id!r}: <area>.<words-joined-by-dashes>, area one of {list(AREAS)}")
-    if rule_id in _REGISTRY:
+    info = RuleInfo(rule_id, title, kind, field, page, replaces)
+    if _REGISTRY.setdefault(rule_id, info) != info:  # the same entry again is a module imported twice
         raise ValueError(f"rule id {rule_id!r} is defined twice")
-    _REGISTRY[rule_id] = RuleInfo(rule_id, title, kind, field, page, replaces)
     return rule_id
 
 
