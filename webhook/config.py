@@ -107,7 +107,8 @@ class Cluster(_Strict):
     """The cluster view (CONTRACT §9): off by default; ``serve`` then needs no API server at all."""
 
     watch: bool = False
-    enforcement: Literal["enforce", "warn"] = "warn"  # preflight findings K1-K4: warnings, or 422 causes
+    # the preflight's node findings and the NAD findings: warnings, or 422 causes
+    enforcement: Literal["enforce", "warn"] = "warn"
     syncTimeout: float = Field(default=30.0, ge=0, le=3600)  # /readyz waits at most this for the first sync
     kubeconfig: str | None = None  # None: in-cluster service account
     # How often a kind whose CRD is not installed (KubeVirt CRs, NADs) is looked for again, in seconds.

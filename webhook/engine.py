@@ -49,8 +49,8 @@ class Verdict:
 
     ``would_deny``: with ``enforcement: warn``, the causes that would have denied (their rule ids stay reachable
     for the denials metric and ``review -o json``); ``causes`` is then empty. ``advisories``: the warnings that
-    are rule findings (preflight K1-K4 in warn mode), structured. Neither is sent on the wire. ``__init__`` is
-    spelled out so that mypyc compiles it (see ``rules.base.Findings``).
+    are rule findings (the preflight's node findings in warn mode), structured. Neither is sent on the wire.
+    ``__init__`` is spelled out so that mypyc compiles it (see ``rules.base.Findings``).
     """
 
     allowed: bool

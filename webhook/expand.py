@@ -98,8 +98,8 @@ PREFERENCE_KINDS = ("VirtualMachinePreference", "VirtualMachineClusterPreference
 KINDS = (PRESET, *INSTANCETYPE_KINDS, *PREFERENCE_KINDS)
 EXCLUDE_ANNOTATION = "virtualmachineinstancepresets.admission.kubevirt.io/exclude"
 PRESET_DOMAIN_FIELDS = ("cpu", "memory", "firmware", "clock", "features", "machine")
-# the rules whose denial a preset could have avoided: no memory at all (G11), dedicated CPUs without memory (R1)
-# or without a CPU count (R5)
+# the rules whose denial a preset could have avoided: no memory at all (cpu.memory-required), dedicated CPUs
+# without memory (cpu.dedicated-without-memory) or without a CPU count (cpu.dedicated-without-cpu-count)
 PRESET_AVOIDABLE = frozenset({"cpu.memory-required", "cpu.dedicated-without-memory", "cpu.dedicated-without-cpu-count"})
 _MENTIONS = re.compile(
     r"""["']?kind["']?\s*:\s*["']?(?:VirtualMachineInstancePreset|VirtualMachine(?:Cluster)?(?:Instancetype|Preference))\b"""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-# KubeVirt's gate states (KUBEVIRT-CLUSTER.md a.2, b): GA gates are always on, Beta gates are on unless
+# KubeVirt's gate states (docs/cluster-view.md): GA gates are always on, Beta gates are on unless
 # disabled, everything else (Alpha, Deprecated, unknown) is off unless listed in featureGates.
 GA_GATES = frozenset({"GPU", "NUMA", "VMLiveUpdateFeatures", "HotplugNICs"})
 BETA_GATES = frozenset({"GPUsWithDRA", "HostDevicesWithDRA", "PasstBinding", "DeclarativeHotplugVolumes"})

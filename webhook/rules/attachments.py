@@ -14,7 +14,8 @@ itself; from 1.9 (``ExternalNetResourceInjection``) it leaves it to a separately
 - ``networks.vf-hotplug``: a network added to a running pod cannot get a VF (its requests cannot change);
 - ``networks.vf-missing`` (``audit`` and ``review``, not the API server's calls): a pod that requests fewer
   units than it has attachments runs without some of its VFs;
-- preflight K3 counts the VFs among the devices a node must have (:func:`pod_vfs`, :func:`spec_vfs`).
+- ``preflight.not-enough-devices`` counts the VFs among the devices a node must have (:func:`pod_vfs`,
+  :func:`spec_vfs`).
 
 Findings that need the NAD view follow ``cluster.enforcement`` like the preflight's.
 """
@@ -301,7 +302,7 @@ def validate_pod(obj: dict[str, Any], ctx: Context) -> Findings:
 
 
 def pod_vfs(obj: dict[str, Any], ctx: Context) -> VfDemand:
-    """Preflight K3: the VFs a pod's attachments need, per resource, on the annotation."""
+    """For ``preflight.not-enough-devices``: the VFs a pod's attachments need, per resource, on the annotation."""
     nads = _nads(ctx)
     raw = networks_value(obj)
     if nads is None or not isinstance(raw, str):
@@ -327,7 +328,8 @@ def _sriov_networks(spec: network.Spec) -> set[str]:
 
 
 def spec_vfs(spec: Any, root: Path, namespace: str, ctx: Context) -> VfDemand:
-    """Preflight K3: one VF per ``sriov`` interface, of the resource its NAD names, on its networkName."""
+    """For ``preflight.not-enough-devices``: one VF per ``sriov`` interface, of the resource its NAD names, on its
+    networkName."""
     nads = _nads(ctx)
     if nads is None:
         return {}

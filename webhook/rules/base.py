@@ -31,12 +31,13 @@ Operation = Literal["CREATE", "UPDATE", "DELETE", "CONNECT"]
 
 @dataclass(frozen=True, slots=True)
 class Cause:
-    """One problem, on one field (``field`` is a rendered field path; "" when it has none, as KubeVirt's G11)."""
+    """One problem, on one field (``field`` is a rendered field path; "" when it has none, as for KubeVirt's
+    ``cpu.memory-required``)."""
 
     field: str
     message: str
     type: CauseType = "FieldValueInvalid"
-    rule: str = ""  # stable rule id (CONTRACT §10), e.g. "cpu.cpu-request-not-limit", "preflight.not-enough-devices"
+    rule: str = ""  # stable rule id (docs/rules.md), e.g. "cpu.cpu-request-not-limit", "preflight.not-enough-devices"
 
     @classmethod
     def at(cls, path: Path, message: str, type: CauseType = "FieldValueInvalid", rule: str = "") -> Cause:
@@ -142,10 +143,10 @@ def quoted(raw: Any) -> str:
 
 
 def default_architecture(ctx: Context) -> str:
-    """The architecture KubeVirt gives a spec without ``spec.architecture`` (KUBEVIRT-CLUSTER.md d.4).
+    """The architecture KubeVirt gives a spec without ``spec.architecture`` (docs/dedicated-cpu.md).
 
     virt-api defaults it from the KubeVirt CR's ``status.defaultArchitecture``; we know that value only when the
-    cluster view (CONTRACT §9) is on, synced and has the CR, and an empty value counts as unknown. Otherwise
+    cluster view (docs/cluster-view.md) is on, synced and has the CR, and an empty value counts as unknown. Otherwise
     the config's ``kubevirt.defaultArchitecture`` (default ``amd64``) stands in for it.
     """
     cluster = ctx.cluster

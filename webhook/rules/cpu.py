@@ -1,4 +1,4 @@
-"""Dedicated-CPU validation (CONTRACT §2, §3; rule table REFERENCE.md Part A §1.2).
+"""Dedicated-CPU validation of VMIs and VM templates (docs/dedicated-cpu.md; the rules: docs/rules.md).
 
 VMIs (CREATE) and VM templates (CREATE/UPDATE, paths under ``spec.template.spec``) are judged the way
 KubeVirt's own admitter judges them on real API traffic: KubeVirt's mutating webhook defaults the spec first,
@@ -436,7 +436,8 @@ def read_spec(spec: dict[str, Any], root: Path) -> tuple[CpuSpec, Findings]:
         page_size = hugepages.get("pageSize")
         ps_path = (*d, "memory", "hugepages", "pageSize")
         out.page_size_raw = page_size
-        if not isinstance(page_size, str):  # G8: KubeVirt parses the string; absent or not a string fails too
+        # cpu.bad-hugepage-size: KubeVirt parses the string; absent or not a string fails too
+        if not isinstance(page_size, str):
             r.causes.append(Cause.at(ps_path, "must be a page size such as 2Mi or 1Gi", rule=BAD_HUGEPAGE_SIZE))
             out.invalid.add("pageSize")
         else:
@@ -924,9 +925,9 @@ TWO_MI = Decimal(2 * 1024**2)
 
 
 def memory_hotplug(s: CpuSpec) -> list[Cause]:
-    """KubeVirt's memory-hotplug conditions (KUBEVIRT-CLUSTER.md d.1) on a defaulted VM template with maxGuest.
+    """KubeVirt's memory-hotplug conditions on a defaulted VM template with maxGuest (docs/dedicated-cpu.md).
 
-    Every failing condition is one cause on ``spec.template.spec.domain.memory.guest`` (CONTRACT §2); KubeVirt
+    Every failing condition is one cause on ``spec.template.spec.domain.memory.guest``; KubeVirt
     stops at the first. KubeVirt runs them only under its default ``vmRolloutStrategy: LiveUpdate``, which we
     assume (the cluster view does not carry the rollout strategy).
     """
@@ -988,7 +989,7 @@ def consistent_duplicate_warning(user: CpuSpec) -> str | None:
     """The CPU count given twice, consistently (user's spec before defaulting, dedicated CPUs only).
 
     KubeVirt accepts cores/sockets/threads together with an equal CPU request or limit, but the CPU manager
-    documentation advises giving only one; when they do not agree R7 denies instead.
+    documentation advises giving only one; when they do not agree cpu.cores-and-cpu-disagree denies instead.
     """
     if not user.dedicated:
         return None
@@ -1055,7 +1056,8 @@ def validate_vmi(obj: dict[str, Any], ctx: Context) -> Findings:
 
 
 def validate_vm(obj: dict[str, Any], ctx: Context) -> Findings:
-    """VM CREATE and UPDATE: the same rules on ``spec.template.spec`` (all but G11, as KubeVirt's VM admitter)."""
+    """VM CREATE and UPDATE: the same rules on ``spec.template.spec`` (all but ``memory-required``, as KubeVirt's VM
+    admitter)."""
     spec, problem = vm_template_spec(obj)  # a missing template (KubeVirt's CRD requires it) reads as empty
     if problem is not None:
         return Findings(bad_request=problem)

@@ -1,4 +1,4 @@
-"""Host devices and GPUs: deviceName or a DRA claim request (CONTRACT §5; KUBEVIRT-CLUSTER.md d.2).
+"""Host devices and GPUs: deviceName or a DRA claim request (docs/passthrough.md).
 
 KubeVirt's DRA admitter, on VMI CREATE and VM CREATE/UPDATE (paths under ``spec.template.spec``):
 
@@ -13,7 +13,7 @@ KubeVirt's DRA admitter, on VMI CREATE and VM CREATE/UPDATE (paths under ``spec.
 
 An entry is DRA when its ``deviceName`` is empty and it carries a claim request; an empty entry is non-DRA
 (so ``[{}, {claimName...}]`` on GPUs is the mixing error, as in KubeVirt). DRA entries become pod
-``resources.claims``, never extended resources (the preflight counts only deviceNames, K3).
+``resources.claims``, never extended resources (the preflight counts only deviceNames, preflight.not-enough-devices).
 
 Messages are ours; the DRA feature gates (GPUsWithDRA, HostDevicesWithDRA; Beta, on by default) are left to
 KubeVirt.

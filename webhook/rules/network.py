@@ -1,4 +1,4 @@
-"""Network interfaces (CONTRACT §6; rule table REFERENCE.md Part A §5.2, hotplug mechanism §5.1).
+"""Network interfaces (docs/network.md; the rules: docs/rules.md).
 
 Two jobs, on VMI CREATE and VM CREATE/UPDATE (VM paths under ``spec.template.spec``):
 
@@ -12,10 +12,11 @@ Two jobs, on VMI CREATE and VM CREATE/UPDATE (VM paths under ``spec.template.spe
   the VM with a ``RestartRequired`` condition few people read, so we say so, per interface, and what to do.
 
 Rules that depend on KubeVirt's cluster configuration, which a webhook cannot see, are left to KubeVirt:
-bridge binding on the pod network (N8) and the PasstBinding feature gate (N9's first half).
+bridge binding on the pod network (``interfaces.bridge-on-pod-network``, reserved) and the PasstBinding feature
+gate (the first half of ``interfaces.passt-not-pod-network``).
 
 Values of the wrong JSON type (``interfaces: {}``, an entry that is a string, ``bridge: true``) make the object
-unreadable: the rule returns ``Findings(bad_request=...)`` naming every such field (CONTRACT §7).
+unreadable: the rule returns ``Findings(bad_request=...)`` naming every such field.
 """
 
 from __future__ import annotations
@@ -168,9 +169,10 @@ DISCONTINUED_BINDING = define(
 )
 
 
-# The binding methods that count as one (KubeVirt's binding-count rule, N5). ``slirp``, ``passt`` (the old field)
-# and ``macvtap`` were discontinued in KubeVirt v1.3: they survive in the API as deprecated aliases but count as
-# no binding at all, so an interface with only one of them fails N5 on every operation (and N19 on CREATE).
+# The binding methods that count as one (KubeVirt's binding-count rule, interfaces.binding-count). ``slirp``,
+# ``passt`` (the old field) and ``macvtap`` were discontinued in KubeVirt v1.3: they survive in the API as
+# deprecated aliases but count as no binding at all, so an interface with only one of them fails
+# interfaces.binding-count on every operation (and interfaces.discontinued-binding on CREATE).
 BINDINGS = ("bridge", "masquerade", "sriov", "passtBinding", "binding")
 DISCONTINUED = {"slirp": "slirp", "passt": "passt (the old field; use passtBinding)", "macvtap": "macvtap"}
 SOURCES = ("pod", "multus", "resourceClaim")
@@ -189,7 +191,7 @@ class Iface:
     index: int
     raw: dict[str, Any]
     name: str
-    state: str  # "" when unset; may be any string (N1 checks it)
+    state: str  # "" when unset; may be any string (interfaces.unknown-state checks it)
     bindings: tuple[str, ...]  # the counted bindings (BINDINGS) present
     discontinued: tuple[str, ...] = ()  # slirp / passt / macvtap present (count as no binding)
 
@@ -326,7 +328,7 @@ def _read_net(i: int, raw: Any, out: Spec, r: Reader) -> Net | None:
     return Net(i, raw, name, sources)
 
 
-# --- consistency (N1-N19) ------------------------------------------------------------------------------------
+# --- consistency -------------------------------------------------------------------------------------------
 
 
 def check(spec: Spec, *, create: bool) -> list[Cause]:
@@ -346,9 +348,9 @@ def check(spec: Spec, *, create: bool) -> list[Cause]:
 
 def _check_sources(spec: Spec) -> list[Cause]:
     causes: list[Cause] = []
-    ifaces_field = field_path((*spec.root, "interfaces"))  # KubeVirt's (odd) path for N14
+    ifaces_field = field_path((*spec.root, "interfaces"))  # KubeVirt's (odd) path for interfaces.several-pod-networks
     pods = [n for n in spec.nets if "pod" in n.sources]
-    if len(pods) > 1:  # N14
+    if len(pods) > 1:  # interfaces.several-pod-networks
         names = ", ".join(f'"{n.name}"' for n in pods)
         causes.append(
             Cause(
@@ -360,7 +362,7 @@ def _check_sources(spec: Spec) -> list[Cause]:
         )
     defaults = [n for n in spec.nets if isinstance(n.raw.get("multus"), dict) and n.multus.get("default") is True]
     nets_field = field_path((*spec.root, "networks"))
-    if len(defaults) > 1:  # N15
+    if len(defaults) > 1:  # interfaces.several-default-networks
         names = ", ".join(f'"{n.name}"' for n in defaults)
         causes.append(
             Cause(
@@ -378,14 +380,14 @@ def _check_sources(spec: Spec) -> list[Cause]:
                 rule=SEVERAL_DEFAULT_NETWORKS,
             )
         )
-    for n in spec.nets:  # N16
+    for n in spec.nets:  # interfaces.network-type-count
         if not n.sources:
             msg = f'network "{n.name}" has no type: set one of pod, multus or resourceClaim'
             causes.append(Cause.at(spec.net_path(n.index), msg, "FieldValueRequired", rule=NETWORK_TYPE_COUNT))
         elif len(n.sources) > 1:
             msg = f'network "{n.name}" has {len(n.sources)} types ({", ".join(n.sources)}): keep exactly one'
             causes.append(Cause.at(spec.net_path(n.index), msg, "FieldValueRequired", rule=NETWORK_TYPE_COUNT))
-    for n in spec.nets:  # N17, first only (as KubeVirt)
+    for n in spec.nets:  # interfaces.multus-without-network-name, first only (as KubeVirt)
         if isinstance(n.raw.get("multus"), dict) and not n.multus.get("networkName"):
             msg = (
                 f'network "{n.name}": multus needs a networkName, the NetworkAttachmentDefinition to use '
@@ -412,7 +414,7 @@ def _check_states(spec: Spec) -> list[Cause]:
     for iface in spec.ifaces:
         at = spec.iface_path(iface.index, "state")
         name, state = iface.name, iface.state
-        if state not in STATES:  # N1
+        if state not in STATES:  # interfaces.unknown-state
             causes.append(
                 Cause.at(
                     at,
@@ -420,7 +422,7 @@ def _check_states(spec: Spec) -> list[Cause]:
                     rule=UNKNOWN_STATE,
                 )
             )
-        if state in ("up", "down") and "sriov" in iface.bindings:  # N2
+        if state in ("up", "down") and "sriov" in iface.bindings:  # interfaces.sriov-link-state
             causes.append(
                 Cause.at(
                     at,
@@ -428,7 +430,7 @@ def _check_states(spec: Spec) -> list[Cause]:
                     rule=SRIOV_LINK_STATE,
                 )
             )
-        if state == "absent" and "bridge" not in iface.bindings:  # N3
+        if state == "absent" and "bridge" not in iface.bindings:  # interfaces.absent-not-bridge
             causes.append(
                 Cause.at(
                     at,
@@ -438,7 +440,7 @@ def _check_states(spec: Spec) -> list[Cause]:
                 )
             )
         net = nets.get(name)
-        if state == "absent" and net is not None and net.is_default:  # N4
+        if state == "absent" and net is not None and net.is_default:  # interfaces.absent-default-network
             causes.append(
                 Cause.at(
                     at,
@@ -455,7 +457,7 @@ def _check_bindings(spec: Spec) -> list[Cause]:
     nets = spec.nets_by_name()
     for iface in spec.ifaces:
         name, n = iface.name, len(iface.bindings)
-        if n == 0:  # N5
+        if n == 0:  # interfaces.binding-count
             gone = f" ({', '.join(iface.discontinued)} was discontinued in KubeVirt v1.3 and counts as none)"
             msg = (
                 f'interface "{name}" has no binding{gone if iface.discontinued else ""}: set exactly one of bridge, '
@@ -466,8 +468,10 @@ def _check_bindings(spec: Spec) -> list[Cause]:
             msg = f'interface "{name}" has {n} bindings ({", ".join(iface.bindings)}): keep exactly one'
             causes.append(Cause.at(spec.iface_path(iface.index), msg, rule=BINDING_COUNT))
         net = nets.get(name)
-        for binding in ("masquerade", "passtBinding"):  # N6, N9 (second half)
-            # KubeVirt reads a missing network as one that is not the pod network: N11 and this both fire
+        # interfaces.masquerade-not-pod-network, interfaces.passt-not-pod-network (second half)
+        for binding in ("masquerade", "passtBinding"):
+            # KubeVirt reads a missing network as one that is not the pod network:
+            # interfaces.interface-without-network and this both fire
             if binding in iface.bindings and (net is None or "pod" not in net.sources):
                 undefined = f'an undefined network (no entry in networks is named "{name}")'
                 where = net.describe() if net is not None else undefined
@@ -477,13 +481,14 @@ def _check_bindings(spec: Spec) -> list[Cause]:
         mac = iface.raw.get("macAddress")
         if "masquerade" in iface.bindings and isinstance(mac, str) and mac.lower().replace("-", ":") == RESERVED_MAC:
             msg = f'interface "{name}": MAC address {mac} is reserved for KubeVirt\'s in-pod bridge; choose another'
-            causes.append(Cause.at(spec.iface_path(iface.index, "macAddress"), msg, rule=MASQUERADE_RESERVED_MAC))  # N7
+            # interfaces.masquerade-reserved-mac
+            causes.append(Cause.at(spec.iface_path(iface.index, "macAddress"), msg, rule=MASQUERADE_RESERVED_MAC))
     return causes
 
 
 def _check_discontinued(spec: Spec) -> list[Cause]:
     causes: list[Cause] = []
-    for iface in spec.ifaces:  # N19 (create only)
+    for iface in spec.ifaces:  # interfaces.discontinued-binding (create only)
         for key, what in DISCONTINUED.items():
             if key in iface.discontinued:
                 msg = (
@@ -499,13 +504,13 @@ def _check_names(spec: Spec) -> list[Cause]:
     iface_names = {i.name for i in spec.ifaces}
     net_names = {n.name for n in spec.nets}
     seen: set[str] = set()
-    for n in spec.nets:  # N12
+    for n in spec.nets:  # interfaces.duplicate-network
         if n.name in seen:
             msg = f'network name "{n.name}" is used more than once; every network needs a unique name'
             causes.append(Cause.at(spec.net_path(n.index, "name"), msg, "FieldValueDuplicate", rule=DUPLICATE_NETWORK))
         seen.add(n.name)
     ifaces_field = field_path((*spec.root, "domain", "devices", "interfaces"))
-    for n in spec.nets:  # N10
+    for n in spec.nets:  # interfaces.network-without-interface
         if n.name not in iface_names:
             msg = (
                 f'network "{n.name}" has no interface: add one named "{n.name}" to {ifaces_field} or remove the network'
@@ -514,7 +519,7 @@ def _check_names(spec: Spec) -> list[Cause]:
                 Cause.at(spec.net_path(n.index, "name"), msg, "FieldValueRequired", rule=NETWORK_WITHOUT_INTERFACE)
             )
     seen = set()
-    for i in spec.ifaces:  # N13
+    for i in spec.ifaces:  # interfaces.duplicate-interface
         if i.name in seen:
             msg = f'interface name "{i.name}" is used more than once; each network takes exactly one interface'
             causes.append(
@@ -522,7 +527,7 @@ def _check_names(spec: Spec) -> list[Cause]:
             )
         seen.add(i.name)
     nets_field = field_path((*spec.root, "networks"))
-    for i in spec.ifaces:  # N11
+    for i in spec.ifaces:  # interfaces.interface-without-network
         if i.name not in net_names:
             msg = (
                 f'interface "{i.name}" has no network: add one named "{i.name}" to {nets_field} or remove the interface'
@@ -533,7 +538,8 @@ def _check_names(spec: Spec) -> list[Cause]:
 
 def _check_fields(spec: Spec) -> list[Cause]:
     causes: list[Cause] = []
-    for i in spec.ifaces:  # N18 (name, model, MAC; PCI addresses and ports are left to KubeVirt)
+    # interfaces.bad-interface-field (name, model, MAC; PCI addresses and ports are left to KubeVirt)
+    for i in spec.ifaces:
         if not NAME_RE.match(i.name):
             msg = f'interface name "{i.name}" may contain only letters, digits, "-" and "_"'
             causes.append(Cause.at(spec.iface_path(i.index, "name"), msg, rule=BAD_INTERFACE_FIELD))
@@ -555,7 +561,7 @@ def _check_fields(spec: Spec) -> list[Cause]:
     return causes
 
 
-# --- hotplug guidance on running VMs (§5.1) ---------------------------------------------------------------
+# --- hotplug guidance on running VMs ---------------------------------------------------------------------
 
 
 def _without(d: dict[str, Any], drop: str) -> dict[str, Any]:
@@ -591,12 +597,12 @@ def hotplug_warnings(old: Spec, new: Spec, old_spec: Any, vm_name: str) -> list[
 
     for iface in new.ifaces:
         if new_ifaces.get(iface.name) is not iface:
-            continue  # a duplicate name: denied by N13
+            continue  # a duplicate name: denied by interfaces.duplicate-interface
         net = new_nets.get(iface.name)
         before = old_ifaces.get(iface.name)
         if before is None or before.state == "absent":  # a plug
             if iface.state == "absent" or net is None:
-                continue  # nothing to plug, or denied by N11
+                continue  # nothing to plug, or denied by interfaces.interface-without-network
             if implicit and iface.name == "default" and net.sources == ("pod",):
                 continue  # spells out the pod interface KubeVirt already gave the VM
             if len(iface.bindings) == 1 and iface.bindings[0] in HOTPLUG_BINDINGS and net.is_secondary_multus:
@@ -608,7 +614,9 @@ def hotplug_warnings(old: Spec, new: Spec, old_spec: Any, vm_name: str) -> list[
             warn(iface.name, f"added, but {why}; the running VM needs a restart ({restart})")
             continue
         if iface.state == "absent":
-            continue  # hot-unplug (non-bridge interfaces and default networks are denied by N3/N4)
+            # hot-unplug (non-bridge interfaces and default networks are denied by interfaces.absent-not-bridge and
+            # interfaces.absent-default-network)
+            continue
         changed = _changed_keys(_without(before.raw, "state"), _without(iface.raw, "state"))
         if changed:
             swap = ""

@@ -1,4 +1,4 @@
-"""Passthrough devices (CONTRACT §5): PCI ``vendor:device`` declarations become extended resources.
+"""Passthrough devices (docs/passthrough.md): PCI ``vendor:device`` declarations become extended resources.
 
 A Pod, VMI or VM template declares the PCI devices it wants, by ID, in one or both of two forms:
 
@@ -578,7 +578,9 @@ def _mutate_vmi(obj: dict[str, Any], ctx: Context) -> Findings:
         if dev.count > 1:
             names += f" ... {dev.host_device_name(dev.count - 1)}"
         if ctx.cluster is not None and ctx.cluster.kubevirt is not None:
-            continue  # the KubeVirt CR is known: preflight K5/K6 say exactly what is missing, if anything
+            # the KubeVirt CR is known: preflight.device-not-permitted and preflight.host-devices-gate-off
+            # say exactly what is missing, if anything
+            continue
         plan.findings.warnings.append(
             f"{field_path(path)}: {dev.selector} is requested as {names} (deviceName {dev.resource}); KubeVirt "
             "attaches it only with its HostDevices feature gate enabled and a permittedHostDevices.pciHostDevices "

@@ -1,22 +1,23 @@
-"""Preflight against the cluster view (CONTRACT §9): could any node ever run this object? And does the
+"""Preflight against the cluster view (docs/cluster-view.md): could any node ever run this object? And does the
 KubeVirt CR allow what it asks for?
 
 Pure: reads ``ctx.cluster`` (an immutable snapshot; None when the view is off, unsynced or lost, and then
 nothing here applies). Nodes come folded into classes, so every check is O(classes).
 
-- placement: schedulable, ``nodeSelector`` (plus the launcher's own labels for VMIs), required node affinity,
-  NoSchedule/NoExecute taints tolerated;
-- K1 dedicated CPUs: a CPU-manager label (``cpuManager.nodeSelectorLabels``; VMIs also need
-  ``kubevirt.io/schedulable=true``, which every launcher selects anyway);
-- K2 pinnable CPUs: allocatable CPUs cover the launcher's dedicated CPUs (vCPUs + pool threads + emulator
-  thread, KUBEVIRT-CLUSTER.md c.4) or a dedicated pod's CPU requests;
-- K3 devices: allocatable extended resources cover every device asked for, SR-IOV VFs of network attachments
-  included (one per attachment to a NAD with a resourceName, :mod:`webhook.rules.attachments`);
-- K4 memory: allocatable memory (or ``hugepages-<pageSize>``) covers the request (c.5);
-- K5 a deviceName the CR's ``permittedHostDevices`` does not list; K6 host devices with the CR's
-  ``HostDevices`` gate off (both always causes).
-K1-K4 are warnings under ``cluster.enforcement: warn`` (the default: autoscalers add nodes) and causes under
-``enforce``. Messages name the closest nodes and the numbers that fail.
+- ``no-matching-node``: schedulable, ``nodeSelector`` (plus the launcher's own labels for VMIs), required node
+  affinity, NoSchedule/NoExecute taints tolerated;
+- ``no-cpu-manager-node``: dedicated CPUs need a CPU-manager label (``cpuManager.nodeSelectorLabels``; VMIs also
+  need ``kubevirt.io/schedulable=true``, which every launcher selects anyway);
+- ``not-enough-cpus``: allocatable CPUs cover the launcher's dedicated CPUs (vCPUs + pool threads + emulator
+  thread) or a dedicated pod's CPU requests;
+- ``not-enough-devices``: allocatable extended resources cover every device asked for, SR-IOV VFs of network
+  attachments included (one per attachment to a NAD with a resourceName, :mod:`webhook.rules.attachments`);
+- ``not-enough-memory``: allocatable memory (or ``hugepages-<pageSize>``) covers the request;
+- ``device-not-permitted``: a deviceName the CR's ``permittedHostDevices`` does not list; ``host-devices-gate-off``:
+  host devices with the CR's ``HostDevices`` gate off (both always causes).
+
+The node findings are warnings under ``cluster.enforcement: warn`` (the default: autoscalers add nodes) and causes
+under ``enforce``. Messages name the closest nodes and the numbers that fail.
 """
 
 from __future__ import annotations
@@ -125,12 +126,12 @@ class Demand:
     placement: scheduling.Placement
     dedicated: bool = False
     dedicated_field: Path = ()
-    cpus: Decimal = Decimal(0)  # K2: pinned CPUs (dedicated only)
+    cpus: Decimal = Decimal(0)  # preflight.not-enough-cpus: pinned CPUs (dedicated only)
     cpus_field: Path = ()
     cpus_detail: str = ""
-    devices: dict[str, int] = field(default_factory=dict)  # K3: resource -> count
+    devices: dict[str, int] = field(default_factory=dict)  # preflight.not-enough-devices: resource -> count
     device_fields: dict[str, Path] = field(default_factory=dict)
-    memory: dict[str, Decimal] = field(default_factory=dict)  # K4: "memory" / "hugepages-2Mi" -> bytes
+    memory: dict[str, Decimal] = field(default_factory=dict)  # not-enough-memory: "memory"/"hugepages-2Mi" -> bytes
     memory_field: Path = ()
     vmi: bool = True
 
@@ -184,7 +185,7 @@ def vmi_demand(obj: dict[str, Any], spec: Any, root: Path, ctx: Context, what: s
         n = cpu.vcpus(s.cores, s.sockets, s.threads)
         parts = [f"{n} vCPUs"] if n else []
         total = Decimal(n) if n else s.q(cpu.REQ_CPU)
-        if s.pool_threads:  # added whatever the ioThreadsPolicy (KUBEVIRT-CLUSTER.md c.4)
+        if s.pool_threads:  # added whatever the ioThreadsPolicy, as virt-launcher sizes the pod
             total += s.pool_threads
             parts.append(f"{s.pool_threads} I/O pool threads")
         if s.isolate_emulator_thread:
@@ -248,7 +249,8 @@ def pod_demand(obj: dict[str, Any], ctx: Context) -> tuple[Demand, bool]:
     labels = ctx.config.cpuManager.labels
     raw_selector = spec.get("nodeSelector") if isinstance(spec.get("nodeSelector"), dict) else {}
     assert isinstance(raw_selector, dict)
-    own = {k: v for k, v in raw_selector.items() if labels.get(k) != v}  # K1 judges the CPU-manager labels
+    # preflight.no-cpu-manager-node judges the CPU-manager labels
+    own = {k: v for k, v in raw_selector.items() if labels.get(k) != v}
     placement = scheduling.read_placement({**spec, "nodeSelector": own})
     demand = Demand("this pod", ("spec",), placement, vmi=False, dedicated_field=("spec", "nodeSelector"))
     demand.dedicated = is_dedicated_pod(obj, ctx.config)
@@ -485,7 +487,8 @@ def fit(demand: Demand, ctx: Context, snapshot: ClusterSnapshot) -> list[tuple[s
     return [(lacking[0], fields[lacking[0]], message)]
 
 
-# ------------------------------------------------------------------------------------ the CR (K5, K6)
+# ------------------------------------------------------------------------------------ the CR (preflight.device-not-
+# permitted, preflight.host-devices-gate-off)
 
 
 def _cr_rules(spec: Any, root: Path, ctx: Context, snapshot: ClusterSnapshot) -> list[Cause]:

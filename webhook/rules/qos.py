@@ -1,4 +1,4 @@
-"""Guaranteed QoS for dedicated-CPU pods (CONTRACT §4): fill in the sidecar resources that are missing.
+"""Guaranteed QoS for dedicated-CPU pods (docs/guaranteed-qos.md): fill in the sidecar resources that are missing.
 
 A pod keeps the CPU manager's exclusive CPUs only while it is ``Guaranteed``: every container and init
 container (native sidecars included) needs cpu and memory with request == limit. Sidecars injected by other
