@@ -28,7 +28,7 @@ from setuptools import setup
 # The modules every review runs through: the ones worth compiling.
 HOT_PATH = [
     "webhook/endpoint.py",
-    "webhook/stats.py",
+    "webhook/review_counters.py",
     "webhook/engine.py",
     "webhook/review.py",
     "webhook/k8s",

@@ -169,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from webhook.certs import certs_command
 
         return certs_command(args)
-    from webhook.webhook_config import webhook_config_command
+    from webhook.registration import webhook_config_command
 
     return webhook_config_command(args)
 

@@ -184,7 +184,7 @@ async def admit(state: ReviewState, webhook: engine.Webhook, scope: Scope, recei
         await _send(send, 405, b'{"error":"method not allowed; use POST"}', [(b"allow", b"POST")])
         return
     metrics = state.metrics
-    tally = metrics.reviews.tally  # plain numbers (webhook.stats), compiled: native updates
+    tally = metrics.reviews.tally  # plain numbers (webhook.review_counters), compiled: native updates
     gauge = tally.in_flight_for(webhook)
     gauge.inc()
     started = perf_counter()
