@@ -30,7 +30,7 @@ HOT_PATH = [
     "webhook/endpoint.py",
     "webhook/review_counters.py",
     "webhook/engine.py",
-    "webhook/review.py",
+    "webhook/envelope.py",
     "webhook/k8s",
     "webhook/rules",
 ]

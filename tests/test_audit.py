@@ -28,9 +28,9 @@ from webhook.audit import (
 )
 from webhook.cli import main
 from webhook.config import load_config
+from webhook.endpoint import response
 from webhook.engine import Verdict, handle
 from webhook.k8s.snapshot import ClusterSnapshot
-from webhook.review import response
 from webhook.rules.base import Cause
 
 REPO = Path(__file__).resolve().parent.parent
