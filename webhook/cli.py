@@ -162,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return review_command(args)
     if args.command == "audit":
-        from webhook.audit import audit_command
+        from webhook.commands.audit import audit_command
 
         return audit_command(args)
     if args.command == "certs":

@@ -28,7 +28,8 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 
 from webhook import build, certs
-from webhook.cluster.view import ClusterView, api_client
+from webhook.cluster.client import api_client
+from webhook.cluster.view import ClusterView
 from webhook.config import Config, ConfigError, load_config
 from webhook.endpoint import JSON, Front
 from webhook.k8s.snapshot import ClusterSnapshot
