@@ -221,7 +221,7 @@ def test_with_cluster_the_clusters_instancetypes_are_looked_up_and_the_inputs_wi
     import yaml
 
     from tests.helpers import cluster_snapshot
-    from webhook import offline
+    from webhook.commands import review as offline
 
     stored = yaml.safe_load(CX1)
     del stored["apiVersion"], stored["kind"]  # list items carry neither

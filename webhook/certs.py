@@ -9,7 +9,6 @@ ignored: the last good pair keeps serving.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import datetime as dt
 import hashlib
@@ -17,7 +16,6 @@ import ipaddress
 import logging
 import os
 import ssl
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,21 +177,6 @@ def ensure_certs(cert_dir: str | Path, dns_names: Iterable[str] = ()) -> bool:
 def ca_bundle(cert_dir: str | Path) -> str:
     """The base64 of ``ca.crt``, as a webhook configuration's ``caBundle`` wants it."""
     return base64.b64encode((Path(cert_dir) / CA_FILE).read_bytes()).decode("ascii")
-
-
-def certs_command(args: argparse.Namespace) -> int:
-    """``vm-admission certs``: generate into ``--out`` when missing and print the caBundle."""
-    out = Path(args.out)
-    try:
-        generated = ensure_certs(out, args.dns_name)
-        bundle = ca_bundle(out)
-    except OSError as exc:
-        print(f"vm-admission certs: {exc}", file=sys.stderr)
-        return 2
-    if not generated:
-        print(f"{out}: tls.crt and tls.key exist; left unchanged", file=sys.stderr)
-    print(bundle)
-    return 0
 
 
 def server_context(cert_file: str | Path, key_file: str | Path, client_ca: str | Path | None = None) -> ssl.SSLContext:

@@ -1,4 +1,4 @@
-"""``vm-admission review``: the webhook's verdict on manifest files, without a cluster (CONTRACT §8).
+"""``vm-admission review``: the webhook's verdict on manifest files, without a cluster (docs/review-and-deploy.md).
 
 Every object in the files goes through :func:`webhook.engine.chain`, the same mutate -> patch -> defaulting
 -> validate sequence the API server runs with our two webhooks, so a CI job sees what ``kubectl apply`` would
