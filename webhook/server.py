@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import logging
 import signal
 import sys
@@ -34,6 +33,7 @@ from webhook.config import Config, ConfigError, load_config
 from webhook.endpoint import JSON, Front
 from webhook.k8s.snapshot import ClusterSnapshot
 from webhook.metrics import Metrics
+from webhook.reload import FileWatcher
 
 log = logging.getLogger("vm_admission.server")
 
@@ -86,39 +86,28 @@ def setup_logging(level: str = "info") -> None:
 
 
 class ConfigWatcher:
-    """Reloads the config file when its content changes; a bad file keeps the last good config."""
+    """Reloads the config file when its content changes (:class:`webhook.reload.FileWatcher`, the certificates'
+    watcher too); a bad file keeps the last good config."""
 
     def __init__(self, path: str | Path, apply: Callable[[Config], None], on_reload: Callable[[bool], None]) -> None:
         self.path = Path(path)
         self._apply, self._on_reload = apply, on_reload
-        self._seen = self._fingerprint()
-        self._failed: str | None = None
-
-    def _fingerprint(self) -> str:
-        try:
-            return hashlib.sha256(self.path.read_bytes()).hexdigest()
-        except OSError as exc:
-            return f"unreadable: {exc}"
+        self._watcher = FileWatcher(
+            (self.path,), lambda: load_config(self.path), self._loaded, self._rejected, (ConfigError,)
+        )
 
     def check(self) -> bool | None:
         """True reloaded, False rejected (last good kept), None unchanged."""
-        fp = self._fingerprint()
-        if fp == self._seen:
-            self._failed = None
-            return None
-        try:
-            config = load_config(self.path)
-        except ConfigError as exc:
-            if fp != self._failed:
-                self._failed = fp
-                log.error("config reload failed; keeping the last good config", extra={"fields": {"error": str(exc)}})
-                self._on_reload(False)
-            return False
-        self._seen, self._failed = fp, None
+        return self._watcher.check()
+
+    def _loaded(self, config: Config) -> None:
         self._apply(config)
         log.info("config reloaded", extra={"fields": {"config": str(self.path)}})
         self._on_reload(True)
-        return True
+
+    def _rejected(self, error: str) -> None:
+        log.error("config reload failed; keeping the last good config", extra={"fields": {"error": error}})
+        self._on_reload(False)
 
 
 @dataclass
