@@ -122,7 +122,7 @@ class Metrics:
             registry=r,
         )
         self.build_info.labels(build.flavor()).set(1)
-        # The cluster view (CONTRACT §9); exported whether or not the view is on (synced 0 when off).
+        # The cluster view (docs/cluster-view.md); exported whether or not the view is on (synced 0 when off).
         self.cluster_synced_gauge = Gauge(
             "vm_admission_cluster_synced",
             "1 while the cluster view is synced and preflight runs; 0 when it is off, not yet synced, or lost.",
