@@ -7,6 +7,9 @@ the last resourceVersion seen, a 410 Gone relists, any other error backs off wit
 publishes a new immutable :class:`~webhook.k8s.snapshot.ClusterSnapshot` by swapping one reference, so a
 review reads ``view.snapshot`` once and never waits on the API or on a lock.
 
+Every list page and watch goes through the client layer (:class:`webhook.cluster.client.Client`); the paging
+and the 410 relist of a reflector stay here (a reflector relists where the audit's pager goes on).
+
 The view is "synced" once every kind listed (a kind whose CRD is not installed counts as listed, and empty);
 it counts as lost (unsynced, preflight off) when a kind has not been able to list or watch for ``lost_after``
 seconds, and is synced again with its next list.
