@@ -17,16 +17,18 @@ servers).
 
 from __future__ import annotations
 
+import argparse
 import base64
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 from urllib.parse import urlsplit
 
 import yaml
 
-from webhook.config import Config
+from webhook.config import Config, ConfigError, load_config
 from webhook.engine import MIRROR_ANNOTATION
 from webhook.k8s.multus import NETWORKS_ANNOTATION
 from webhook.rules.dedicated import GUARANTEED_QOS_ANNOTATION
@@ -322,3 +324,17 @@ def build_configurations(
 
 def render(configurations: Sequence[dict[str, Any]]) -> str:
     return yaml.safe_dump_all(configurations, sort_keys=False, default_flow_style=False, width=120)
+
+
+def webhook_config_command(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """``vm-admission webhook-config``: print both configurations; exit 2 with a message on bad flags."""
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+    try:
+        target = parse_url(args.url) if args.url is not None else parse_service(args.service, args.port)
+        ca_bundle = read_ca_bundle(args.ca_file)
+        config = load_config(getattr(args, "config", None))
+    except (WebhookConfigError, ConfigError) as exc:
+        print(f"vm-admission webhook-config: {exc}", file=stderr)
+        return 2
+    stdout.write(render(build_configurations(target, ca_bundle, args.failure_policy, config)))
+    return 0
