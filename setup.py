@@ -28,10 +28,10 @@ from setuptools import setup
 # The modules every review runs through: the ones worth compiling.
 HOT_PATH = [
     "webhook/endpoint.py",
-    "webhook/stats.py",
+    "webhook/review_counters.py",
     "webhook/engine.py",
     "webhook/admission.py",
-    "webhook/review.py",
+    "webhook/envelope.py",
     "webhook/k8s",
     "webhook/rules",
 ]

@@ -20,7 +20,7 @@ import atheris  # type: ignore[import-not-found,import-untyped,unused-ignore]
 with atheris.instrument_imports():
     import orjson
 
-    from webhook import engine, review
+    from webhook import endpoint, engine, envelope
     from webhook.config import Config
 
 CONFIG = Config()
@@ -28,13 +28,13 @@ CONFIG = Config()
 
 def one_input(data: bytes) -> None:
     try:
-        doc = review.parse_review(data)
-    except review.EnvelopeError:
+        doc = envelope.parse_review(data)
+    except envelope.EnvelopeError:
         return
     for webhook in ("mutate", "validate"):
         request = orjson.loads(orjson.dumps(doc["request"]))  # handle() edits the object in place
         verdict = engine.handle(request, webhook, CONFIG)
-        out = review.response(doc["apiVersion"], request["uid"], verdict, allow_patch=webhook == "mutate")
+        out = endpoint.response(doc["apiVersion"], request["uid"], verdict, allow_patch=webhook == "mutate")
         resp = out["response"]
         if "patch" in resp and (webhook != "mutate" or not resp["allowed"]):
             raise AssertionError("a patch on a denial or from the validating webhook")

@@ -1,6 +1,6 @@
 """In-process benchmark: µs per review on the full path, against a naive reference and bare orjson.
 
-- ``ours``: bytes -> ``review.parse_review`` -> ``engine.handle`` -> ``review.response`` -> ``orjson.dumps``,
+- ``ours``: bytes -> ``envelope.parse_review`` -> ``engine.handle`` -> ``endpoint.response`` -> ``orjson.dumps``,
   what the server does per request minus HTTP;
 - ``naive``: how a webhook is commonly written: ``json.loads``, ``copy.deepcopy`` of the object, the same
   rules run on the copy, ``jsonpatch.make_patch(original, copy)``, base64, ``json.dumps`` (the rules are
@@ -22,7 +22,7 @@ import jsonpatch
 import orjson
 
 from bench.payloads import Payload, Webhook, payloads
-from webhook import engine, review
+from webhook import endpoint, engine, envelope
 from webhook.config import Config
 
 Runner = Callable[[bytes], bytes]
@@ -32,10 +32,10 @@ def ours(webhook: Webhook, config: Config) -> Runner:
     """The production path for one webhook, bytes in, bytes out."""
 
     def run(body: bytes) -> bytes:
-        doc = review.parse_review(body)
+        doc = envelope.parse_review(body)
         request = doc["request"]
         verdict = engine.handle(request, webhook, config)
-        resp = review.response(doc["apiVersion"], request["uid"], verdict, allow_patch=webhook == "mutate")
+        resp = endpoint.response(doc["apiVersion"], request["uid"], verdict, allow_patch=webhook == "mutate")
         return orjson.dumps(resp)
 
     return run

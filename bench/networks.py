@@ -32,8 +32,7 @@ from typing import Any
 import orjson
 
 from bench.payloads import launcher_pod, review, unrelated_pod
-from webhook import build
-from webhook import review as envelope
+from webhook import build, endpoint, envelope
 from webhook.cluster.view import NadStore, NodeStore
 from webhook.config import Config
 from webhook.engine import chain, handle
@@ -84,7 +83,7 @@ def path(webhook: str, config: Config, cluster: ClusterSnapshot | None) -> Calla
         doc = envelope.parse_review(body)
         request = doc["request"]
         verdict = handle(request, webhook, config, cluster)  # type: ignore[arg-type]
-        resp = envelope.response(doc["apiVersion"], request["uid"], verdict, allow_patch=webhook == "mutate")
+        resp = endpoint.response(doc["apiVersion"], request["uid"], verdict, allow_patch=webhook == "mutate")
         return orjson.dumps(resp)
 
     return run

@@ -28,9 +28,9 @@ from webhook.audit import (
 )
 from webhook.cli import main
 from webhook.config import load_config
+from webhook.endpoint import response
 from webhook.engine import Verdict, handle
 from webhook.k8s.snapshot import ClusterSnapshot
-from webhook.review import response
 from webhook.rules.base import Cause
 
 REPO = Path(__file__).resolve().parent.parent
@@ -217,7 +217,7 @@ def test_api_errors_are_one_line_naming_the_verb_and_resource() -> None:
 
 
 def test_a_list_goes_on_past_an_expired_continue_token_with_the_one_the_api_server_offers() -> None:
-    from webhook.audit import Api
+    from webhook.cluster.client import Client as Api
 
     calls: list[str | None] = []
 
@@ -271,7 +271,7 @@ def test_credentials_that_do_not_load_are_one_line(
     def broken(kubeconfig: str | None = None, context: str | None = None) -> Any:
         raise ValueError("Invalid kube-config file.\nNo configuration found.")
 
-    monkeypatch.setattr("webhook.cluster.view.api_client", broken)
+    monkeypatch.setattr("webhook.cluster.client.api_client", broken)
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     monkeypatch.delenv("KUBECONFIG", raising=False)
     code, out, err = _audit(capsys, "--kubeconfig", "/x/kubeconfig")
@@ -282,7 +282,7 @@ def test_credentials_that_do_not_load_are_one_line(
     def silent(kubeconfig: str | None = None, context: str | None = None) -> Any:
         raise RuntimeError()
 
-    monkeypatch.setattr("webhook.cluster.view.api_client", silent)
+    monkeypatch.setattr("webhook.cluster.client.api_client", silent)
     code, _, err = _audit(capsys)
     assert (
         code == 2
@@ -294,7 +294,7 @@ def test_credentials_that_do_not_load_are_one_line(
 
 
 def test_a_namespace_being_deleted_is_told_by_its_status_cause() -> None:
-    from webhook.audit import _terminating
+    from webhook.cluster.client import terminating as _terminating
 
     def exc(status: int, body: Any) -> _ApiException:
         return _ApiException(status, "Forbidden", body)
@@ -317,7 +317,7 @@ def test_a_namespace_being_deleted_is_told_by_its_status_cause() -> None:
 
 
 def test_the_continue_token_a_410_offers() -> None:
-    from webhook.audit import _inconsistent_continue
+    from webhook.cluster.client import inconsistent_continue as _inconsistent_continue
 
     def gone(body: Any, status: int = 410) -> _ApiException:
         return _ApiException(status, "Gone", body)
@@ -339,7 +339,7 @@ def test_the_continue_token_a_410_offers() -> None:
 
 
 def test_the_status_message_is_the_api_servers_own_on_one_line() -> None:
-    from webhook.audit import _status_message
+    from webhook.cluster.client import status_message as _status_message
 
     assert _status_message(_ApiException(403, "Forbidden", b'{"message": "no\\naccess"}')) == "no access"
     assert _status_message(_ApiException(403, "Forbidden", b'{"code": 403}')) == "Forbidden"
@@ -361,7 +361,7 @@ def test_api_errors_without_a_status_or_message() -> None:
 
 
 def test_the_scope_of_an_audit() -> None:
-    from webhook.audit import scope
+    from webhook.audit.run import scope
 
     assert scope("ns") == "in namespace ns" and scope(None) == "in all namespaces" and scope("") == "in all namespaces"
 
@@ -421,7 +421,7 @@ def test_findings_keep_the_cause_type_and_only_pods_get_the_not_pinned_prefix() 
 
 
 def test_progress_shows_at_most_every_interval_unless_forced(monkeypatch: pytest.MonkeyPatch) -> None:
-    import webhook.audit as audit
+    import webhook.audit.render as audit
 
     now = [100.0]
     monkeypatch.setattr(audit.time, "monotonic", lambda: now[0])
@@ -493,7 +493,7 @@ def test_write_reports_stamps_the_time_it_is_given() -> None:
     applied: dict[str, Any] = {}
 
     class Recorder:
-        def apply_report(self, namespace: str, report: dict[str, Any]) -> None:
+        def apply(self, res: Any, namespace: str, name: str, report: dict[str, Any], manager: str) -> None:
             applied[namespace] = report
 
     run = AuditRun(found=_found())
@@ -503,7 +503,7 @@ def test_write_reports_stamps_the_time_it_is_given() -> None:
 
 
 def test_progress_at_exactly_the_interval_and_before_a_second_has_passed(monkeypatch: pytest.MonkeyPatch) -> None:
-    import webhook.audit as audit
+    import webhook.audit.render as audit
 
     now = [10.0]
     monkeypatch.setattr(audit.time, "monotonic", lambda: now[0])
@@ -636,13 +636,13 @@ class _FakeApi:
 
 
 def _fake_run(monkeypatch: pytest.MonkeyPatch, objects: int, **kw: Any) -> tuple[Any, _FakeApi, list[Any]]:
-    from webhook import audit
+    from webhook.audit import run as audit
 
     class View:
         def list_once(self) -> None:
             return None
 
-    monkeypatch.setattr(audit, "_counting_view", lambda api, page, annotation: View())
+    monkeypatch.setattr(audit, "_cluster_view", lambda api, page, annotation: View())
     vmis = []
     for i in range(objects):
         vmi = orjson.loads(orjson.dumps(FRACTIONAL_VMI))
@@ -671,10 +671,10 @@ def test_exclude_namespace_and_selector_go_to_the_api_server(monkeypatch: pytest
 
 
 def test_exclude_of_the_namespace_asked_for_lists_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    from webhook import audit
+    from webhook.audit import run as audit
 
     monkeypatch.setattr(
-        audit, "_counting_view", lambda api, page, annotation: type("V", (), {"list_once": lambda self: None})()
+        audit, "_cluster_view", lambda api, page, annotation: type("V", (), {"list_once": lambda self: None})()
     )
     api = _FakeApi({"VirtualMachineInstance": [FRACTIONAL_VMI]})
     run = audit.run_audit(api, load_config(None), "a", 10, None, None, exclude=["a"])  # type: ignore[arg-type]
@@ -696,7 +696,7 @@ def test_reports_are_not_written_in_excluded_namespaces() -> None:
     from webhook.audit import AuditRun, write_reports
 
     written: list[str] = []
-    api = type("A", (), {"apply_report": lambda self, ns, report: written.append(ns)})()
+    api = type("A", (), {"apply": lambda self, res, ns, name, report, manager: written.append(ns)})()
     run = AuditRun()
     run.summary.namespaces = {"a", "kube-system"}
     assert write_reports(api, run, None, {"b", "kube-system"}, 0.0, exclude=["kube-system"]) == ["a", "b"]  # type: ignore[arg-type]
@@ -708,7 +708,7 @@ def test_text_audit_memory_stays_flat_with_the_number_of_findings(monkeypatch: p
     are asked for, as the API server sends them): without keeping findings the peak does not grow."""
     import tracemalloc
 
-    from webhook import audit
+    from webhook.audit import run as audit
 
     class View:
         def list_once(self) -> None:
@@ -732,7 +732,7 @@ def test_text_audit_memory_stays_flat_with_the_number_of_findings(monkeypatch: p
                     page.append(vmi)
                 yield page
 
-    monkeypatch.setattr(audit, "_counting_view", lambda api, page, annotation: View())
+    monkeypatch.setattr(audit, "_cluster_view", lambda api, page, annotation: View())
     config = load_config(None)
     printed = [0]
 

@@ -17,7 +17,7 @@ from tests.test_manifests import KUBECTL, MANIFESTS, kustomize, needs_kubectl, o
 from tests.tools import tool
 from webhook.cli import build_parser
 from webhook.config import Config, load_config, parse_config
-from webhook.webhook_config import Target, build_configurations
+from webhook.registration import Target, build_configurations
 
 PROFILES = sorted(p.name.removesuffix("-values.yaml") for p in (CHART / "ci").glob("*-values.yaml"))
 CERT_MANAGER_KINDS = {"Issuer", "Certificate"}

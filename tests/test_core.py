@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from tests.helpers import make_review
-from webhook import engine, review
+from webhook import endpoint, engine, envelope
 from webhook.config import ConfigError, load_config, parse_config
 from webhook.k8s import defaults, paths, qos, quantity
 from webhook.k8s.patch import PatchBuilder, PatchError
@@ -155,14 +155,14 @@ def test_envelope_errors_name_what_is_wrong() -> None:
         (b'{"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1"}', "request"),
         (b'{"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1", "request": {}}', "uid"),
     ]:
-        with pytest.raises(review.EnvelopeError, match=msg):
-            review.parse_review(body)
+        with pytest.raises(envelope.EnvelopeError, match=msg):
+            envelope.parse_review(body)
 
 
 def test_denial_lists_ten_causes_then_counts_the_rest() -> None:
     causes = [Cause(f"spec.f{i}", f"problem {i}") for i in range(12)]
     verdict = engine.to_verdict(Findings(causes=causes), load_config(None))
-    resp = review.response("admission.k8s.io/v1beta1", "u1", verdict, allow_patch=True)
+    resp = endpoint.response("admission.k8s.io/v1beta1", "u1", verdict, allow_patch=True)
     assert resp["apiVersion"] == "admission.k8s.io/v1beta1"
     r = resp["response"]
     assert r["uid"] == "u1" and r["allowed"] is False and "patch" not in r
@@ -186,10 +186,10 @@ def test_warn_enforcement_turns_denials_into_warnings_naming_fields() -> None:
 
 def test_patched_response_carries_patch_and_patch_type_together() -> None:
     verdict = engine.Verdict(patch=[{"op": "add", "path": "/a", "value": 1}])
-    r = review.response("admission.k8s.io/v1", "u", verdict, allow_patch=True)["response"]
+    r = endpoint.response("admission.k8s.io/v1", "u", verdict, allow_patch=True)["response"]
     assert r["patchType"] == "JSONPatch"
     assert orjson.loads(base64.b64decode(r["patch"])) == verdict.patch
-    assert "patch" not in review.response("admission.k8s.io/v1", "u", verdict, allow_patch=False)["response"]
+    assert "patch" not in endpoint.response("admission.k8s.io/v1", "u", verdict, allow_patch=False)["response"]
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.helpers import make_review
-from webhook import engine, review
+from webhook import endpoint, engine
 from webhook.config import Config, parse_config
 from webhook.rules import qos
 from webhook.rules.base import Context, Findings
@@ -260,7 +260,8 @@ def test_unequal_sidecar_example_is_denied_with_422_and_both_fields() -> None:
     assert not result.validation.allowed and result.validation.code == 422
     rev = make_review(result.admitted)
     verdict = engine.handle(rev["request"], "validate", DEFAULT)
-    status = review.response(rev["apiVersion"], rev["request"]["uid"], verdict, allow_patch=False)["response"]["status"]
+    out = endpoint.response(rev["apiVersion"], rev["request"]["uid"], verdict, allow_patch=False)
+    status = out["response"]["status"]
     assert (status["code"], status["reason"]) == (422, "Invalid")
     assert [c["field"] for c in status["details"]["causes"]] == [
         "spec.containers[1].resources.requests.cpu",

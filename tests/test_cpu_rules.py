@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import ServerProcess
 from tests.helpers import assert_crd_valid, make_review
-from webhook import engine, review
+from webhook import endpoint, engine
 from webhook.config import Config, parse_config
 from webhook.rules import cpu
 from webhook.rules.base import Context, Findings
@@ -527,7 +527,7 @@ def many_problems() -> dict[str, Any]:
 def test_denial_response_has_422_invalid_causes_and_joined_message() -> None:
     rev = make_review(vmi(dedicated({"cores": 2}, {**MEM, "limits": {"memory": "1Gi", "cpu": "4"}})))
     verdict = engine.handle(rev["request"], "validate", DEFAULT)
-    resp = review.response(rev["apiVersion"], rev["request"]["uid"], verdict, allow_patch=False)
+    resp = endpoint.response(rev["apiVersion"], rev["request"]["uid"], verdict, allow_patch=False)
     r = resp["response"]
     assert r["uid"] == rev["request"]["uid"] and r["allowed"] is False
     assert "patch" not in r and "patchType" not in r
@@ -548,7 +548,7 @@ def test_more_than_ten_causes_are_listed_ten_then_counted() -> None:
     rev = make_review(many_problems())
     verdict = engine.handle(rev["request"], "validate", DEFAULT)
     assert len(verdict.causes) == 12
-    r = review.response(rev["apiVersion"], rev["request"]["uid"], verdict, allow_patch=False)["response"]
+    r = endpoint.response(rev["apiVersion"], rev["request"]["uid"], verdict, allow_patch=False)["response"]
     assert len(r["status"]["details"]["causes"]) == 10
     assert r["status"]["message"].endswith(", and 2 more")
     assert r["status"]["message"].count(", spec.") == 9

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.helpers import apply_response, assert_crd_valid, make_review
-from webhook import engine, review
+from webhook import endpoint, engine
 from webhook.config import Config
 from webhook.engine import Verdict
 
@@ -173,7 +173,7 @@ def test_dra_entries_are_not_translated_and_pass_permitted_only() -> None:
     )
     request = make_review(obj)["request"]
     mutated = engine.handle(request, "mutate", config)
-    out = apply_response(obj, review.response("admission.k8s.io/v1", "u", mutated, allow_patch=True))
+    out = apply_response(obj, endpoint.response("admission.k8s.io/v1", "u", mutated, allow_patch=True))
     assert out["spec"]["domain"]["devices"]["gpus"] == [dra("g1")]  # untouched
     assert out["spec"]["domain"]["devices"]["hostDevices"] == [{"name": "pt-10de-1eb8-0", "deviceName": T4}]
     verdict = engine.handle(make_review(out)["request"], "validate", config)

@@ -2,7 +2,7 @@
 
 Two layers:
 - objects: a wrong value at every place the rules read, for both webhooks and every kind we review, through
-  ``engine.handle`` + ``review.response``: never an exception, a well-formed response, a patch that applies;
+  ``engine.handle`` + ``endpoint.response``: never an exception, a well-formed response, a patch that applies;
 - bodies: broken JSON, wrong envelopes, deep nesting, huge objects, through the ASGI app (and a subset over
   real HTTPS): a 4xx with a JSON error or a well-formed response, never a 500, and ``/healthz`` still answers.
 """
@@ -24,7 +24,7 @@ import pytest
 
 from bench.payloads import dedicated_vmi, launcher_pod, vm
 from tests.helpers import make_review
-from webhook import engine, review
+from webhook import endpoint, engine, envelope
 from webhook.config import Config
 
 CAUSE_TYPES = {
@@ -77,11 +77,11 @@ def assert_rule_ids(verdict: engine.Verdict) -> None:
 
 def review_in_process(doc: dict[str, Any], webhook: str, config: Config | None = None) -> dict[str, Any]:
     """bytes -> parse -> handle -> response -> bytes -> dict, as the server does (minus HTTP)."""
-    parsed = review.parse_review(orjson.dumps(doc))
+    parsed = envelope.parse_review(orjson.dumps(doc))
     request = parsed["request"]
     verdict = engine.handle(request, webhook, config or Config())  # type: ignore[arg-type]
     assert_rule_ids(verdict)
-    out = review.response(parsed["apiVersion"], request["uid"], verdict, allow_patch=webhook == "mutate")
+    out = endpoint.response(parsed["apiVersion"], request["uid"], verdict, allow_patch=webhook == "mutate")
     result: dict[str, Any] = orjson.loads(orjson.dumps(out))
     return result
 
@@ -403,14 +403,14 @@ def test_hostile_body_through_the_envelope_is_a_4xx_or_a_well_formed_answer(
     """Without HTTP: ``parse_review`` refuses exactly the bodies that must get a 4xx."""
     for webhook in ("mutate", "validate"):
         try:
-            parsed = review.parse_review(body)
-        except review.EnvelopeError:
+            parsed = envelope.parse_review(body)
+        except envelope.EnvelopeError:
             assert expected == "4xx", name
             continue
         assert expected != "4xx", f"{name} should have been refused"
         request = parsed["request"]
         verdict = engine.handle(request, webhook, Config())
-        out = review.response(parsed["apiVersion"], request["uid"], verdict, allow_patch=webhook == "mutate")
+        out = endpoint.response(parsed["apiVersion"], request["uid"], verdict, allow_patch=webhook == "mutate")
         check_http_answer(200, orjson.dumps(out), body, expected, webhook)
 
 

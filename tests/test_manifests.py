@@ -15,7 +15,7 @@ import yaml
 
 from webhook.cli import build_parser
 from webhook.config import Config, parse_config
-from webhook.webhook_config import Target, build_configurations
+from webhook.registration import Target, build_configurations
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = ROOT / "manifests"

@@ -19,7 +19,7 @@ from tests.helpers import CHART, render_chart
 from tests.test_chart import kustomize_with
 from tests.test_manifests import MANIFESTS, needs_kubectl, one, validate_all
 from tests.tools import tool
-from webhook.webhook_config import TIMEOUT_SECONDS
+from webhook.registration import TIMEOUT_SECONDS
 
 MONITORING = MANIFESTS / "monitoring"
 RULES = yaml.safe_load((MONITORING / "prometheusrule.yaml").read_text())

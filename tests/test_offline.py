@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from webhook.cli import main
-from webhook.offline import Source, find_old
+from webhook.commands.review import Source, find_old
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

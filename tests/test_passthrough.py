@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from tests.helpers import apply_response, assert_crd_valid, make_review, patch_ops
 from webhook import engine
 from webhook.config import Config, parse_config
+from webhook.endpoint import response
 from webhook.k8s import qos
 from webhook.k8s.defaults import default_pod_requests
-from webhook.review import response
 from webhook.rules import passthrough
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "passthrough"

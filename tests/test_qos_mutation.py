@@ -18,10 +18,10 @@ import yaml
 from tests.helpers import apply_response, make_review, patch_ops
 from webhook import admission, engine
 from webhook.config import Config, parse_config
+from webhook.endpoint import response
 from webhook.k8s import qos
 from webhook.k8s.defaults import default_pod_requests
 from webhook.k8s.patch import PatchBuilder
-from webhook.review import response
 from webhook.rules import qos as qos_rule
 from webhook.rules.base import Context
 

@@ -221,7 +221,7 @@ def test_with_cluster_the_clusters_instancetypes_are_looked_up_and_the_inputs_wi
     import yaml
 
     from tests.helpers import cluster_snapshot
-    from webhook import offline
+    from webhook.commands import review as offline
 
     stored = yaml.safe_load(CX1)
     del stored["apiVersion"], stored["kind"]  # list items carry neither
@@ -242,7 +242,7 @@ def test_with_cluster_the_clusters_instancetypes_are_looked_up_and_the_inputs_wi
             return {"items": []}
 
     monkeypatch.setattr(offline, "cluster_snapshot", lambda args: cluster_snapshot([]))
-    monkeypatch.setattr("webhook.cluster.view.api_client", lambda kubeconfig, context: object())
+    monkeypatch.setattr("webhook.cluster.client.api_client", lambda kubeconfig, context: object())
     monkeypatch.setattr(kubernetes.client, "CustomObjectsApi", Custom)
     path = tmp_path / "vm.yaml"
     path.write_text(VM)

@@ -10,7 +10,7 @@ import pytest
 
 from bench.review import stream
 from webhook.cli import build_parser
-from webhook.offline import review_command
+from webhook.commands.review import review_command
 
 
 @pytest.mark.parametrize("output", ["text", "sarif"])

@@ -19,8 +19,9 @@ import yaml
 
 from tests.helpers import make_review
 from tests.test_server import _post
-from webhook import catalog, engine, offline
+from webhook import catalog, engine
 from webhook.cli import build_parser
+from webhook.commands import review as offline
 from webhook.config import Config, parse_config
 from webhook.engine import Verdict
 from webhook.rules import registry

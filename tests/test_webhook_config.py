@@ -18,7 +18,7 @@ from webhook.certs import make_ca
 from webhook.cli import main
 from webhook.config import Config, parse_config
 from webhook.engine import chain
-from webhook.webhook_config import Target, build_configurations
+from webhook.registration import Target, build_configurations
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -1,23 +1,21 @@
-"""Certificates (CONTRACT §7): a generated CA and serving certificate, and a TLS context that reloads them.
+"""Certificates (docs/operations.md, "Certificates and rotation"): a generated CA and serving certificate, and a
+TLS context that reloads them.
 
 The serving context is built once and kept for the life of the process; :class:`CertReloader` polls
-``tls.crt``/``tls.key`` (by content hash, so a Secret volume's ``..data`` symlink swap is seen as well as a
-plain rewrite) and loads a new pair into the *live* context after checking it on a throwaway one. New
-connections get the new certificate; established ones keep theirs. A broken pair is logged, counted and
-ignored: the last good pair keeps serving.
+``tls.crt``/``tls.key`` with :class:`webhook.reload.FileWatcher` (by content hash, so a Secret volume's
+``..data`` symlink swap is seen as well as a plain rewrite) and loads a new pair into the *live* context after
+checking it on a throwaway one. New connections get the new certificate; established ones keep theirs. A broken
+pair is logged, counted and ignored: the last good pair keeps serving.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import datetime as dt
-import hashlib
 import ipaddress
 import logging
 import os
 import ssl
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from webhook.reload import FileWatcher, fingerprint
 
 log = logging.getLogger("vm_admission.certs")
 
@@ -181,21 +181,6 @@ def ca_bundle(cert_dir: str | Path) -> str:
     return base64.b64encode((Path(cert_dir) / CA_FILE).read_bytes()).decode("ascii")
 
 
-def certs_command(args: argparse.Namespace) -> int:
-    """``vm-admission certs``: generate into ``--out`` when missing and print the caBundle."""
-    out = Path(args.out)
-    try:
-        generated = ensure_certs(out, args.dns_name)
-        bundle = ca_bundle(out)
-    except OSError as exc:
-        print(f"vm-admission certs: {exc}", file=sys.stderr)
-        return 2
-    if not generated:
-        print(f"{out}: tls.crt and tls.key exist; left unchanged", file=sys.stderr)
-    print(bundle)
-    return 0
-
-
 def server_context(cert_file: str | Path, key_file: str | Path, client_ca: str | Path | None = None) -> ssl.SSLContext:
     """TLS ≥ 1.2, ECDHE+AEAD suites for 1.2, ALPN http/1.1; client certificates required when ``client_ca``."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -211,14 +196,6 @@ def server_context(cert_file: str | Path, key_file: str | Path, client_ca: str |
     return ctx
 
 
-def _fingerprint(*paths: Path) -> str:
-    h = hashlib.sha256()
-    for p in paths:
-        h.update(p.read_bytes())
-        h.update(b"\0")
-    return h.hexdigest()
-
-
 def not_after(cert_file: str | Path) -> dt.datetime:
     cert = x509.load_pem_x509_certificate(Path(cert_file).read_bytes())
     return cert.not_valid_after_utc
@@ -227,8 +204,9 @@ def not_after(cert_file: str | Path) -> dt.datetime:
 class CertReloader:
     """Owns the live server :class:`ssl.SSLContext` and reloads its certificate when the files change.
 
-    ``on_reload(ok)`` is told of every attempt (for metrics). Call :meth:`check` periodically from the thread
-    that runs the event loop: it is cheap when nothing changed (two small file reads and a hash).
+    The files are watched by :class:`webhook.reload.FileWatcher` (the config's watcher too). ``on_reload(ok)`` is
+    told of every attempt (for metrics). Call :meth:`check` periodically from the thread that runs the event
+    loop: it is cheap when nothing changed (two small file reads and a hash).
     """
 
     def __init__(
@@ -241,11 +219,12 @@ class CertReloader:
         self.cert_file, self.key_file = d / CERT_FILE, d / KEY_FILE
         self.client_ca = Path(client_ca) if client_ca is not None else None
         self._on_reload = on_reload
-        self._seen = _fingerprint(self.cert_file, self.key_file)
+        fingerprint((self.cert_file, self.key_file))  # unreadable files: OSError here, as before any TLS check
+        errors = (OSError, ssl.SSLError, ValueError)
+        self._watcher = FileWatcher((self.cert_file, self.key_file), self._load, self._loaded, self._rejected, errors)
         self.context = server_context(self.cert_file, self.key_file, self.client_ca)
         self.not_after = not_after(self.cert_file)
         self._warned_expiry = False
-        self._failed: str | None = None
         self.check_expiry()
 
     def seconds_left(self) -> float:
@@ -266,35 +245,32 @@ class CertReloader:
 
     def check(self) -> bool | None:
         """Reload when the files changed: True reloaded, False rejected (old pair kept), None unchanged."""
-        try:
-            fp = _fingerprint(self.cert_file, self.key_file)
-        except OSError as exc:
-            return self._fail(f"cannot read: {exc}", f"unreadable: {exc}")
-        if fp == self._seen:
-            self._failed = None
+        changed = self._watcher.check()
+        if changed is None:
             self.check_expiry()
-            return None
+        return changed
+
+    def _load(self) -> dt.datetime:
+        """Check the new pair on a throwaway context, then load it into the live one; its notAfter."""
         try:
-            server_context(self.cert_file, self.key_file, self.client_ca)  # throwaway: validate the pair
-            self.context.load_cert_chain(str(self.cert_file), str(self.key_file))
-            expiry = not_after(self.cert_file)
-        except (OSError, ssl.SSLError, ValueError) as exc:
-            return self._fail(str(exc), fp)
-        self._seen, self._failed, self.not_after = fp, None, expiry
+            fingerprint((self.cert_file, self.key_file))
+        except OSError as exc:
+            raise OSError(f"cannot read: {exc}") from None
+        server_context(self.cert_file, self.key_file, self.client_ca)  # throwaway: validate the pair
+        self.context.load_cert_chain(str(self.cert_file), str(self.key_file))
+        return not_after(self.cert_file)
+
+    def _loaded(self, expiry: dt.datetime) -> None:
+        self.not_after = expiry
         log.info("reloaded serving certificate", extra={"fields": {"notAfter": expiry.isoformat()}})
         if self._on_reload:
             self._on_reload(True)
         self.check_expiry()
-        return True
 
-    def _fail(self, reason: str, fp: str) -> bool:
-        if fp == self._failed:
-            return False  # report a broken pair once, not on every poll
-        self._failed = fp
+    def _rejected(self, reason: str) -> None:
         log.error(
             "new certificate pair rejected; keeping the last good one",
             extra={"fields": {"certFile": str(self.cert_file), "error": reason}},
         )
         if self._on_reload:
             self._on_reload(False)
-        return False

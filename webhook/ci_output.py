@@ -32,7 +32,7 @@ from webhook.rules import registry
 from webhook.rules.registry import define
 
 if TYPE_CHECKING:
-    from webhook.offline import Counts, Outcome, ToolInfo
+    from webhook.commands.review import Counts, Outcome, ToolInfo
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -239,7 +239,7 @@ class JunitEmitter:
     def outcome(self, o: Outcome) -> None:
         from junitparser import Failure, TestCase
 
-        from webhook.offline import text_block
+        from webhook.commands.review import text_block
 
         src = o.source
         case = TestCase(f"{src.title} (document {src.doc})", src.file, 0.0)

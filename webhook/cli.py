@@ -1,4 +1,6 @@
-"""The ``vm-admission`` command line (CONTRACT §8, §10): a thin front door; each subcommand lives in its module."""
+"""The ``vm-admission`` command line: the parser and the dispatch; each verb lives in its module of
+:mod:`webhook.commands`, imported only when it runs (docs/review-and-deploy.md, docs/audit.md,
+docs/operations.md)."""
 
 from __future__ import annotations
 
@@ -154,22 +156,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        from webhook.server import serve_command
+        from webhook.commands.serve import serve_command
 
         return serve_command(args)
     if args.command == "review":
-        from webhook.offline import review_command
+        from webhook.commands.review import review_command
 
         return review_command(args)
     if args.command == "audit":
-        from webhook.audit import audit_command
+        from webhook.commands.audit import audit_command
 
         return audit_command(args)
     if args.command == "certs":
-        from webhook.certs import certs_command
+        from webhook.commands.certs import certs_command
 
         return certs_command(args)
-    from webhook.webhook_config import webhook_config_command
+    from webhook.commands.webhook_config import webhook_config_command
 
     return webhook_config_command(args)
 

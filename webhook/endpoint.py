@@ -1,10 +1,11 @@
 """The admission endpoints (``POST /mutate``, ``POST /validate``) as a raw ASGI handler: the hot path.
 
-Per review: one bounded body read -> ``review.parse_review`` -> ``engine.handle`` -> ``review.response`` ->
-``orjson.dumps``, two plain-number metric updates and, at the default log level, a log line only for denials
-and errors. The edge rules of CONTRACT §7 live here: 415 for another content type, 413 by Content-Length first
-and by counted bytes, 400 with a JSON error for a body that is not an AdmissionReview, the uid echoed after a
-rule's exception, 405 for other methods, never a 500 page.
+Per review: one bounded body read -> ``envelope.parse_review`` -> ``engine.handle`` -> :func:`response` (the
+verdict as one of the envelope's constructors) -> ``orjson.dumps``, two plain-number metric updates and, at
+the default log level, a log line only for denials and errors. The edge rules (docs/operations.md, "Serving")
+live here: 415 for another content type, 413 by Content-Length first and by counted bytes, 400 with a JSON
+error for a body that is not an AdmissionReview, the uid echoed after a rule's exception, 405 for other
+methods, never a 500 page.
 
 No web framework is imported: the module is compiled with mypyc with the rest of the hot path (setup.py).
 :class:`Front` is the ASGI app uvicorn runs; :mod:`webhook.server` gives it the FastAPI app for everything else.
@@ -16,11 +17,11 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from time import perf_counter
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import orjson
 
-from webhook import engine, review
+from webhook import engine, envelope
 from webhook.config import Config
 from webhook.k8s.snapshot import ClusterSnapshot
 from webhook.metrics import Metrics
@@ -56,6 +57,25 @@ class ReviewState(Protocol):
 _JSON_HEADERS = [(b"content-type", JSON.encode())]
 _JSON_BYTES = JSON.encode()
 _TOO_LARGE = f"body larger than {MAX_BODY} bytes"
+
+
+def response(api_version: str, uid: str, verdict: engine.Verdict, *, allow_patch: bool) -> envelope.ReviewResponse:
+    """The verdict as the AdmissionReview response: denied with its first causes, or allowed with its warnings,
+    audit annotations and, when ``allow_patch`` (the mutating webhook), its patch."""
+    if not verdict.allowed:
+        causes = [envelope.status_cause(c.type, c.field, c.message) for c in verdict.causes[: envelope.MAX_CAUSES]]
+        return envelope.denied(
+            api_version,
+            uid,
+            verdict.code,
+            verdict.reason,
+            verdict.message,
+            causes,
+            warnings=verdict.warnings,
+            audit=verdict.audit,
+        )
+    patch = verdict.patch if allow_patch else None
+    return envelope.allowed(api_version, uid, warnings=verdict.warnings, audit=verdict.audit, patch=patch)
 
 
 class BodyError(Exception):
@@ -176,7 +196,7 @@ def _log_review(
 async def admit(state: ReviewState, webhook: engine.Webhook, scope: Scope, receive: Receive, send: Send) -> None:
     """``POST /mutate`` and ``POST /validate`` as a raw ASGI handler: no routing, no Request/Response objects.
 
-    Per review: one body read, ``parse_review`` -> ``engine.handle`` -> ``review.response`` -> ``orjson.dumps``,
+    Per review: one body read, ``parse_review`` -> ``engine.handle`` -> :func:`response` -> ``orjson.dumps``,
     two plain-integer metric updates and, at the default log level, a log line only for denials and errors
     (allowed and patched reviews are logged at ``debug``).
     """
@@ -184,7 +204,7 @@ async def admit(state: ReviewState, webhook: engine.Webhook, scope: Scope, recei
         await _send(send, 405, b'{"error":"method not allowed; use POST"}', [(b"allow", b"POST")])
         return
     metrics = state.metrics
-    tally = metrics.reviews.tally  # plain numbers (webhook.stats), compiled: native updates
+    tally = metrics.reviews.tally  # plain numbers (webhook.review_counters), compiled: native updates
     gauge = tally.in_flight_for(webhook)
     gauge.inc()
     started = perf_counter()
@@ -200,19 +220,19 @@ async def admit(state: ReviewState, webhook: engine.Webhook, scope: Scope, recei
                     raise BodyError(413, "too_large", _TOO_LARGE)
             else:
                 body = await _streamed_body(receive, message)
-            doc = review.parse_review(body)
+            doc = envelope.parse_review(body)
         # Each except clause binds its own name: compiled, one name would keep the type of its first binding.
         except BodyError as refused:
             metrics.errors.labels(refused.reason).inc()
             await _send(send, refused.status, orjson.dumps({"error": str(refused)}))
             return
-        except review.EnvelopeError as not_review:
+        except envelope.EnvelopeError as not_review:
             text = str(not_review)
             reason = "bad_json" if text.startswith("body is not valid JSON") else "not_admission_review"
             metrics.errors.labels(reason).inc()
             await _send(send, 400, orjson.dumps({"error": text}))
             return
-        api_version, req = doc["apiVersion"], doc["request"]
+        api_version, req = doc["apiVersion"], cast(dict[str, Any], doc["request"])
         uid: str = req["uid"]
         kind = engine.object_kind(req) or "other"
         operation = _text(req.get("operation")) or "other"
@@ -222,7 +242,7 @@ async def admit(state: ReviewState, webhook: engine.Webhook, scope: Scope, recei
             verdict = engine.handle(req, webhook, state.config, state.snapshot())
             if verdict.causes or verdict.would_deny:
                 metrics.count_denials(webhook, verdict)
-            out = review.response(api_version, uid, verdict, allow_patch=webhook == "mutate")
+            out = response(api_version, uid, verdict, allow_patch=webhook == "mutate")
             patch_ops = len(verdict.patch) if "patch" in out["response"] else 0
             if patch_ops:
                 label = "patched"
@@ -235,7 +255,7 @@ async def admit(state: ReviewState, webhook: engine.Webhook, scope: Scope, recei
         except Exception as exc:
             log.exception("review failed inside the rules", extra={"fields": {"uid": uid, "webhook": webhook}})
             metrics.errors.labels("internal").inc()
-            out = review.errored(api_version, uid, 500, f"internal error while reviewing: {type(exc).__name__}")
+            out = envelope.errored(api_version, uid, 500, f"internal error while reviewing: {type(exc).__name__}")
             label, level = "error", logging.ERROR
         payload = orjson.dumps(out)
         seconds = perf_counter() - started

@@ -1,4 +1,4 @@
-"""The HTTPS service (CONTRACT §7): FastAPI routes, edge limits, reloads, and the uvicorn runner.
+"""The HTTPS service (docs/operations.md): FastAPI routes, edge limits, reloads, and the uvicorn server.
 
 The hot path (``/mutate``, ``/validate``) is a raw ASGI handler (:mod:`webhook.endpoint`, compiled with the rest
 of the hot path) in front of the FastAPI app, on uvicorn with the httptools parser. FastAPI serves health,
@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import logging
 import signal
 import sys
@@ -27,12 +26,14 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from webhook import build, certs
-from webhook.cluster.view import ClusterView, api_client
+from webhook import certs
+from webhook.cluster.client import api_client
+from webhook.cluster.view import ClusterView
 from webhook.config import Config, ConfigError, load_config
 from webhook.endpoint import JSON, Front
 from webhook.k8s.snapshot import ClusterSnapshot
 from webhook.metrics import Metrics
+from webhook.reload import FileWatcher
 
 log = logging.getLogger("vm_admission.server")
 
@@ -85,39 +86,28 @@ def setup_logging(level: str = "info") -> None:
 
 
 class ConfigWatcher:
-    """Reloads the config file when its content changes; a bad file keeps the last good config."""
+    """Reloads the config file when its content changes (:class:`webhook.reload.FileWatcher`, the certificates'
+    watcher too); a bad file keeps the last good config."""
 
     def __init__(self, path: str | Path, apply: Callable[[Config], None], on_reload: Callable[[bool], None]) -> None:
         self.path = Path(path)
         self._apply, self._on_reload = apply, on_reload
-        self._seen = self._fingerprint()
-        self._failed: str | None = None
-
-    def _fingerprint(self) -> str:
-        try:
-            return hashlib.sha256(self.path.read_bytes()).hexdigest()
-        except OSError as exc:
-            return f"unreadable: {exc}"
+        self._watcher = FileWatcher(
+            (self.path,), lambda: load_config(self.path), self._loaded, self._rejected, (ConfigError,)
+        )
 
     def check(self) -> bool | None:
         """True reloaded, False rejected (last good kept), None unchanged."""
-        fp = self._fingerprint()
-        if fp == self._seen:
-            self._failed = None
-            return None
-        try:
-            config = load_config(self.path)
-        except ConfigError as exc:
-            if fp != self._failed:
-                self._failed = fp
-                log.error("config reload failed; keeping the last good config", extra={"fields": {"error": str(exc)}})
-                self._on_reload(False)
-            return False
-        self._seen, self._failed = fp, None
+        return self._watcher.check()
+
+    def _loaded(self, config: Config) -> None:
         self._apply(config)
         log.info("config reloaded", extra={"fields": {"config": str(self.path)}})
         self._on_reload(True)
-        return True
+
+    def _rejected(self, error: str) -> None:
+        log.error("config reload failed; keeping the last good config", extra={"fields": {"error": error}})
+        self._on_reload(False)
 
 
 @dataclass
@@ -131,7 +121,7 @@ class AppState:
     certs_loaded: bool = False
     shutting_down: bool = False
     reload_interval: float = 5.0
-    cluster: ClusterView | None = None  # the cluster view (CONTRACT §9), when cluster.watch is on
+    cluster: ClusterView | None = None  # the cluster view (docs/cluster-view.md), when cluster.watch is on
     started: float = field(default_factory=time.monotonic)
     _sync_timed_out: bool = False
 
@@ -327,50 +317,3 @@ def build_cluster_view(state: AppState, kubeconfig: str | None) -> ClusterView |
         resource_annotation=state.config.networks.resourceNameAnnotation,
         crd_retry=cfg.crdRetry,
     )
-
-
-def serve_command(args: argparse.Namespace) -> int:
-    """``vm-admission serve``: exit 0 after a graceful shutdown, 2 on bad config or certificates."""
-    setup_logging(args.log_level)
-    try:
-        state = build_state(args)
-    except ConfigError as exc:
-        print(f"vm-admission serve: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # unreadable cert dir, a broken pair, a bad client CA
-        print(f"vm-admission serve: cannot load certificates from {args.cert_dir}: {exc}", file=sys.stderr)
-        return 2
-    assert state.certs is not None
-    config = uvicorn.Config(
-        create_app(state),
-        host=args.host,
-        port=args.port,
-        http="httptools",  # the C parser (uvicorn[standard]); h11 and its protocol were ~1/3 of a request's samples
-        loop="auto",
-        interface="asgi3",  # said, not detected: the app is a compiled class (webhook.endpoint.Front)
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,
-        server_header=False,
-        limit_concurrency=int(getattr(args, "limit_concurrency", 1000)),
-        timeout_keep_alive=int(getattr(args, "keep_alive", 30)),
-        timeout_graceful_shutdown=int(getattr(args, "graceful_timeout", 20)),
-    )
-    config.load()
-    config.ssl = state.certs.context  # our context (TLS policy, reloadable), not one built from file names
-    server = WebhookServer(config, state, float(getattr(args, "shutdown_delay", 5.0)))
-    log.info(
-        "serving",
-        extra={
-            "fields": {
-                "url": f"https://{args.host}:{args.port}",
-                "certDir": args.cert_dir,
-                "config": args.config,
-                "build": build.flavor(),
-            }
-        },
-    )
-    server.run()
-    log.info("stopped")
-    return 0

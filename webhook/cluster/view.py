@@ -7,6 +7,9 @@ the last resourceVersion seen, a 410 Gone relists, any other error backs off wit
 publishes a new immutable :class:`~webhook.k8s.snapshot.ClusterSnapshot` by swapping one reference, so a
 review reads ``view.snapshot`` once and never waits on the API or on a lock.
 
+Every list page and watch goes through the client layer (:class:`webhook.cluster.client.Client`); the paging
+and the 410 relist of a reflector stay here (a reflector relists where the audit's pager goes on).
+
 The view is "synced" once every kind listed (a kind whose CRD is not installed counts as listed, and empty);
 it counts as lost (unsynced, preflight off) when a kind has not been able to list or watch for ``lost_after``
 seconds, and is synced again with its next list.
@@ -22,15 +25,16 @@ from collections.abc import Callable, Iterator
 from types import MappingProxyType
 from typing import Any, Protocol
 
-import orjson
-
+from webhook.cluster.client import Client, Gvr
 from webhook.cluster.fold import NodeKey, kubevirt_view, nad_view, node_class, node_key
 from webhook.k8s.snapshot import ClusterSnapshot, KubeVirtView, NadKey, NadView, NodeClass
 
 log = logging.getLogger("vm_admission.cluster")
 
-KUBEVIRT = ("kubevirt.io", "v1", "kubevirts")
-NADS = ("k8s.cni.cncf.io", "v1", "network-attachment-definitions")
+NODES = Gvr("Node", "", "v1", "nodes")
+KUBEVIRTS = Gvr("KubeVirt", "kubevirt.io", "v1", "kubevirts")
+NADS = Gvr("NetworkAttachmentDefinition", "k8s.cni.cncf.io", "v1", "network-attachment-definitions")
+LIST_TIMEOUT = (5.0, 30.0)  # connect, read: one list page
 RESOURCE_NAME_ANNOTATION = "k8s.v1.cni.cncf.io/resourceName"
 PAGE_SIZE = 500
 WATCH_TIMEOUT = 300  # seconds the API server keeps one watch open; resuming after it is routine
@@ -356,14 +360,10 @@ class ClusterView:
         resource_annotation: str = RESOURCE_NAME_ANNOTATION,
         crd_retry: float = MISSING_CRD_RETRY,
     ) -> None:
-        """``resource_annotation``: the NAD annotation naming its device plugin resource
-        (``networks.resourceNameAnnotation``; read when the view starts)."""
-        from kubernetes import client, watch
-
-        # Any: the client's typed models are not what we read (raw JSON bytes, orjson-decoded).
-        self._core: Any = client.CoreV1Api(api_client)
-        self._custom: Any = client.CustomObjectsApi(api_client)
-        self._watch_mod: Any = watch
+        """``api_client``: a ``kubernetes`` ApiClient, or a :class:`~webhook.cluster.client.Client` whose request
+        count the view's calls add to (the audit's). ``resource_annotation``: the NAD annotation naming its
+        device plugin resource (``networks.resourceNameAnnotation``; read when the view starts)."""
+        self.client = api_client if isinstance(api_client, Client) else Client(api_client, LIST_TIMEOUT[1])
         self.observer: Observer = observer or _NoObserver()
         self.lost_after = lost_after
         self.snapshot = ClusterSnapshot()
@@ -375,68 +375,21 @@ class ClusterView:
         self.kubevirts = KubeVirtStore()
         self.nads = NadStore(resource_annotation)
         common = (self._publish, self.observer, self._stop, page_size, watch_timeout, crd_retry)
-        self._nad_reflector = Reflector(self.nads, self._list_nads, self._watch_nads, *common)
+        self._nad_reflector = Reflector(self.nads, self._lister(NADS), self._watcher(NADS), *common)
         self._nad_reflector.optional = True
         self._reflectors = [
-            Reflector(self.nodes, self._list_nodes, self._watch_nodes, *common),
-            Reflector(self.kubevirts, self._list_kubevirts, self._watch_kubevirts, *common),
+            Reflector(self.nodes, self._lister(NODES), self._watcher(NODES), *common),
+            Reflector(self.kubevirts, self._lister(KUBEVIRTS), self._watcher(KUBEVIRTS), *common),
             self._nad_reflector,
         ]
 
-    # -- API calls (the only place that knows the client) --------------------------------------------
+    # -- API calls (through the client layer, webhook.cluster.client) --------------------------------
 
-    @staticmethod
-    def _timeout(watch_seconds: int | None = None) -> tuple[float, float]:
-        return (5.0, float(watch_seconds + 30) if watch_seconds else 30.0)
+    def _lister(self, res: Gvr) -> ListPage:
+        return lambda limit, token: self.client.list_page(res, None, limit, token, timeout=LIST_TIMEOUT)
 
-    def _list_nodes(self, limit: int, token: str | None) -> dict[str, Any]:
-        kw: dict[str, Any] = {"limit": limit, "_preload_content": False, "_request_timeout": self._timeout()}
-        if token:
-            kw["_continue"] = token
-        resp = self._core.list_node(**kw)
-        page: dict[str, Any] = orjson.loads(resp.data)
-        return page
-
-    def _list_custom(self, gvr: tuple[str, str, str], limit: int, token: str | None) -> dict[str, Any]:
-        kw: dict[str, Any] = {"limit": limit, "_preload_content": False, "_request_timeout": self._timeout()}
-        if token:
-            kw["_continue"] = token
-        resp = self._custom.list_cluster_custom_object(*gvr, **kw)
-        page: dict[str, Any] = orjson.loads(resp.data)
-        return page
-
-    def _list_kubevirts(self, limit: int, token: str | None) -> dict[str, Any]:
-        return self._list_custom(KUBEVIRT, limit, token)
-
-    def _list_nads(self, limit: int, token: str | None) -> dict[str, Any]:
-        return self._list_custom(NADS, limit, token)
-
-    def _stream(self, func: Any, args: tuple[str, ...], rv: str, seconds: int) -> Iterator[dict[str, Any]]:
-        # Called through a function without a docstring, Watch finds no model type: it yields plain JSON
-        # objects (no model building per event) and still turns ERROR events, 410 among them, into
-        # ApiException. (``deserialize=False`` would skip the models too, but it breaks on ERROR events.)
-        def call(*a: Any, **kw: Any) -> Any:
-            return func(*a, **kw)
-
-        w = self._watch_mod.Watch()
-        stream: Iterator[dict[str, Any]] = w.stream(
-            call,
-            *args,
-            resource_version=rv,
-            allow_watch_bookmarks=True,
-            timeout_seconds=seconds,
-            _request_timeout=self._timeout(seconds),
-        )
-        return stream
-
-    def _watch_nodes(self, rv: str, seconds: int) -> Iterator[dict[str, Any]]:
-        return self._stream(self._core.list_node, (), rv, seconds)
-
-    def _watch_kubevirts(self, rv: str, seconds: int) -> Iterator[dict[str, Any]]:
-        return self._stream(self._custom.list_cluster_custom_object, KUBEVIRT, rv, seconds)
-
-    def _watch_nads(self, rv: str, seconds: int) -> Iterator[dict[str, Any]]:
-        return self._stream(self._custom.list_cluster_custom_object, NADS, rv, seconds)
+    def _watcher(self, res: Gvr) -> WatchStream:
+        return lambda rv, seconds: self.client.watch(res, rv, seconds)
 
     # -- publishing ------------------------------------------------------------------------------------
 
@@ -500,16 +453,3 @@ class ClusterView:
     def stop(self) -> None:
         self._stop.set()
 
-
-def api_client(kubeconfig: str | None = None, context: str | None = None) -> Any:
-    """A ``kubernetes`` ApiClient: the kubeconfig (and context) when given, else the in-cluster account."""
-    from kubernetes import client, config
-
-    cfg = client.Configuration()
-    if kubeconfig:
-        config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig, context=context, client_configuration=cfg
-        )
-    else:
-        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-    return client.ApiClient(cfg)

@@ -65,13 +65,13 @@ securityContext:
     drop: ["ALL"]
 {{- end -}}
 
-{{/* A CEL single-quoted string literal (webhook/webhook_config.py cel_string). */}}
+{{/* A CEL single-quoted string literal (webhook/registration.py cel_string). */}}
 {{- define "vm-admission.celString" -}}
 '{{ . | replace "\\" "\\\\" | replace "'" "\\'" }}'
 {{- end -}}
 
 {{/* The node-selector half of the pod matchCondition, from config.cpuManager.nodeSelectorLabels
-     (webhook_config._node_selector: labels in sorted order, as `range` visits a map). */}}
+     (registration._node_selector: labels in sorted order, as `range` visits a map). */}}
 {{- define "vm-admission.nodeSelectorCondition" -}}
 {{- $cm := .Values.config.cpuManager | default dict -}}
 {{- $labels := dict "cpumanager" "true" "kubevirt.io/cpumanager" "true" -}}

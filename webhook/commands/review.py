@@ -1,4 +1,4 @@
-"""``vm-admission review``: the webhook's verdict on manifest files, without a cluster (CONTRACT §8).
+"""``vm-admission review``: the webhook's verdict on manifest files, without a cluster (docs/review-and-deploy.md).
 
 Every object in the files goes through :func:`webhook.engine.chain`, the same mutate -> patch -> defaulting
 -> validate sequence the API server runs with our two webhooks, so a CI job sees what ``kubectl apply`` would
@@ -513,7 +513,8 @@ def render_text(outcomes: Sequence[Outcome]) -> str:
 
 def cluster_snapshot(args: argparse.Namespace) -> ClusterSnapshot:
     """``--cluster``: list the cluster's nodes and KubeVirt CRs once (raises InputError saying why not)."""
-    from webhook.cluster.view import ClusterView, api_client
+    from webhook.cluster.client import api_client
+    from webhook.cluster.view import ClusterView
 
     try:
         kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
@@ -530,18 +531,16 @@ def cluster_expansions(args: argparse.Namespace, expansions: Expansions, stderr:
     """``--cluster``: add the cluster's instance types, preferences and presets (listed once, read-only) to
     those of the input, which win on the same kind, namespace and name. A kind the cluster does not serve (404)
     or that the credentials may not list (403) is left out with a note."""
-    from webhook.cluster.view import api_client
+    from webhook.cluster.client import Client, Gvr, api_client
 
     kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
     try:
-        from kubernetes import client
-
-        custom = client.CustomObjectsApi(api_client(kubeconfig, args.context))
+        api = Client(api_client(kubeconfig, args.context))
     except Exception as exc:
         raise InputError(f"--cluster: cannot load credentials from {kubeconfig}: {exc}") from None
     for group, version, plural, kind in CLUSTER_RESOURCES:
         try:
-            listed: Any = custom.list_cluster_custom_object(group, version, plural, _request_timeout=(5, 60))
+            listed: Any = api.list_whole(Gvr(kind, group, version, plural))
         except Exception as exc:
             status = getattr(exc, "status", None)
             if status in (403, 404):
