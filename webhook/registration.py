@@ -1,4 +1,4 @@
-"""``vm-admission webhook-config``: the Mutating- and ValidatingWebhookConfiguration for a running webhook.
+"""The Mutating- and ValidatingWebhookConfiguration for a running webhook (``vm-admission webhook-config``).
 
 One webhook per resource type (pods, VMIs, VMs) and per phase, so each registration stays small and each
 ``matchConditions`` list reads at a glance. The conditions are there so the API server does not call us for
@@ -17,19 +17,17 @@ servers).
 
 from __future__ import annotations
 
-import argparse
 import base64
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
 
 from webhook.admission import TABLE, Hook, Kind, Phase
-from webhook.config import Config, ConfigError, load_config
+from webhook.config import Config
 from webhook.engine import MIRROR_ANNOTATION
 from webhook.k8s.multus import NETWORKS_ANNOTATION
 from webhook.rules.passthrough import ANNOTATION as PASSTHROUGH_ANNOTATION
@@ -326,17 +324,3 @@ def build_configurations(
 
 def render(configurations: Sequence[dict[str, Any]]) -> str:
     return yaml.safe_dump_all(configurations, sort_keys=False, default_flow_style=False, width=120)
-
-
-def webhook_config_command(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
-    """``vm-admission webhook-config``: print both configurations; exit 2 with a message on bad flags."""
-    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
-    try:
-        target = parse_url(args.url) if args.url is not None else parse_service(args.service, args.port)
-        ca_bundle = read_ca_bundle(args.ca_file)
-        config = load_config(getattr(args, "config", None))
-    except (WebhookConfigError, ConfigError) as exc:
-        print(f"vm-admission webhook-config: {exc}", file=stderr)
-        return 2
-    stdout.write(render(build_configurations(target, ca_bundle, args.failure_policy, config)))
-    return 0

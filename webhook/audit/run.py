@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from webhook import admission
 from webhook.cluster.client import Client, error_message
 from webhook.config import Config
 from webhook.engine import Verdict, handle
@@ -55,11 +56,9 @@ class Kind:
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
 
-KINDS = (
-    Kind("VirtualMachine", "kubevirt.io", "v1", "virtualmachines"),
-    Kind("VirtualMachineInstance", "kubevirt.io", "v1", "virtualmachineinstances"),
-    Kind("Pod", "", "v1", "pods"),
-)
+# The admission table's kinds, VMs first: a VM's findings name its template before its VMI and launcher pod
+# repeat them.
+KINDS = tuple(Kind(k.kind, k.group, k.version, k.plural) for k in (admission.VM, admission.VMI, admission.POD))
 
 
 class AuditError(Exception):
