@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import cluster_snapshot, kubevirt_cr, nad, node
+from tests.testkit.cluster import cluster_snapshot, kubevirt_cr, nad, node
 from webhook.cluster.fold import kubevirt_view, nad_view, node_class, node_key
 from webhook.cluster.view import RESOURCE_NAME_ANNOTATION as RESOURCE_ANNOTATION
 from webhook.cluster.view import NadStore

@@ -4,7 +4,6 @@ CRD's schema, rendering, progress. The audit against a real API server is tests/
 from __future__ import annotations
 
 import io
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -12,6 +11,7 @@ import orjson
 import pytest
 import yaml
 
+from tests.testkit.paths import REPO
 from webhook.audit import (
     KINDS,
     Audited,
@@ -33,7 +33,6 @@ from webhook.k8s.snapshot import ClusterSnapshot
 from webhook.review import response
 from webhook.rules.base import Cause
 
-REPO = Path(__file__).resolve().parent.parent
 KIND = {k.kind: k for k in KINDS}
 
 
@@ -386,7 +385,7 @@ def test_a_stored_object_is_reviewed_as_the_kind_it_was_listed_as() -> None:
 
 
 def test_a_stored_object_is_reviewed_as_a_create_on_the_validating_webhook_with_the_cluster_view() -> None:
-    from tests.helpers import cluster_snapshot, node
+    from tests.testkit.cluster import cluster_snapshot, node
 
     vmi = _stored(example("cpu/vmi-dedicated.yaml"), "u")
     audited = audit_object(vmi, KIND["VirtualMachineInstance"], load_config(None), cluster_snapshot([node("a")]))

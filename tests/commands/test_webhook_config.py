@@ -14,14 +14,14 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tests.testkit.paths import REPO
 from webhook.certs import make_ca
 from webhook.cli import main
 from webhook.config import Config, parse_config
 from webhook.engine import chain
 from webhook.webhook_config import Target, build_configurations
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
+EXAMPLES = REPO / "examples"
 RESOURCE = {"Pod": "pods", "VirtualMachineInstance": "virtualmachineinstances", "VirtualMachine": "virtualmachines"}
 K8S_VERSION = "1.30"  # matchConditions are GA (beta and on by default since 1.28)
 

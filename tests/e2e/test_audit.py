@@ -24,9 +24,8 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tests.conftest import REPO
-from tests.e2e.conftest import unregister
-from tests.envtest.controlplane import ControlPlane, free_port
+from tests.testkit.controlplane import ControlPlane, free_port, unregister
+from tests.testkit.paths import REPO
 
 pytestmark = pytest.mark.e2e
 

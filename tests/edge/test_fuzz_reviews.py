@@ -19,12 +19,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.payloads import dedicated_vmi, launcher_pod, vm
-from tests.helpers import make_review
-from tests.test_hostile import POD_PATHS, VM_PATHS, VMI_PATHS, assert_well_formed, put, review_in_process
+from tests.edge.test_hostile import POD_PATHS, VM_PATHS, VMI_PATHS, assert_well_formed, put, review_in_process
+from tests.testkit.review import make_review
 from webhook import engine
 from webhook.config import Config, parse_config
 
-# CI runs 120 examples per test; a longer run: VM_ADMISSION_FUZZ_EXAMPLES=20000 pytest tests/test_fuzz_reviews.py
+# CI runs 120 examples per test; a longer run: VM_ADMISSION_FUZZ_EXAMPLES=20000 pytest tests/edge/test_fuzz_reviews.py
 FUZZ = settings(
     max_examples=int(os.environ.get("VM_ADMISSION_FUZZ_EXAMPLES", "120")),
     deadline=None,

@@ -23,7 +23,7 @@ import orjson
 import pytest
 
 from bench.payloads import dedicated_vmi, launcher_pod, vm
-from tests.helpers import make_review
+from tests.testkit.review import make_review
 from webhook import engine, review
 from webhook.config import Config
 

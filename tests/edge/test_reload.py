@@ -16,8 +16,9 @@ import httpx
 import pytest
 from cryptography import x509
 
-from tests.conftest import REPO, ServerProcess, StartServer, ca_context
-from tests.helpers import make_review, patch_ops
+from tests.testkit.paths import REPO
+from tests.testkit.review import make_review, patch_ops
+from tests.testkit.server import ServerProcess, StartServer, ca_context
 from webhook import certs
 
 FAST = ("--reload-interval", "0.1")

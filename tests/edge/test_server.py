@@ -12,8 +12,8 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import ServerProcess, StartServer
-from tests.helpers import make_review, patch_ops
+from tests.testkit.review import make_review, patch_ops
+from tests.testkit.server import ServerProcess, StartServer
 from webhook import build, engine
 from webhook.config import Config, parse_config
 from webhook.endpoint import MAX_BODY

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess, StartServer
+from tests.testkit.server import ServerProcess, StartServer
 from webhook import certs
 
 

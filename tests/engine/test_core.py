@@ -11,7 +11,7 @@ import jsonpatch
 import orjson
 import pytest
 
-from tests.helpers import make_review
+from tests.testkit.review import make_review
 from webhook import engine, review
 from webhook.config import ConfigError, load_config, parse_config
 from webhook.k8s import defaults, paths, qos, quantity

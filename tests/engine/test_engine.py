@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import cluster_snapshot, make_review, node
+from tests.testkit.cluster import cluster_snapshot, node
+from tests.testkit.review import make_review
 from webhook import engine
 from webhook.config import Config
 from webhook.rules.base import Context, Findings

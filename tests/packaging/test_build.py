@@ -5,19 +5,18 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.testkit.paths import REPO
 from webhook import build
 
-ROOT = Path(__file__).resolve().parent.parent
 EXPECT_COMPILED = os.environ.get("VM_ADMISSION_EXPECT_COMPILED") == "1"
 
 
 def _setup_module() -> object:
-    spec = importlib.util.spec_from_file_location("vm_admission_setup", ROOT / "setup.py")
+    spec = importlib.util.spec_from_file_location("vm_admission_setup", REPO / "setup.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # not __main__: defines the helpers without running setup()

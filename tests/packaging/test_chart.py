@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import CHART, RELEASE_NAMESPACE, chart_profile, helm, render_chart
-from tests.test_manifests import KUBECTL, MANIFESTS, kustomize, needs_kubectl, one, validate_all
-from tests.tools import tool
+from tests.packaging.test_manifests import KUBECTL, MANIFESTS, kustomize, needs_kubectl, one, validate_all
+from tests.testkit.chart import CHART, RELEASE_NAMESPACE, chart_profile, helm, render_chart
+from tests.testkit.tools import tool
 from webhook.cli import build_parser
 from webhook.config import Config, load_config, parse_config
 from webhook.webhook_config import Target, build_configurations

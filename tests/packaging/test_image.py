@@ -1,5 +1,5 @@
 """The container image as users run it: built from the Dockerfile by ``scripts/image`` and named by
-``VM_ADMISSION_IMAGE`` (``tests/container.py``); skipped with one line without it, failed under ``CI=true``.
+``VM_ADMISSION_IMAGE`` (``tests/testkit/container.py``); skipped with one line without it, failed under ``CI=true``.
 
 What a user hits first: the user it runs as, what the final stage holds (no wheel, compiler or pip cache), the
 compiled hot path, ``serve`` with the Helm chart's own container arguments and mounts, the certificates it
@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, ServerProcess, free_port
-from tests.container import Container, enter, netns
+from tests.testkit.container import Container, enter, netns
+from tests.testkit.paths import REPO
+from tests.testkit.server import ServerProcess, free_port
 from webhook import certs
 
 pytestmark = pytest.mark.image

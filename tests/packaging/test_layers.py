@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.testkit.paths import REPO
 
 
 def test_import_contracts_hold() -> None:

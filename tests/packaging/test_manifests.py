@@ -13,12 +13,12 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tests.testkit.paths import REPO
 from webhook.cli import build_parser
 from webhook.config import Config, parse_config
 from webhook.webhook_config import Target, build_configurations
 
-ROOT = Path(__file__).resolve().parent.parent
-MANIFESTS = ROOT / "manifests"
+MANIFESTS = REPO / "manifests"
 K8S_VERSION = "1.30"
 CERT_MANAGER_KINDS = {"Issuer", "Certificate"}
 KUBECTL = shutil.which("kubectl")
@@ -199,7 +199,7 @@ def _instruction(dockerfile: str, name: str) -> list[str]:
 
 
 def test_dockerfile_runs_serve_as_non_root_on_8443() -> None:
-    dockerfile = (ROOT / "Dockerfile").read_text()
+    dockerfile = (REPO / "Dockerfile").read_text()
     froms = _instruction(dockerfile, "FROM")
     assert len(froms) == 2 and froms[0].endswith(" AS builder")  # multi-stage
     (base_image,) = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", dockerfile, flags=re.MULTILINE)

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ServerProcess
-from tests.helpers import CHART, render_chart
-from tests.test_chart import kustomize_with
-from tests.test_manifests import MANIFESTS, needs_kubectl, one, validate_all
-from tests.tools import tool
+from tests.packaging.test_chart import kustomize_with
+from tests.packaging.test_manifests import MANIFESTS, needs_kubectl, one, validate_all
+from tests.testkit.chart import CHART, render_chart
+from tests.testkit.server import ServerProcess
+from tests.testkit.tools import tool
 from webhook.webhook_config import TIMEOUT_SECONDS
 
 MONITORING = MANIFESTS / "monitoring"

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.tools import require
+from tests.testkit.paths import REPO
+from tests.testkit.tools import require
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
+EXAMPLES = REPO / "examples"
 PRE_COMMIT = Path(sys.executable).parent / "pre-commit"
 GOOD = EXAMPLES / "cpu" / "vmi-dedicated.yaml"
 BAD = EXAMPLES / "cpu" / "vmi-dedicated-fractional-cpu.yaml"
@@ -47,7 +47,7 @@ def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         require("pre-commit is not installed (pip install -e '.[test]')")
     repo = tmp_path_factory.mktemp("hook-repo")
     for name in PACKAGE_FILES:
-        src = ROOT / name
+        src = REPO / name
         if src.is_dir():
             shutil.copytree(src, repo / name, ignore=shutil.ignore_patterns("*.so", "*.c", "__pycache__", "build"))
         else:
@@ -84,7 +84,7 @@ def pre_commit(project: Path, home: Path, *args: str) -> subprocess.CompletedPro
 
 
 def test_hook_definition_runs_review_on_manifests() -> None:
-    (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    (hook,) = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
     assert (hook["id"], hook["entry"], hook["language"]) == ("vm-admission-review", "vm-admission review", "python")
     files = re.compile(hook["files"])
     assert all(files.search(f) for f in ("a.yaml", "dir/b.yml", "c.json"))

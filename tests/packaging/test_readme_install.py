@@ -12,12 +12,12 @@ from typing import Any
 
 import yaml
 
-from tests.helpers import CHART
-from tests.test_manifests import kustomize, needs_kubectl, one, validate_all
-from tests.tools import tool
+from tests.packaging.test_manifests import kustomize, needs_kubectl, one, validate_all
+from tests.testkit.chart import CHART
+from tests.testkit.paths import REPO
+from tests.testkit.tools import tool
 
-ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+README = (REPO / "README.md").read_text(encoding="utf-8")
 MANAGED_KINDS = {"Issuer", "Certificate", "ServiceMonitor", "PrometheusRule"}
 
 
@@ -60,9 +60,9 @@ def test_readme_helm_commands_render_what_the_text_promises(tmp_path: Path) -> N
     args = ["template", *install[2:]]
     args[args.index("--values") + 1] = str(tmp_path / values_file)
     release, chart = args[1], args[2]
-    assert (ROOT / chart).resolve() == CHART
+    assert (REPO / chart).resolve() == CHART
     assert args[args.index("--namespace") + 1] == namespace
-    run = subprocess.run([tool("helm"), *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    run = subprocess.run([tool("helm"), *args], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     objs: list[dict[str, Any]] = [d for d in yaml.safe_load_all(run.stdout) if d]
     assert validate_all(objs) <= MANAGED_KINDS
@@ -75,7 +75,7 @@ def test_readme_helm_commands_render_what_the_text_promises(tmp_path: Path) -> N
         for d in yaml.safe_load_all(
             subprocess.run(
                 [tool("helm"), "template", release, chart, "-n", namespace, "--set", "namespace.create=true"],
-                cwd=ROOT,
+                cwd=REPO,
                 capture_output=True,
                 text=True,
                 timeout=120,
@@ -98,7 +98,7 @@ def test_readme_kustomize_commands_render(tmp_path: Path) -> None:
     (sh,) = blocks(KUSTOMIZE, "sh")
     ((*apply, path),) = commands(sh)
     assert apply == ["kubectl", "apply", "-k"]
-    objs = kustomize(ROOT / path)
+    objs = kustomize(REPO / path)
     assert validate_all(objs) <= MANAGED_KINDS and "Certificate" in {o["kind"] for o in objs}
 
 
@@ -108,7 +108,7 @@ def test_readme_kustomization_with_components_renders(tmp_path: Path) -> None:
     site = tmp_path / "site"
     site.mkdir()
     (site / "kustomization.yaml").write_text(kustomization)
-    (site / "vm-admission").symlink_to(ROOT)  # "next to a checkout of this repository in vm-admission/"
+    (site / "vm-admission").symlink_to(REPO)  # "next to a checkout of this repository in vm-admission/"
     objs = kustomize(site)
     assert validate_all(objs) <= MANAGED_KINDS
     kinds = {o["kind"] for o in objs}
@@ -118,5 +118,5 @@ def test_readme_kustomization_with_components_renders(tmp_path: Path) -> None:
 def test_readme_pre_commit_snippet_names_the_hook() -> None:
     (snippet,) = blocks(section(INSTALL, "### Monitoring and pre-commit"), "yaml")
     (repo,) = yaml.safe_load(snippet)["repos"]
-    hooks = {h["id"] for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
+    hooks = {h["id"] for h in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())}
     assert {h["id"] for h in repo["hooks"]} <= hooks

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import make_review
-from tests.test_server import _post
+from tests.edge.test_server import _post
+from tests.testkit.paths import REPO
+from tests.testkit.review import make_review
 from webhook import engine, offline
 from webhook.cli import build_parser
 from webhook.config import Config, parse_config
@@ -24,7 +25,6 @@ from webhook.engine import Verdict
 from webhook.rules.base import Cause
 from webhook.server import AppState
 
-REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 RULES_DOC = REPO / "docs" / "rules.md"
 RULE_ID = re.compile(r"[a-z]+\.[A-Za-z0-9-]+")  # ids in words: area.what-is-wrong

@@ -20,7 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from tests.tools import require
+from tests.testkit.tools import require
 
 ENV = "VM_ADMISSION_IMAGE"
 HOW = f"no container image to check: run `export {ENV}=$(scripts/image)` (root, buildah and mmdebstrap)"

@@ -5,6 +5,8 @@ The binaries come from ``KUBEBUILDER_ASSETS`` (a directory with ``kube-apiserver
 the API server's serving certificate, an admin client certificate (group ``system:masters``), a service
 account signing key, a kubeconfig. The API server can be stopped and started again on the same port and etcd
 (to test watch recovery); ``close()`` always leaves no process behind.
+
+``register`` applies our own ``vm-admission webhook-config`` output for a running webhook, as a user registers it.
 """
 
 from __future__ import annotations
@@ -16,21 +18,24 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.testkit.paths import DATA, REPO
 from webhook import certs
 
-REPO = Path(__file__).resolve().parents[2]
-DATA = REPO / "tests" / "data"
+if TYPE_CHECKING:
+    from tests.testkit.server import ServerProcess
+
 # KubeVirt's VMI/VM CRDs are the copy `review --schema` ships (webhook/data); the KubeVirt CR's is the tests'
 CRD_FILES = (REPO / "webhook" / "data" / "kubevirt-crds.yaml", DATA / "kubevirt-cr-crd.yaml")
 HOW_TO_GET = (
@@ -280,3 +285,34 @@ class ControlPlane:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# --- registering a webhook with the control plane -----------------------------------------------------------------
+
+
+def webhook_config(server_url: str, ca_file: Path, *extra: str) -> list[dict[str, Any]]:
+    """Our own ``vm-admission webhook-config --url ... --ca-file ...`` output, parsed."""
+    out = subprocess.run(
+        [sys.executable, "-m", "webhook.cli", "webhook-config", "--url", server_url, "--ca-file", str(ca_file), *extra],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def register(cp: ControlPlane, server: ServerProcess, *extra: str) -> None:
+    """Apply our webhook configurations for ``server`` (replacing any earlier registration)."""
+    register_url(cp, server.url, server.ca, *extra)
+
+
+def register_url(cp: ControlPlane, url: str, ca_file: Path, *extra: str) -> None:
+    """The same for any webhook at ``url`` whose certificate ``ca_file`` signed (a baseline, say)."""
+    docs = webhook_config(url, ca_file, *extra)
+    cp.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+
+
+def unregister(cp: ControlPlane) -> None:
+    cp.kubectl("delete", "mutatingwebhookconfiguration,validatingwebhookconfiguration", "vm-admission",
+               "--ignore-not-found")  # fmt: skip

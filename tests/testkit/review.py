@@ -1,13 +1,12 @@
-"""Shared test helpers: build AdmissionReviews as kube-apiserver sends them, read responses, apply patches."""
+"""AdmissionReviews as kube-apiserver sends them (``make_review``, the kinds' GVK and resource), reading a
+response's patch and applying it, and KubeVirt's CRD schema as the cluster checks objects against it."""
 
 from __future__ import annotations
 
 import base64
 import copy
 import functools
-import json
 import uuid
-from pathlib import Path
 from typing import Any
 
 import jsonpatch
@@ -16,14 +15,9 @@ import orjson
 import pytest
 import yaml
 
+from tests.testkit.objects import GVK, RESOURCE
+from tests.testkit.paths import REPO
 from webhook import build
-
-GVK = {
-    "Pod": {"group": "", "version": "v1", "kind": "Pod"},
-    "VirtualMachineInstance": {"group": "kubevirt.io", "version": "v1", "kind": "VirtualMachineInstance"},
-    "VirtualMachine": {"group": "kubevirt.io", "version": "v1", "kind": "VirtualMachine"},
-}
-RESOURCE = {"Pod": "pods", "VirtualMachineInstance": "virtualmachineinstances", "VirtualMachine": "virtualmachines"}
 
 
 def make_review(
@@ -78,7 +72,7 @@ def apply_response(obj: dict[str, Any], response: dict[str, Any]) -> dict[str, A
 
 
 # KubeVirt's VMI and VM CRDs: the copy `review --schema` ships
-CRDS = Path(__file__).resolve().parent.parent / "webhook" / "data" / "kubevirt-crds.yaml"
+CRDS = REPO / "webhook" / "data" / "kubevirt-crds.yaml"
 
 
 @functools.cache
@@ -95,156 +89,6 @@ def _crd_validator(kind: str) -> Any:
 def assert_crd_valid(obj: dict[str, Any]) -> None:
     """The VMI/VM is one a cluster with KubeVirt's CRDs accepts (openAPIV3Schema, via jsonschema)."""
     _crd_validator(obj["kind"]).validate(obj)
-
-
-# --- the Helm chart --------------------------------------------------------------------------------------
-
-CHART = Path(__file__).resolve().parent.parent / "charts" / "vm-admission"
-RELEASE, RELEASE_NAMESPACE = "vm-admission", "vm-admission"
-
-
-def helm(*args: str, timeout: float = 120) -> str:
-    """Run the pinned helm (tests/tools.py: skips locally, fails under CI=true when it is not built)."""
-    import subprocess
-
-    from tests.tools import tool
-
-    run = subprocess.run([tool("helm"), *args], capture_output=True, text=True, timeout=timeout)
-    assert run.returncode == 0, f"helm {' '.join(args)}:\n{run.stderr}"
-    return run.stdout
-
-
-def chart_profile(values_profile: str) -> Path:
-    """``charts/vm-admission/ci/<profile>-values.yaml`` (the profiles helm lint and the tests render)."""
-    path = CHART / "ci" / f"{values_profile}-values.yaml"
-    assert path.is_file(), f"no values profile {values_profile!r}: {sorted(p.name for p in path.parent.iterdir())}"
-    return path
-
-
-@functools.cache
-def _render(args: tuple[str, ...]) -> str:
-    return helm("template", RELEASE, str(CHART), "--namespace", RELEASE_NAMESPACE, *args)
-
-
-def render_chart(values_profile: str | None = "default", *args: str) -> list[dict[str, Any]]:
-    """The objects ``helm template vm-admission charts/vm-admission -n vm-admission -f ci/<profile>-values.yaml``
-    renders (``None``: the chart's own defaults; ``args`` are more helm flags, e.g. ``--set``), hooks included.
-    Reusable for ``helm template | kubectl apply --dry-run=server`` against a control plane."""
-    flags = ("--values", str(chart_profile(values_profile))) if values_profile else ()
-    text = _render((*flags, *args))
-    return [copy.deepcopy(d) for d in yaml.safe_load_all(text) if d is not None]
-
-
-# --- the cluster view (CONTRACT §9) without an API server ------------------------------------------------------
-
-
-def node(
-    name: str,
-    *,
-    cpu: str | int = 16,
-    memory: str = "64Gi",
-    labels: dict[str, str] | None = None,
-    taints: list[dict[str, str]] | None = None,
-    unschedulable: bool = False,
-    allocatable: dict[str, Any] | None = None,
-    kubevirt: bool = True,
-) -> dict[str, Any]:
-    """A Node object as the API server lists it: a kubelet's hostname and arch labels, virt-handler's
-    ``kubevirt.io/schedulable`` (``kubevirt=False`` leaves it out), ``status.allocatable``."""
-    all_labels = {"kubernetes.io/hostname": name, "kubernetes.io/arch": "amd64"}
-    if kubevirt:
-        all_labels["kubevirt.io/schedulable"] = "true"
-    all_labels.update(labels or {})
-    spec: dict[str, Any] = {}
-    if taints is not None:
-        spec["taints"] = taints
-    if unschedulable:
-        spec["unschedulable"] = True
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {"name": name, "labels": all_labels},
-        "spec": spec,
-        "status": {"allocatable": {"cpu": str(cpu), "memory": memory, "pods": "110", **(allocatable or {})}},
-    }
-
-
-def kubevirt_cr(
-    *,
-    gates: list[str] | None = None,
-    disabled: list[str] | None = None,
-    permitted: dict[str, list[dict[str, Any]]] | None = None,
-    phase: str = "Deployed",
-    name: str = "kubevirt",
-    namespace: str = "kubevirt",
-    default_architecture: str = "amd64",
-) -> dict[str, Any]:
-    """A KubeVirt CR as virt-operator leaves it (``status.phase`` set, so virt-api would use it)."""
-    config: dict[str, Any] = {"developerConfiguration": {"featureGates": list(gates or [])}}
-    if disabled is not None:
-        config["developerConfiguration"]["disabledFeatureGates"] = disabled
-    if permitted is not None:
-        config["permittedHostDevices"] = permitted
-    return {
-        "apiVersion": "kubevirt.io/v1",
-        "kind": "KubeVirt",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"configuration": config},
-        "status": {"phase": phase, "defaultArchitecture": default_architecture},
-    }
-
-
-def nad(
-    name: str,
-    namespace: str = "default",
-    *,
-    resource: str | None = "intel.com/sriov_vf",
-    cni: str | None = "sriov",
-    conflist: bool = False,
-    annotation: str = "k8s.v1.cni.cncf.io/resourceName",
-) -> dict[str, Any]:
-    """A NetworkAttachmentDefinition as the API server lists it: ``resource`` in the resourceName annotation
-    (None: no annotation), ``cni`` the CNI type of ``spec.config`` (None: no config; ``conflist``: in
-    ``plugins``)."""
-    meta: dict[str, Any] = {"name": name, "namespace": namespace}
-    if resource is not None:
-        meta["annotations"] = {annotation: resource}
-    spec: dict[str, Any] = {}
-    if cni is not None:
-        body: dict[str, Any] = {"type": cni, "vlan": 0, "ipam": {}}
-        cfg = {"cniVersion": "1.0.0", "name": name, "plugins": [body]} if conflist else {"cniVersion": "1.0.0", **body}
-        spec["config"] = json.dumps(cfg)
-    return {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition", "metadata": meta, "spec": spec}
-
-
-def cluster_snapshot(
-    nodes: list[dict[str, Any]],
-    kubevirt: dict[str, Any] | None = None,
-    *,
-    synced: bool = True,
-    nads: list[dict[str, Any]] | None = None,
-    resource_annotation: str = "k8s.v1.cni.cncf.io/resourceName",
-) -> Any:
-    """The snapshot the cluster view would publish after listing ``nodes``, the ``kubevirt`` CR and ``nads``
-    (None: the NAD CRD is not installed): folded by the view's own stores (webhook.cluster.view,
-    webhook.cluster.fold), as ClusterView._publish does."""
-    from webhook.cluster.view import KubeVirtStore, NadStore, NodeStore
-    from webhook.k8s.snapshot import ClusterSnapshot
-
-    store, crs, nad_store = NodeStore(), KubeVirtStore(), NadStore(resource_annotation)
-    for n in nodes:
-        store.apply("ADDED", n)
-    if kubevirt is not None:
-        crs.apply("ADDED", kubevirt)
-    for d in nads or []:
-        nad_store.apply("ADDED", d)
-    return ClusterSnapshot(
-        synced=synced,
-        node_classes=store.classes(),
-        node_count=len(store),
-        kubevirt=crs.current(),
-        nads=None if nads is None else nad_store.frozen(),
-    )
 
 
 # Tests that count calls by monkeypatching a module function: compiled callers call it natively and never see

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.testkit.paths import REPO
+
 VERSIONS = {
     m.group(1): m.group(2)
-    for m in re.finditer(r"^([A-Z_]+)=(\S+)$", (ROOT / "scripts" / "tool-versions").read_text(), flags=re.MULTILINE)
+    for m in re.finditer(r"^([A-Z_]+)=(\S+)$", (REPO / "scripts" / "tool-versions").read_text(), flags=re.MULTILINE)
 }
 PINNED = {"helm": VERSIONS["HELM_VERSION"], "promtool": VERSIONS["PROMTOOL_VERSION"]}
 

@@ -16,11 +16,11 @@ import jsonschema
 import pytest
 from junitparser import Error, Failure, JUnitXml
 
+from tests.testkit.paths import REPO
 from webhook.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
-SARIF_SCHEMA = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text(encoding="utf-8"))
+EXAMPLES = REPO / "examples"
+SARIF_SCHEMA = json.loads((REPO / "tests" / "data" / "sarif-schema-2.1.0.json").read_text(encoding="utf-8"))
 BAD = EXAMPLES / "cpu" / "vmi-dedicated-fractional-cpu.yaml"
 GOOD = EXAMPLES / "cpu" / "vmi-dedicated.yaml"
 WARNED = EXAMPLES / "cpu" / "vmi-dedicated-cores-and-cpu.yaml"
@@ -110,7 +110,7 @@ def test_sarif_results_are_located_by_line(capsys: pytest.CaptureFixture[str], i
 def test_sarif_uris_are_relative_to_the_working_directory(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(REPO)
     monkeypatch.setenv("VM_ADMISSION_DOCS_URL", "https://example.com/vm-admission/docs")
     _, log, _ = sarif(capsys, str(BAD))
     uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in log["runs"][0]["results"]}
@@ -172,8 +172,8 @@ def test_sarif_without_findings_is_valid_and_streams_results(capsys: pytest.Capt
     jsonschema.validate(json.loads(out), SARIF_SCHEMA, cls=jsonschema.Draft7Validator)
 
 
-RULES_DOC = ROOT / "docs" / "rules.md"
-RULES_JSON = ROOT / "webhook" / "data" / "rules.json"
+RULES_DOC = REPO / "docs" / "rules.md"
+RULES_JSON = REPO / "webhook" / "data" / "rules.json"
 
 
 def rules_from_docs() -> dict[str, dict[str, str]]:
@@ -193,7 +193,8 @@ def test_the_packaged_rule_descriptions_are_docs_rules_md() -> None:
     packaged, docs = json.loads(RULES_JSON.read_text(encoding="utf-8")), rules_from_docs()
     stale = {rid: row for rid, row in packaged.items() if docs.get(rid) != row}
     assert not stale, (
-        f"regenerate: python -c 'from tests.test_ci_output import write_rules_json; write_rules_json()': {stale}"
+        "regenerate: python -c 'from tests.commands.review.test_ci_output import write_rules_json; "
+        f"write_rules_json()': {stale}"
     )
     assert {"cpu.R2", "schema.unknown-field", "input.unreadable"} <= set(packaged)
 

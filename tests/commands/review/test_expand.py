@@ -220,7 +220,7 @@ def test_with_cluster_the_clusters_instancetypes_are_looked_up_and_the_inputs_wi
     import kubernetes.client
     import yaml
 
-    from tests.helpers import cluster_snapshot
+    from tests.testkit.cluster import cluster_snapshot
     from webhook import offline
 
     stored = yaml.safe_load(CX1)

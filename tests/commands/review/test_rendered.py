@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.tools import tool
+from tests.testkit.tools import tool
 
 VM_ADMISSION = Path(sys.executable).parent / "vm-admission"
 KUBECTL = shutil.which("kubectl")

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.testkit.paths import REPO
 from webhook.cli import main
 from webhook.offline import Source, find_old
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
+EXAMPLES = REPO / "examples"
 INDEX = EXAMPLES / "README.md"
 VM_ADMISSION = Path(sys.executable).parent / "vm-admission"
 EXIT = {"admitted": 0, "denied": 1}

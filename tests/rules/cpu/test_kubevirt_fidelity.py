@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import assert_crd_valid
+from tests.testkit.review import assert_crd_valid
 from webhook.config import Config, parse_config
 from webhook.k8s.snapshot import ClusterSnapshot, KubeVirtView
 from webhook.rules import cpu

@@ -8,21 +8,21 @@ request is set and the limit is missing: then on ``...resources.limits.<cpu|memo
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
 
-from tests.helpers import make_review
+from tests.testkit import paths
+from tests.testkit.review import make_review
 from webhook import engine, review
 from webhook.config import Config, parse_config
 from webhook.rules import cpu
 from webhook.rules.base import Context, Findings
 
 DEFAULT = Config()
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "pods"
+EXAMPLES = paths.EXAMPLES / "pods"
 K8S_VERSION = "1.34"
 INV, REQ = "FieldValueInvalid", "FieldValueRequired"
 

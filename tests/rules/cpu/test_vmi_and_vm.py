@@ -11,13 +11,13 @@ import copy
 import json
 import os
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import ServerProcess
-from tests.helpers import assert_crd_valid, make_review
+from tests.testkit.paths import DATA
+from tests.testkit.review import assert_crd_valid, make_review
+from tests.testkit.server import ServerProcess
 from webhook import engine, review
 from webhook.config import Config, parse_config
 from webhook.rules import cpu
@@ -859,7 +859,7 @@ def test_cpu_quantity_causes_quote_the_value_as_written() -> None:
 # The causes and bad requests of the rule tables above, word for word: a changed message shows up here. After
 # a deliberate change, regenerate with VM_ADMISSION_UPDATE_SNAPSHOTS=1 and review the diff.
 
-MESSAGES = Path(__file__).resolve().parent / "data" / "cpu-messages.json"
+MESSAGES = DATA / "cpu-messages.json"
 
 EVERY_WRONG_TYPE: dict[str, Any] = {
     "architecture": 64,

@@ -8,13 +8,13 @@ put it on the entry (``...gpus[1]``), as CONTRACT §5 says.
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.helpers import apply_response, assert_crd_valid, make_review
+from tests.testkit.paths import EXAMPLES
+from tests.testkit.review import apply_response, assert_crd_valid, make_review
 from webhook import engine, review
 from webhook.config import Config
 from webhook.engine import Verdict
@@ -200,5 +200,5 @@ NEW_EXAMPLES = [
 @pytest.mark.parametrize("name", NEW_EXAMPLES)
 def test_fidelity_examples_are_valid_kubevirt_objects(name: str) -> None:
     # the denials come from KubeVirt's admission rules, not from its schema: the CRDs accept every one
-    path = Path(__file__).resolve().parent.parent / "examples" / name
+    path = EXAMPLES / name
     assert_crd_valid(yaml.safe_load(path.read_text(encoding="utf-8")))

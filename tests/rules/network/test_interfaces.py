@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,15 +17,17 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ServerProcess
-from tests.helpers import assert_crd_valid, make_review
+from tests.testkit import paths
+from tests.testkit.paths import DATA
+from tests.testkit.review import assert_crd_valid, make_review
+from tests.testkit.server import ServerProcess
 from webhook import engine
 from webhook.config import Config
 from webhook.engine import Verdict
 from webhook.rules import network
 from webhook.rules.base import Context
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "network"
+EXAMPLES = paths.EXAMPLES / "network"
 CONFIG = Config()
 ROOTS = {"VirtualMachineInstance": "spec", "VirtualMachine": "spec.template.spec"}
 
@@ -648,7 +649,7 @@ def test_a_multus_change_other_than_network_name_needs_a_restart() -> None:
 # Causes and warnings word for word; after a deliberate change regenerate with VM_ADMISSION_UPDATE_SNAPSHOTS=1
 # and review the diff.
 
-NETWORK_MESSAGES = Path(__file__).resolve().parent / "data" / "network-messages.json"
+NETWORK_MESSAGES = DATA / "network-messages.json"
 
 
 def _unnamed(obj: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,8 @@ from typing import Any
 import jsonpatch
 import pytest
 
-from tests.helpers import cluster_snapshot, make_review, nad, node
+from tests.testkit.cluster import cluster_snapshot, nad, node
+from tests.testkit.review import make_review
 from webhook.audit import KINDS, audit_object
 from webhook.config import Config, parse_config
 from webhook.engine import Verdict, chain, handle, pod_concerned

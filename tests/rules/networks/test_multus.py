@@ -4,15 +4,13 @@ Go's net.ParseMAC, checked against Go 1.26's own answers (tests/data/go-parsemac
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.testkit.paths import DATA
 from webhook.k8s.multus import Attachment, Selection, network_ref, parse_mac, parse_selection
-
-DATA = Path(__file__).resolve().parent / "data"
 
 
 def refs(value: str, ns: str = "pods") -> list[tuple[str, str, str]]:

@@ -12,8 +12,8 @@ from typing import Any
 import jsonpatch
 import pytest
 
-from tests.helpers import make_review, pure_python_only
-from tests.test_passthrough import ANN, ANN_FIELD, PERMITTED, T4, VF, pod, vmi
+from tests.rules.passthrough.test_passthrough import ANN, ANN_FIELD, PERMITTED, T4, VF, pod, vmi
+from tests.testkit.review import make_review, pure_python_only
 from webhook import engine
 from webhook.config import Config, parse_config
 from webhook.k8s.snapshot import ClusterSnapshot, KubeVirtView

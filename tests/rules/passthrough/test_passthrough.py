@@ -18,7 +18,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import apply_response, assert_crd_valid, make_review, patch_ops
+from tests.testkit import paths
+from tests.testkit.review import apply_response, assert_crd_valid, make_review, patch_ops
 from webhook import engine
 from webhook.config import Config, parse_config
 from webhook.k8s import qos
@@ -26,7 +27,7 @@ from webhook.k8s.defaults import default_pod_requests
 from webhook.review import response
 from webhook.rules import passthrough
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "passthrough"
+EXAMPLES = paths.EXAMPLES / "passthrough"
 K8S_VERSION = "1.34"
 ANN = "vm-admission.io/passthrough"
 ANN_FIELD = "metadata.annotations.vm-admission.io/passthrough"

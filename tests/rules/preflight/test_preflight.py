@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import cluster_snapshot, kubevirt_cr, make_review, node, pure_python_only
+from tests.testkit.cluster import cluster_snapshot, kubevirt_cr, node
+from tests.testkit.review import make_review, pure_python_only
 from webhook.config import Config, parse_config
 from webhook.engine import Verdict, chain, handle
 from webhook.k8s.snapshot import ClusterSnapshot

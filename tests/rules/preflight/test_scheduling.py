@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import cluster_snapshot, node
+from tests.testkit.cluster import cluster_snapshot, node
 from webhook.k8s.scheduling import Placement, eligible, matches, read_placement, tolerated, untolerated
 from webhook.k8s.snapshot import NodeClass, Taint
 

@@ -8,14 +8,14 @@ and the Kubernetes schema (``kubernetes-validate``, strict).
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import kubernetes_validate
 import pytest
 import yaml
 
-from tests.helpers import apply_response, make_review, patch_ops
+from tests.testkit import paths
+from tests.testkit.review import apply_response, make_review, patch_ops
 from webhook import engine
 from webhook.config import Config, parse_config
 from webhook.k8s import qos
@@ -26,9 +26,9 @@ from webhook.rules import qos as qos_rule
 from webhook.rules.base import Context
 
 if TYPE_CHECKING:
-    from tests.conftest import ServerProcess
+    from tests.testkit.server import ServerProcess
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "pods"
+EXAMPLES = paths.EXAMPLES / "pods"
 # Pod-level spec.resources exists in the schema from 1.32 (PodLevelResources, beta in 1.34).
 K8S_VERSION = "1.34"
 DEDICATED_EXAMPLES = ("virt-launcher-istio", "virt-launcher-linkerd", "pinned-pod-vault-agent")

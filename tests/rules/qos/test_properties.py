@@ -20,7 +20,7 @@ import jsonpointer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import make_review
+from tests.testkit.review import make_review
 from webhook import engine
 from webhook.config import Config
 from webhook.k8s import qos, quantity
