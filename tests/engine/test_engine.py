@@ -1,6 +1,6 @@
 """What ``engine.handle`` and ``engine.chain`` hand a rule: the request's facts in its Context, and which rules run
 at all (the Pod fast path). Probe rules are put into the engine's tables for the test; the shipped rules' verdicts
-are tested elsewhere (test_core.py and the rule files)."""
+are tested elsewhere (test_handle.py and tests/rules/)."""
 
 from __future__ import annotations
 
