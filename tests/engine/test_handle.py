@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.testkit import objects
 from tests.testkit.review import make_review
 from webhook import engine
 from webhook.config import load_config, parse_config
@@ -48,12 +49,7 @@ _BAD_PASSTHROUGH = "10de:1eb"  # a device id of three digits: denied by the pass
 
 
 def _vmi(annotations: dict[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "kubevirt.io/v1",
-        "kind": "VirtualMachineInstance",
-        "metadata": {"name": "v", "annotations": annotations},
-        "spec": {"domain": {"resources": {"requests": {"memory": "1Gi"}}, "devices": {}}},
-    }
+    return objects.vmi(namespace=None, annotations=annotations)
 
 
 def test_request_kind_without_group_is_the_core_group() -> None:

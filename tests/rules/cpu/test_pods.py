@@ -14,7 +14,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.testkit import paths
+from tests.testkit import objects, paths
 from tests.testkit.review import make_review
 from webhook import engine, review
 from webhook.config import Config, parse_config
@@ -49,20 +49,16 @@ def pod(
     annotations: dict[str, str] | None = None,
     pod_resources: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "nodeSelector": {"kubevirt.io/cpumanager": "true"} if selector is None else selector,
-        "containers": [{"name": f"c{i}", "image": "busybox", **c} for i, c in enumerate(containers)],
-    }
-    if init is not None:
-        spec["initContainers"] = [{"name": f"init{i}", "image": "busybox", **c} for i, c in enumerate(init)]
+    """A pod on a CPU-manager node (``selector`` replaces it); containers named c0.., init containers init0.."""
+    spec: dict[str, Any] = {"nodeSelector": {"kubevirt.io/cpumanager": "true"} if selector is None else selector}
     if pod_resources is not None:
         spec["resources"] = pod_resources
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "p", "namespace": "default", "annotations": annotations or {}},
-        "spec": spec,
-    }
+    return objects.pod(
+        [{"name": f"c{i}", "image": "busybox", **c} for i, c in enumerate(containers)],
+        init=None if init is None else [{"name": f"init{i}", "image": "busybox", **c} for i, c in enumerate(init)],
+        spec=spec,
+        annotations=annotations or {},
+    )
 
 
 def run(obj: dict[str, Any], config: Config = DEFAULT, operation: str = "CREATE") -> Findings:

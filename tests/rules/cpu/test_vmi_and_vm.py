@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.testkit import objects
 from tests.testkit.paths import DATA
 from tests.testkit.review import assert_crd_valid, make_review
 from tests.testkit.server import ServerProcess
@@ -31,22 +32,11 @@ MEM = {"requests": {"memory": "1Gi"}, "limits": {"memory": "1Gi"}}
 def vmi(spec: dict[str, Any]) -> dict[str, Any]:
     s = copy.deepcopy(spec)
     s.setdefault("domain", {}).setdefault("devices", {})
-    return {
-        "apiVersion": "kubevirt.io/v1",
-        "kind": "VirtualMachineInstance",
-        "metadata": {"name": "testvmi", "namespace": "default"},
-        "spec": s,
-    }
+    return objects.vmi(s, name="testvmi")
 
 
 def vm(spec: dict[str, Any]) -> dict[str, Any]:
-    inner = vmi(spec)["spec"]
-    return {
-        "apiVersion": "kubevirt.io/v1",
-        "kind": "VirtualMachine",
-        "metadata": {"name": "testvm", "namespace": "default"},
-        "spec": {"runStrategy": "Always", "template": {"metadata": {}, "spec": inner}},
-    }
+    return objects.vm(vmi(spec)["spec"], name="testvm", template_metadata={}, runStrategy="Always")
 
 
 def run(obj: dict[str, Any], config: Config = DEFAULT, operation: str = "CREATE") -> Findings:

@@ -17,7 +17,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.testkit import paths
+from tests.testkit import objects, paths
 from tests.testkit.paths import DATA
 from tests.testkit.review import assert_crd_valid, make_review
 from tests.testkit.server import ServerProcess
@@ -60,15 +60,9 @@ def vmi_spec(interfaces: list[Any] | None, networks: list[Any] | None) -> dict[s
 
 def make(kind: str, interfaces: list[Any] | None, networks: list[Any] | None, **vm_spec: Any) -> dict[str, Any]:
     spec = vmi_spec(interfaces, networks)
-    meta = {"name": "vm1", "namespace": "apps"}
     if kind == "VirtualMachineInstance":
-        return {"apiVersion": "kubevirt.io/v1", "kind": kind, "metadata": meta, "spec": spec}
-    return {
-        "apiVersion": "kubevirt.io/v1",
-        "kind": "VirtualMachine",
-        "metadata": meta,
-        "spec": {**vm_spec, "template": {"spec": spec}},
-    }
+        return objects.vmi(spec, name="vm1", namespace="apps")
+    return objects.vm(spec, name="vm1", namespace="apps", **vm_spec)
 
 
 def validate(obj: dict[str, Any], operation: str = "CREATE", old: dict[str, Any] | None = None) -> Verdict:

@@ -11,6 +11,7 @@ from typing import Any
 import jsonpatch
 import pytest
 
+from tests.testkit import objects
 from tests.testkit.cluster import cluster_snapshot, nad, node
 from tests.testkit.review import make_review
 from webhook.audit import KINDS, audit_object
@@ -289,21 +290,11 @@ def vmi_spec(*nets: tuple[str, str, str]) -> dict[str, Any]:
 
 
 def vmi(*nets: tuple[str, str, str], namespace: str = "default") -> dict[str, Any]:
-    return {
-        "apiVersion": "kubevirt.io/v1",
-        "kind": "VirtualMachineInstance",
-        "metadata": {"name": "v", "namespace": namespace},
-        "spec": vmi_spec(*nets),
-    }
+    return objects.vmi(vmi_spec(*nets), namespace=namespace)
 
 
 def vm(*nets: tuple[str, str, str], **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "kubevirt.io/v1",
-        "kind": "VirtualMachine",
-        "metadata": {"name": "v", "namespace": "default"},
-        "spec": {**spec, "template": {"spec": vmi_spec(*nets)}},
-    }
+    return objects.vm(vmi_spec(*nets), name="v", **spec)
 
 
 def test_a_vmi_on_a_missing_nad_is_told_where_and_what_fails() -> None:

@@ -18,7 +18,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.testkit import paths
+from tests.testkit import objects, paths
 from tests.testkit.review import apply_response, assert_crd_valid, make_review, patch_ops
 from webhook import engine
 from webhook.config import Config, parse_config
@@ -78,35 +78,17 @@ def pod(
         ann[passthrough.CONTAINER_ANNOTATION] = target
     if annotation is not None:
         ann[ANN] = annotation
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "p", "namespace": "default", "annotations": ann},
-        "spec": {"containers": containers or [{"name": "main", "image": "registry.example.com/app:1"}]},
-    }
+    return objects.pod(containers, annotations=ann)
 
 
 def vmi(annotation: str | None = None, devices: dict[str, Any] | None = None) -> dict[str, Any]:
-    obj: dict[str, Any] = {
-        "apiVersion": "kubevirt.io/v1",
-        "kind": "VirtualMachineInstance",
-        "metadata": {"name": "v", "namespace": "default"},
-        "spec": {"domain": {"resources": {"requests": {"memory": "1Gi"}}, "devices": devices or {}}},
-    }
-    if annotation is not None:
-        obj["metadata"]["annotations"] = {ANN: annotation}
-    return obj
+    return objects.vmi(objects.vmi_spec(devices=devices), annotations=None if annotation is None else {ANN: annotation})
 
 
 def vm(annotation: str | None = None, devices: dict[str, Any] | None = None) -> dict[str, Any]:
     template = vmi(annotation, devices)
     template_meta = {k: v for k, v in template["metadata"].items() if k == "annotations"}
-    return {
-        "apiVersion": "kubevirt.io/v1",
-        "kind": "VirtualMachine",
-        "metadata": {"name": "vm", "namespace": "default"},
-        "spec": {"runStrategy": "Always", "template": {"metadata": template_meta, "spec": template["spec"]}},
-    }
+    return objects.vm(template["spec"], template_metadata=template_meta, runStrategy="Always")
 
 
 MAKERS: dict[str, Callable[[str], dict[str, Any]]] = {

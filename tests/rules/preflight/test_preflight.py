@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.testkit import objects
 from tests.testkit.cluster import cluster_snapshot, kubevirt_cr, node
 from tests.testkit.review import make_review, pure_python_only
 from webhook.config import Config, parse_config
@@ -43,24 +44,11 @@ def vmi(
     if memory is not None:
         dom["resources"] = {"requests": {"memory": memory}}
     dom.update(domain or {})
-    meta: dict[str, Any] = {"name": "db", "namespace": "ns"}
-    if annotations:
-        meta["annotations"] = annotations
-    return {
-        "apiVersion": "kubevirt.io/v1",
-        "kind": "VirtualMachineInstance",
-        "metadata": meta,
-        "spec": {"domain": dom, **(spec or {})},
-    }
+    return objects.vmi({"domain": dom, **(spec or {})}, name="db", namespace="ns", annotations=annotations or None)
 
 
 def vm(template_spec: dict[str, Any], **vm_spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "kubevirt.io/v1",
-        "kind": "VirtualMachine",
-        "metadata": {"name": "db", "namespace": "ns"},
-        "spec": {"template": {"spec": template_spec}, **vm_spec},
-    }
+    return objects.vm(template_spec, name="db", namespace="ns", **vm_spec)
 
 
 def pod(
@@ -71,15 +59,10 @@ def pod(
     annotations: dict[str, str] | None = None,
     spec: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    s: dict[str, Any] = {"containers": containers, **(spec or {})}
-    if init is not None:
-        s["initContainers"] = init
+    extra: dict[str, Any] = dict(spec or {})
     if selector is not None:
-        s["nodeSelector"] = selector
-    meta: dict[str, Any] = {"name": "p", "namespace": "ns"}
-    if annotations:
-        meta["annotations"] = annotations
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": s}
+        extra["nodeSelector"] = selector
+    return objects.pod(containers, init=init, spec=extra, namespace="ns", annotations=annotations or None)
 
 
 def container(name: str, cpu: str | None = None, memory: str = "1Gi", **extra: Any) -> dict[str, Any]:
