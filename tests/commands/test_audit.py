@@ -603,7 +603,7 @@ def test_the_json_document_holds_the_objects_summary_notes_and_only_with_reports
     assert as_document(AuditRun(), [])["reports"] == []
 
 
-# --- issue 25: streaming text, --exclude-namespace, --selector -----------------------------------------------
+# --- streaming text, --exclude-namespace, --selector --------------------------------------------------------
 
 FRACTIONAL_VMI = {
     "metadata": {"name": "half", "namespace": "a"},

@@ -345,6 +345,6 @@ def test_pods_the_engine_answers_without_running_the_rules_get_what_the_rules_wo
 
 
 def test_the_pod_fast_path_is_on_for_the_shipped_rules() -> None:
-    """Every Pod rule in the tables is a gated one, so pods no rule concerns skip the rules (issue 16)."""
+    """Every Pod rule in the tables is a gated one, so pods no rule concerns skip the rules."""
     assert engine.GATED_POD_RULES.issuperset(engine.MUTATORS["Pod"])
     assert engine.GATED_POD_RULES.issuperset(engine.VALIDATORS["Pod"])

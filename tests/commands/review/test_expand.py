@@ -1,5 +1,5 @@
 """``review`` applies presets, instance types and preferences found in its input before the rules, as KubeVirt
-expands them (issue 25); what it cannot expand it says."""
+expands them; what it cannot expand it says."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``review`` streams (issue 25): its peak memory does not grow with the number of documents, for text and SARIF."""
+"""``review`` streams: its peak memory does not grow with the number of documents, for text and SARIF."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``vm-admission review`` positions (issue 25): every cause and warning names file, document, line and column,
+"""``vm-admission review`` positions: every cause and warning names file, document, line and column,
 in the files users write: multi-document YAML, JSON, ``kind: List``, rendered streams on stdin, CRLF line
 endings, a byte-order mark, anchors and aliases. Positions are checked by line number."""
 

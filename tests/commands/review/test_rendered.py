@@ -1,4 +1,4 @@
-"""``kustomize build`` and ``helm template`` output piped to ``vm-admission review -`` (issue 25): the real tools'
+"""``kustomize build`` and ``helm template`` output piped to ``vm-admission review -``: the real tools'
 streams (``# Source:`` comments, ``---`` separators, reordered keys), positions counted in the stream."""
 
 from __future__ import annotations

@@ -350,7 +350,7 @@ def test_an_unreadable_document_is_an_error_with_its_position_and_the_others_kee
 def test_a_document_without_apiversion_among_others_in_one_stream(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """The issue's case: one document without apiVersion no longer stops the run; the later ones are read."""
+    """One document without apiVersion no longer stops the run; the later ones are read."""
     stream = FRACTIONAL_VMI + "---\nkind: Pod\nmetadata: {name: x}\n---\n" + DEDICATED_POD
     code, out, _ = review(capsys, write(tmp_path, "all.yaml", stream), "-o", "json")
     assert code == 2

@@ -1,4 +1,4 @@
-"""``review --schema`` (issue 25): VMIs and VMs against KubeVirt's CRD schema, pods against Kubernetes' OpenAPI
+"""``review --schema``: VMIs and VMs against KubeVirt's CRD schema, pods against Kubernetes' OpenAPI
 schema (kubernetes-validate), as the API server checks them with strict field validation. Each problem is a
 ``schema.*`` cause with its field and position."""
 

@@ -1,4 +1,4 @@
-"""KubeVirt fidelity of the CPU/memory rules (issue 17): ioThreadsPolicy, memory hotplug, default architecture.
+"""KubeVirt fidelity of the CPU/memory rules: ioThreadsPolicy, memory hotplug, default architecture.
 
 Facts: KUBEVIRT-CLUSTER.md d.1 (memory hotplug), d.3 (ioThreadsPolicy), d.4 (default architecture). Two
 deliberate differences from KubeVirt, both from CONTRACT §2: the supplementalPool cause is on
