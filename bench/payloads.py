@@ -1,6 +1,6 @@
 """Benchmark payloads: AdmissionReviews as kube-apiserver sends them, built once and serialised to bytes.
 
-- ``launcher-pod``: a ~7.5 KB virt-launcher pod of a dedicated-CPU VMI as KubeVirt renders it, the tests' one
+- ``launcher-pod``: a ~8.3 KB virt-launcher pod of a dedicated-CPU VMI as KubeVirt renders it, the tests' one
   (``examples/pods/virt-launcher-istio.yaml``: ``compute``, a hook sidecar with limits only, the
   ``guest-console-log`` native sidecar init container, Istio's injected init container and proxy with requests
   only, the ``kubevirt.io/cpumanager`` node selector) with a passthrough and a Multus networks annotation --
@@ -64,8 +64,9 @@ def review(
 def launcher_pod() -> dict[str, Any]:
     """The virt-launcher pod of a 4-vCPU dedicated VMI with a GPU and a Multus network, as it reaches the mutating
     webhook: the tests' launcher pod (examples/pods/virt-launcher-istio.yaml) with the passthrough and networks
-    annotations."""
+    annotations and the API server's defaults (the fields it fills in before calling webhooks)."""
     return objects.launcher_pod(
+        defaulted=True,
         passthrough="10de:1eb8",
         networks='[{"name":"storage-net","namespace":"databases","interface":"pod1a2b3c"}]',
     )

@@ -27,7 +27,7 @@ def test_payloads_are_admission_reviews_of_realistic_size() -> None:
     assert 8_000 <= len(pod.body) <= 12_000
     spec = doc["request"]["object"]["spec"]
     assert [c["name"] for c in spec["containers"]] == ["compute", "hook-sidecar-0", "istio-proxy"]
-    assert spec["initContainers"][0]["restartPolicy"] == "Always"
+    assert "Always" in [c.get("restartPolicy") for c in spec["initContainers"]]  # a native sidecar
 
 
 def test_in_process_bench_runs_and_prints_a_table() -> None:

@@ -116,13 +116,44 @@ def example(path: str) -> dict[str, Any]:
     return doc
 
 
-def launcher_pod(*, passthrough: str | None = None, networks: str | None = None) -> dict[str, Any]:
+def api_defaults(pod: dict[str, Any]) -> dict[str, Any]:
+    """``pod`` (in place) with the fields the API server fills in before the mutating webhooks see it: the
+    defaults of SetDefaults_Pod and SetDefaults_Container, and DefaultTolerationSeconds' two tolerations."""
+    spec = pod["spec"]
+    for c in [*spec.get("initContainers", []), *spec.get("containers", [])]:
+        c.setdefault("imagePullPolicy", "IfNotPresent")
+        c.setdefault("terminationMessagePath", "/dev/termination-log")
+        c.setdefault("terminationMessagePolicy", "File")
+    for key, value in (
+        ("restartPolicy", "Always"),
+        ("dnsPolicy", "ClusterFirst"),
+        ("schedulerName", "default-scheduler"),
+        ("securityContext", {}),
+        ("serviceAccountName", "default"),
+        ("enableServiceLinks", True),
+        ("priority", 0),
+        ("preemptionPolicy", "PreemptLowerPriority"),
+    ):
+        spec.setdefault(key, value)
+    tolerations = spec.setdefault("tolerations", [])
+    for taint in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
+        if not any(t.get("key") == taint for t in tolerations):
+            tolerations.append({"key": taint, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})
+    return pod
+
+
+def launcher_pod(
+    *, passthrough: str | None = None, networks: str | None = None, defaulted: bool = False
+) -> dict[str, Any]:
     """The virt-launcher pod of a 4-vCPU dedicated VMI in an Istio namespace, as it reaches the mutating webhook
     (``examples/pods/virt-launcher-istio.yaml``): ``compute``, a hook sidecar with limits only, the
     ``guest-console-log`` native sidecar and Istio's injected init container and proxy with requests only, the
     cpumanager node selector. ``passthrough`` sets the passthrough annotation (a device, e.g. ``10de:1eb8``);
-    ``networks`` Multus' ``k8s.v1.cni.cncf.io/networks`` annotation."""
+    ``networks`` Multus' ``k8s.v1.cni.cncf.io/networks`` annotation; ``defaulted`` adds what the API server
+    fills in before the webhook sees the pod (``api_defaults``)."""
     pod = example(LAUNCHER_EXAMPLE)
+    if defaulted:
+        api_defaults(pod)
     annotations = pod["metadata"].setdefault("annotations", {})
     if passthrough is not None:
         annotations[PASSTHROUGH] = passthrough
