@@ -29,9 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.payloads import launcher_pod
-from tests.conftest import ServerProcess
-from tests.e2e.conftest import register, register_url, unregister
-from tests.envtest.controlplane import ControlPlane, find_assets
+from tests.testkit.controlplane import ControlPlane, find_assets, register, register_url, unregister
+from tests.testkit.server import ServerProcess
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,6 +1,6 @@
 """``vm-admission audit`` at scale: ``python -m bench.audit [--objects 2000] [--limit 250]`` (needs the envtest assets).
 
-Starts a real kube-apiserver + etcd (tests/envtest), creates N VirtualMachines and N pods through it (the pods:
+Starts a real kube-apiserver + etcd (tests/testkit), creates N VirtualMachines and N pods through it (the pods:
 half the virt-launcher pod of bench/payloads.py as it reaches the mutating webhook, so its sidecars are not
 Guaranteed and each is a finding; half an unrelated pod), then runs ``vm-admission audit -A -o json --limit L``
 as a subprocess and reports wall time, objects/s, the audit process's peak RSS (``VmHWM`` from its own
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.payloads import launcher_pod, unrelated_pod, vm
-from tests.envtest.controlplane import ControlPlane, find_assets
+from tests.testkit.controlplane import ControlPlane, find_assets
 
 REPO = Path(__file__).resolve().parent.parent
 NAMESPACES = 10

@@ -198,7 +198,7 @@ def child(kubeconfig: str, nodes: int, patches: int) -> dict[str, Any]:
 def run(nodes: int, shapes: int, patches: int, nads: int) -> dict[str, Any]:
     from kubernetes import client
 
-    from tests.envtest.controlplane import ControlPlane, find_assets
+    from tests.testkit.controlplane import ControlPlane, find_assets
 
     with ControlPlane(find_assets(), extra_apiserver_args=("--v=0",)) as cp:
         created = create_nodes(cp, nodes, shapes)

@@ -98,9 +98,10 @@ def https(duration: float, rounds: int) -> int:
 
     from bench import baselines
     from bench.http import _best_of, _fmt, _ratio, check_answers, want_go
-    from tests.envtest.controlplane import ControlPlane, find_assets
+    from tests.testkit.controlplane import ControlPlane, find_assets
+    from tests.testkit.paths import DATA
 
-    crd = Path(__file__).resolve().parent.parent / "tests" / "data" / "network-attachment-definition-crd.yaml"
+    crd = DATA / "network-attachment-definition-crd.yaml"
     plain = launcher_pod()
     namespace = plain["metadata"].get("namespace") or "default"
     bodies = {

@@ -1,6 +1,6 @@
 """``vm-admission review`` at scale: ``python -m bench.review [--documents 10000] [--outputs text,sarif]``.
 
-Writes one multi-document YAML stream of N mixed documents (bench/payloads.py's objects in turn: the ~9.9 KB
+Writes one multi-document YAML stream of N mixed documents (bench/payloads.py's objects in turn: the ~8.3 KB
 virt-launcher pod, an unrelated pod, a dedicated-CPU VMI, a VM; each with its own name), then runs
 ``vm-admission review FILE -o OUTPUT --schema off|strict`` as a subprocess per case, in turns, and reports
 documents/s and the process's peak RSS (``VmHWM`` from its own /proc/self/status, read just before it exits).

@@ -4,7 +4,7 @@
     python examples/update_readme.py --check  # exit 1 when they are out of date
 
 The index (files, verdicts, descriptions) is written by hand: the verdicts are expectations, which
-tests/test_offline.py checks. This script refuses to run when an example is missing from the index or
+tests/commands/review/test_review.py checks. This script refuses to run when an example is missing from the index or
 gets another verdict than the index says. Update examples listed in UPDATES are also shown as updates.
 """
 

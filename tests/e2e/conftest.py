@@ -1,4 +1,4 @@
-"""Fixtures for the end-to-end tests: a real etcd + kube-apiserver (``tests/envtest``) and our webhook
+"""Fixtures for the end-to-end tests: a real etcd + kube-apiserver (``tests.testkit.controlplane``) and our webhook
 registered with it by our own ``vm-admission webhook-config`` output, exactly as a user registers it.
 
 Without assets the tests skip with one line saying how to get them; under ``CI=true`` they fail instead.
@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import itertools
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.conftest import REPO, ServerProcess
-from tests.envtest.controlplane import AssetsMissing, ControlPlane, find_assets
+from tests.testkit.controlplane import AssetsMissing, ControlPlane, find_assets, register, unregister
+from tests.testkit.paths import REPO
+from tests.testkit.server import ServerProcess
 
 pytestmark = pytest.mark.e2e
 _ns_counter = itertools.count()
@@ -38,34 +36,6 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
         yield cp
     finally:
         cp.close()
-
-
-def webhook_config(server_url: str, ca_file: Path, *extra: str) -> list[dict[str, Any]]:
-    """Our own ``vm-admission webhook-config --url ... --ca-file ...`` output, parsed."""
-    out = subprocess.run(
-        [sys.executable, "-m", "webhook.cli", "webhook-config", "--url", server_url, "--ca-file", str(ca_file), *extra],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return [d for d in yaml.safe_load_all(out) if d]
-
-
-def register(cp: ControlPlane, server: ServerProcess, *extra: str) -> None:
-    """Apply our webhook configurations for ``server`` (replacing any earlier registration)."""
-    register_url(cp, server.url, server.ca, *extra)
-
-
-def register_url(cp: ControlPlane, url: str, ca_file: Path, *extra: str) -> None:
-    """The same for any webhook at ``url`` whose certificate ``ca_file`` signed (a baseline, say)."""
-    docs = webhook_config(url, ca_file, *extra)
-    cp.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
-
-
-def unregister(cp: ControlPlane) -> None:
-    cp.kubectl("delete", "mutatingwebhookconfiguration,validatingwebhookconfiguration", "vm-admission",
-               "--ignore-not-found")  # fmt: skip
 
 
 @pytest.fixture(scope="session")

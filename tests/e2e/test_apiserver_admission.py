@@ -23,9 +23,10 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tests.conftest import ServerProcess
-from tests.e2e.conftest import Load, register
-from tests.envtest.controlplane import ControlPlane
+from tests.e2e.conftest import Load
+from tests.testkit import objects
+from tests.testkit.controlplane import ControlPlane, register
+from tests.testkit.server import ServerProcess
 from webhook import certs
 
 pytestmark = pytest.mark.e2e
@@ -34,12 +35,12 @@ GROUP, VERSION = "kubevirt.io", "v1"
 PASSTHROUGH = "devices.kubevirt.io/10de_1eb8"
 
 
-def launcher_pod(example: Load) -> dict[str, Any]:
-    """The Istio launcher example (hook sidecar, native sidecar, injected proxy) plus a passthrough GPU."""
-    pod = example("pods/virt-launcher-istio.yaml")
-    pod["metadata"].pop("name")
-    pod["metadata"].pop("ownerReferences")
-    pod["metadata"]["annotations"]["vm-admission.io/passthrough"] = "10de:1eb8"
+def launcher_pod() -> dict[str, Any]:
+    """The Istio launcher example (hook sidecar, native sidecar, injected proxy) plus a passthrough GPU, without
+    its name, namespace and owner (the test's namespace holds it; no VMI owns it)."""
+    pod = objects.launcher_pod(passthrough="10de:1eb8")
+    for key in ("name", "namespace", "ownerReferences"):
+        pod["metadata"].pop(key)
     return pod
 
 
@@ -83,7 +84,7 @@ def denial(exc: ApiException) -> dict[str, Any]:
 def test_launcher_pod_is_guaranteed_after_the_api_server_admits_it(
     api: Any, e2e_server: ServerProcess, namespace: str, example: Load, dry_run: bool
 ) -> None:
-    pod = create_pod(api, namespace, launcher_pod(example), dry_run=dry_run)
+    pod = create_pod(api, namespace, launcher_pod(), dry_run=dry_run)
     # The API server computes the QoS class itself, after our patch and its own defaulting.
     assert pod["status"]["qosClass"] == "Guaranteed"
     by_name = containers(pod)
@@ -180,7 +181,7 @@ def test_sidecar_injected_after_us_is_completed_on_reinvocation(
     api: Any, e2e_server: ServerProcess, namespace: str, example: Load, control_plane: ControlPlane, injector: None
 ) -> None:
     control_plane.kubectl("label", "namespace", namespace, "inject=true")
-    pod = create_pod(api, namespace, launcher_pod(example), dry_run=True)
+    pod = create_pod(api, namespace, launcher_pod(), dry_run=True)
     late = containers(pod)["late-proxy"]["resources"]
     assert late["requests"] == {"cpu": "50m", "memory": "64M"}
     assert late["limits"] == {"cpu": "50m", "memory": "64M"}
@@ -286,11 +287,11 @@ def test_failure_policy_when_the_webhook_is_down_or_hangs(
     server.wait_ready()
     register(control_plane, server)
     try:
-        assert create_pod(api, namespace, launcher_pod(example), dry_run=True)["status"]["qosClass"] == "Guaranteed"
+        assert create_pod(api, namespace, launcher_pod(), dry_run=True)["status"]["qosClass"] == "Guaranteed"
         server.stop()  # down: connection refused
 
         started = time.monotonic()
-        pod = create_pod(api, namespace, launcher_pod(example), dry_run=True)
+        pod = create_pod(api, namespace, launcher_pod(), dry_run=True)
         assert pod["status"]["qosClass"] != "Guaranteed"  # admitted unmutated (mutating Ignore)
         assert PASSTHROUGH not in containers(pod)["compute"]["resources"].get("limits", {})
         with pytest.raises(ApiException) as err:
@@ -307,7 +308,7 @@ def test_failure_policy_when_the_webhook_is_down_or_hangs(
             # Each call waits timeoutSeconds (5) at most: a pod goes to two webhooks (both Ignore), the VMI to
             # one (its mutation is skipped by matchConditions), which fails closed.
             started = time.monotonic()
-            create_pod(api, namespace, launcher_pod(example), dry_run=True)
+            create_pod(api, namespace, launcher_pod(), dry_run=True)
             assert time.monotonic() - started < 2 * 5 + 2
             started = time.monotonic()
             with pytest.raises(ApiException) as err:
@@ -322,7 +323,7 @@ def test_failure_policy_when_the_webhook_is_down_or_hangs(
         try:
             restarted.wait_ready()
             register(control_plane, restarted)
-            assert create_pod(api, namespace, launcher_pod(example), dry_run=True)["status"]["qosClass"] == "Guaranteed"
+            assert create_pod(api, namespace, launcher_pod(), dry_run=True)["status"]["qosClass"] == "Guaranteed"
             create_custom(api, namespace, "virtualmachineinstances", dedicated_vmi(example), dry_run="All")
         finally:
             restarted.stop()

@@ -12,10 +12,10 @@ import pytest
 from cryptography import x509
 from kubernetes.client.rest import ApiException
 
-from tests.conftest import ServerProcess
-from tests.e2e.conftest import Load, register
+from tests.e2e.conftest import Load
 from tests.e2e.test_apiserver_admission import create_custom, create_pod, dedicated_vmi, denial, launcher_pod
-from tests.envtest.controlplane import ControlPlane
+from tests.testkit.controlplane import ControlPlane, register
+from tests.testkit.server import ServerProcess
 from webhook import certs
 
 pytestmark = pytest.mark.e2e
@@ -62,7 +62,7 @@ def test_certificates_rotate_under_api_server_traffic_with_no_failed_create(
         server.wait_ready()
         register(control_plane, server)
         serials = {served_serial(server.port)}
-        stop, out, workers = run_loops(api, namespace, launcher_pod(example))
+        stop, out, workers = run_loops(api, namespace, launcher_pod())
         try:
             for _ in range(3):  # three rotations, same CA (the caBundle the API server holds stays valid)
                 time.sleep(1.5)
@@ -97,7 +97,7 @@ def test_sigterm_while_the_api_server_calls_completes_in_flight_admissions(
     try:
         server.wait_ready()
         register(control_plane, server)
-        stop, outcomes, workers = run_loops(api, namespace, launcher_pod(example))
+        stop, outcomes, workers = run_loops(api, namespace, launcher_pod())
         time.sleep(1.0)
         sigterm = time.monotonic()
         server.terminate()

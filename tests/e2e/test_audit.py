@@ -24,9 +24,8 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tests.conftest import REPO
-from tests.e2e.conftest import unregister
-from tests.envtest.controlplane import ControlPlane, free_port
+from tests.testkit.controlplane import ControlPlane, free_port, unregister
+from tests.testkit.paths import REPO
 
 pytestmark = pytest.mark.e2e
 
@@ -221,7 +220,9 @@ def test_audit_finds_exactly_the_bad_objects_with_rule_ids_and_fields(
     assert text.returncode == 1, text.stderr
     assert f"VirtualMachineInstance {namespace}/fractional:" in text.stdout
     assert "✗ spec.domain.resources.requests.cpu: " in text.stdout and "[cpu.fractional-cpu-request]" in text.stdout
-    assert "! spec.domain.cpu.dedicatedCpuPlacement: " in text.stdout and "[preflight.no-cpu-manager-node]" in text.stdout
+    assert (
+        "! spec.domain.cpu.dedicatedCpuPlacement: " in text.stdout and "[preflight.no-cpu-manager-node]" in text.stdout
+    )
     assert f"{namespace}/good" not in text.stdout and "/web" not in text.stdout
     assert "8 objects scanned" in text.stdout and "NAMESPACE" in text.stdout
     assert text.stderr == ""  # no progress line when stderr is not a terminal

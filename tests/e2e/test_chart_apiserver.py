@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.envtest.controlplane import ControlPlane
-from tests.helpers import render_chart
-from tests.test_chart import PROFILES
+from tests.packaging.test_chart import PROFILES
+from tests.testkit.chart import render_chart
+from tests.testkit.controlplane import ControlPlane
 
 pytestmark = pytest.mark.e2e
 

@@ -19,9 +19,8 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tests.conftest import ServerProcess
-from tests.e2e.conftest import register
-from tests.envtest.controlplane import ControlPlane
+from tests.testkit.controlplane import ControlPlane, register
+from tests.testkit.server import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -492,7 +491,7 @@ def test_a_watch_that_expires_410_relists(tmp_path: Path) -> None:
     compacted resourceVersion is 410 Gone, and the view relists (and sees what changed)."""
     import urllib.request
 
-    from tests.envtest.controlplane import find_assets
+    from tests.testkit.controlplane import find_assets
     from webhook.cluster.view import ClusterView
 
     with ControlPlane(find_assets(), tmp_path / "cp", extra_apiserver_args=("--watch-cache=false",)) as cp:

@@ -1,7 +1,7 @@
 """The container image against the real API server (envtest): its ``serve``, registered by our own
 ``vm-admission webhook-config``, mutates a launcher pod; the Helm chart's audit CronJob command runs in it.
 
-The image comes from ``scripts/image`` (``VM_ADMISSION_IMAGE``, ``tests/container.py``); without it these skip
+The image comes from ``scripts/image`` (``VM_ADMISSION_IMAGE``, ``tests/testkit/container.py``); without it these skip
 with one line, under ``CI=true`` they fail. Both run with ``buildah run`` on the host's network, where the API
 server and the webhook reach each other on 127.0.0.1.
 """
@@ -17,14 +17,15 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import REPO, ServerProcess
-from tests.container import Container
 from tests.e2e import test_audit
-from tests.e2e.conftest import Load, register, unregister
+from tests.e2e.conftest import Load
 from tests.e2e.test_apiserver_admission import PASSTHROUGH, containers, create_pod, launcher_pod
 from tests.e2e.test_audit import EXPECTED, Seeder, _bind, cron_job_rules, seed
-from tests.envtest.controlplane import ControlPlane
-from tests.test_image import start_chart_server
+from tests.packaging.test_image import start_chart_server
+from tests.testkit.container import Container
+from tests.testkit.controlplane import ControlPlane, register, unregister
+from tests.testkit.paths import REPO
+from tests.testkit.server import ServerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.image]
 
@@ -103,7 +104,9 @@ def test_the_charts_audit_cronjob_command_runs_in_the_image(
     finally:
         container.close()
     assert run.returncode == 0, (run.stdout, run.stderr)
-    assert f"VirtualMachineInstance {namespace}/fractional:" in run.stdout and "[cpu.fractional-cpu-request]" in run.stdout
+    assert (
+        f"VirtualMachineInstance {namespace}/fractional:" in run.stdout and "[cpu.fractional-cpu-request]" in run.stdout
+    )
     report = seeder.report(namespace)
     assert report is not None and report["summary"]["fail"] == 6
     assert {(r["resources"][0]["kind"], r["resources"][0]["name"]) for r in report["results"]} == set(EXPECTED)

@@ -18,12 +18,12 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tests.conftest import REPO, ServerProcess
-from tests.e2e.conftest import register
 from tests.e2e.test_apiserver_admission import create_custom, create_pod, denial
 from tests.e2e.test_audit import _bind, cron_job_rules, run_audit
 from tests.e2e.test_cluster_view import Cluster, ViewServer, dry_run, eventually
-from tests.envtest.controlplane import ControlPlane
+from tests.testkit.controlplane import ControlPlane, register
+from tests.testkit.paths import REPO
+from tests.testkit.server import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
