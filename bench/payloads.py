@@ -15,7 +15,6 @@ the two webhooks (so validation sees what it sees in a cluster).
 
 from __future__ import annotations
 
-import copy
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -23,42 +22,26 @@ from typing import Any, Literal
 import orjson
 
 from tests.testkit import objects
-from tests.testkit.objects import GVK, PASSTHROUGH, RESOURCE
+from tests.testkit.objects import PASSTHROUGH
 
 Webhook = Literal["mutate", "validate"]
+
+
+KUBEVIRT_CONTROLLER = {
+    "username": "system:serviceaccount:kubevirt:kubevirt-controller",
+    "uid": "0b6b4f0e-8f1c-4b5e-9d55-0e1f2a3b4c5d",
+    "groups": ["system:serviceaccounts", "system:serviceaccounts:kubevirt", "system:authenticated"],
+}
 
 
 def review(
     obj: dict[str, Any], *, operation: str = "CREATE", api_version: str = "admission.k8s.io/v1"
 ) -> dict[str, Any]:
-    """An AdmissionReview request for ``obj``, with every field kube-apiserver fills in."""
-    kind = obj["kind"]
-    gvk = GVK[kind]
-    resource = {"group": gvk["group"], "version": gvk["version"], "resource": RESOURCE[kind]}
-    meta = obj.get("metadata", {})
-    return {
-        "apiVersion": api_version,
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": str(uuid.UUID(int=0x5EED)),
-            "kind": gvk,
-            "resource": resource,
-            "requestKind": gvk,
-            "requestResource": resource,
-            "name": meta.get("name", ""),
-            "namespace": meta.get("namespace", "default"),
-            "operation": operation,
-            "userInfo": {
-                "username": "system:serviceaccount:kubevirt:kubevirt-controller",
-                "uid": "0b6b4f0e-8f1c-4b5e-9d55-0e1f2a3b4c5d",
-                "groups": ["system:serviceaccounts", "system:serviceaccounts:kubevirt", "system:authenticated"],
-            },
-            "object": copy.deepcopy(obj),
-            "oldObject": None,
-            "dryRun": False,
-            "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
-        },
-    }
+    """An AdmissionReview request for ``obj`` as virt-controller's creates reach the webhook (a fixed uid, so the
+    payload bytes are the same in every run)."""
+    return objects.make_review(
+        obj, operation=operation, api_version=api_version, uid=str(uuid.UUID(int=0x5EED)), user=KUBEVIRT_CONTROLLER
+    )
 
 
 def launcher_pod() -> dict[str, Any]:

@@ -8,6 +8,7 @@ Light on purpose: bench imports it from the install ``scripts/bench`` makes (run
 from __future__ import annotations
 
 import copy
+import uuid
 from typing import Any
 
 import yaml
@@ -158,3 +159,41 @@ def launcher_pod(
     if networks is not None:
         annotations["k8s.v1.cni.cncf.io/networks"] = networks
     return pod
+
+
+def make_review(
+    obj: dict[str, Any] | None,
+    *,
+    operation: str = "CREATE",
+    old: dict[str, Any] | None = None,
+    api_version: str = "admission.k8s.io/v1",
+    dry_run: bool = False,
+    kind: str | None = None,
+    uid: str | None = None,
+    user: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An AdmissionReview request for ``obj`` (kind taken from the object unless given), with every field
+    kube-apiserver fills in; ``uid`` a fresh one and ``user`` a cluster admin unless given."""
+    k = kind or (obj or old or {}).get("kind", "Pod")
+    gvk = GVK.get(k, {"group": "example.com", "version": "v1", "kind": k})
+    resource = {"group": gvk["group"], "version": gvk["version"], "resource": RESOURCE.get(k, k.lower() + "s")}
+    meta = (obj or old or {}).get("metadata", {})
+    return {
+        "apiVersion": api_version,
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid or str(uuid.uuid4()),
+            "kind": gvk,
+            "resource": resource,
+            "requestKind": gvk,
+            "requestResource": resource,
+            "name": meta.get("name", ""),
+            "namespace": meta.get("namespace", "default"),
+            "operation": operation,
+            "userInfo": user or {"username": "kubernetes-admin", "groups": ["system:masters"]},
+            "object": copy.deepcopy(obj),
+            "oldObject": copy.deepcopy(old),
+            "dryRun": dry_run,
+            "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
+        },
+    }

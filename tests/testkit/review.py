@@ -1,4 +1,4 @@
-"""AdmissionReviews as kube-apiserver sends them (``make_review``, the kinds' GVK and resource), reading a
+"""AdmissionReviews as kube-apiserver sends them (``make_review``, from :mod:`tests.testkit.objects`), reading a
 response's patch and applying it, and KubeVirt's CRD schema as the cluster checks objects against it."""
 
 from __future__ import annotations
@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import copy
 import functools
-import uuid
 from typing import Any
 
 import jsonpatch
@@ -15,44 +14,10 @@ import orjson
 import pytest
 import yaml
 
-from tests.testkit.objects import GVK, RESOURCE
+# the review builder lives with the objects (bench uses it too)
+from tests.testkit.objects import make_review as make_review
 from tests.testkit.paths import REPO
 from webhook import build
-
-
-def make_review(
-    obj: dict[str, Any] | None,
-    *,
-    operation: str = "CREATE",
-    old: dict[str, Any] | None = None,
-    api_version: str = "admission.k8s.io/v1",
-    dry_run: bool = False,
-    kind: str | None = None,
-) -> dict[str, Any]:
-    """An AdmissionReview request for ``obj`` (kind taken from the object unless given)."""
-    k = kind or (obj or old or {}).get("kind", "Pod")
-    gvk = GVK.get(k, {"group": "example.com", "version": "v1", "kind": k})
-    resource = {"group": gvk["group"], "version": gvk["version"], "resource": RESOURCE.get(k, k.lower() + "s")}
-    meta = (obj or old or {}).get("metadata", {})
-    return {
-        "apiVersion": api_version,
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": str(uuid.uuid4()),
-            "kind": gvk,
-            "resource": resource,
-            "requestKind": gvk,
-            "requestResource": resource,
-            "name": meta.get("name", ""),
-            "namespace": meta.get("namespace", "default"),
-            "operation": operation,
-            "userInfo": {"username": "kubernetes-admin", "groups": ["system:masters"]},
-            "object": copy.deepcopy(obj),
-            "oldObject": copy.deepcopy(old),
-            "dryRun": dry_run,
-            "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
-        },
-    }
 
 
 def patch_ops(response: dict[str, Any]) -> list[dict[str, Any]]:
