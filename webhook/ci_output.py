@@ -5,8 +5,8 @@ SARIF 2.1.0 (OASIS) is what GitHub code scanning and GitLab's SAST reports read:
 ``VM_ADMISSION_DOCS_URL``), one ``result`` per cause (``error``), would-deny cause and warning (``warning``)
 and review note (``note``), located at ``file:line:col`` and at the object (a logical location). It is
 written with the standard library's ``json``: the Python SARIF object models on PyPI (``sarif-om``, last
-released 2019) are not maintained, and SARIF is plain JSON. ``tests/commands/review/test_ci_output.py`` validates the output
-against the official SARIF 2.1.0 JSON schema.
+released 2019) are not maintained, and SARIF is plain JSON. ``tests/commands/review/test_ci_output.py`` validates
+the output against the official SARIF 2.1.0 JSON schema.
 
 JUnit XML is what Jenkins, GitLab's test reports and most CI dashboards read: one ``testcase`` per document
 (``classname`` the file, ``name`` the object), a ``failure`` for a denied object with its causes, an
