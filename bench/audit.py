@@ -101,7 +101,7 @@ def _text_summary(out: str) -> dict[str, Any]:
 
 def audit(cp: ControlPlane, limit: int, output: str = "json") -> tuple[dict[str, Any], dict[str, Any]]:
     """(the audit's summary, what the audit process measured of itself). ``-o text`` streams its findings and
-    keeps none (issue 25); ``-o json`` keeps the objects with findings for its document."""
+    keeps none; ``-o json`` keeps the objects with findings for its document."""
     cmd = [sys.executable, "-c", MEASURED_MAIN, "audit", "--kubeconfig", str(cp.kubeconfig), "-A", "-o", output,
            "--limit", str(limit)]  # fmt: skip
     run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900, check=False)

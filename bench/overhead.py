@@ -1,4 +1,4 @@
-"""In process: what per-review bookkeeping costs (µs per review), before and after issue 16.
+"""In process: what per-review bookkeeping costs (µs per review), with the counters kept as plain numbers.
 
 - the review log line: formatted as JSON and written (to /dev/null) at ``info``, what every review paid before;
   now only denials and errors pay it, an allowed or patched review pays the ``isEnabledFor(DEBUG)`` check;

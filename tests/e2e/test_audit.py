@@ -1,4 +1,4 @@
-"""``vm-admission audit`` (CONTRACT §10) on the real control plane: good and bad VMs, VMIs and launcher pods are
+"""``vm-admission audit`` (docs/rules.md) on the real control plane: good and bad VMs, VMIs and launcher pods are
 stored directly (no webhook is registered: these tests do not request ``e2e_server``, and put aside a
 registration an earlier module left), the audit lists them
 through the API server as ``vm-admission audit`` run as a process, and ``--report`` writes PolicyReports that

@@ -1,4 +1,4 @@
-"""The cluster view and preflight (CONTRACT §9) on the real control plane: Nodes and the KubeVirt CR are
+"""The cluster view and preflight (docs/cluster-view.md) on the real control plane: Nodes and the KubeVirt CR are
 created and patched through the API (status via the status subresource); the webhook watches them with its
 own credentials and answers the API server's admission calls.
 

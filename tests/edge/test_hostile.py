@@ -70,7 +70,7 @@ RULE_ID = re.compile(r"[a-z]+\.[A-Za-z0-9-]+")
 
 
 def assert_rule_ids(verdict: engine.Verdict) -> None:
-    """Every cause (denying, or would-deny in warn mode) carries a stable rule id (CONTRACT §10, docs/rules.md)."""
+    """Every cause (denying, or would-deny in warn mode) carries a stable rule id (docs/rules.md)."""
     for cause in [*verdict.causes, *verdict.would_deny]:
         assert RULE_ID.fullmatch(cause.rule), f"cause without a rule id: {cause}"
 

@@ -1,4 +1,4 @@
-"""Rule ids (CONTRACT §10, docs/rules.md): on every cause, documented, counted by rule, never on the wire.
+"""Rule ids (docs/rules.md): on every cause, documented, counted by rule, never on the wire.
 
 The fuzz and hostile corpora check every verdict's causes through ``tests.test_hostile.review_in_process``; the
 rule unit tests check the id of the rule each case is about. Here: every example under ``examples/`` under

@@ -1,7 +1,7 @@
 """KubeVirt fidelity of the CPU/memory rules: ioThreadsPolicy, memory hotplug, default architecture.
 
-Facts: KUBEVIRT-CLUSTER.md d.1 (memory hotplug), d.3 (ioThreadsPolicy), d.4 (default architecture). Two
-deliberate differences from KubeVirt, both from CONTRACT §2: the supplementalPool cause is on
+Facts: KubeVirt's VM admitter (memory hotplug, ioThreadsPolicy) and its defaulting (the architecture). Two
+deliberate differences from KubeVirt (docs/dedicated-cpu.md): the supplementalPool cause is on
 ``ioThreads.supplementalPoolThreadCount`` (KubeVirt: ``ioThreads.count``), and every failing memory-hotplug
 condition is reported (KubeVirt: the first only).
 """
@@ -90,7 +90,7 @@ def test_rejects_a_supplemental_pool_without_a_positive_thread_count(
     if io_threads is not None:
         spec["domain"]["ioThreads"] = io_threads
     [cause] = run(wrap(kind, spec)).causes
-    # CONTRACT §2 names the field to fix; KubeVirt says spec.domain.ioThreads.count, a field that does not exist
+    # we name the field to fix; KubeVirt says spec.domain.ioThreads.count, a field that does not exist
     assert (cause.field, cause.type, cause.rule) == (
         ROOT[kind] + "domain.ioThreads.supplementalPoolThreadCount",
         "FieldValueInvalid",
@@ -187,7 +187,7 @@ def test_guest_memory_is_defaulted_from_the_request_before_the_hotplug_check() -
 
 
 def test_every_failing_hotplug_condition_is_reported_at_once() -> None:
-    # KubeVirt reports only the first failing condition; CONTRACT §2 wants all of them
+    # KubeVirt reports only the first failing condition; we report all of them
     spec = {**hotplug(guest="513Mi", max_guest="257Mi", launchSecurity={"sev": {}}), "architecture": "s390x"}
     messages = [c.message for c in of_rule(run(wrap("VirtualMachine", spec)), "cpu.memory-hotplug-unsupported")]
     assert len(messages) == 6, messages  # launchSecurity, > maxGuest, guest and maxGuest unaligned, arch, < 1Gi

@@ -1,4 +1,4 @@
-"""Dedicated-CPU pods must be Guaranteed (CONTRACT §3): the validating webhook's view.
+"""Dedicated-CPU pods must be Guaranteed (docs/dedicated-cpu.md): the validating webhook's view.
 
 The validator sees a pod after our mutator filled sidecar limits and after the API server's
 requests-from-limits defaulting. Causes sit on ``...resources.requests.<cpu|memory>``, except when the

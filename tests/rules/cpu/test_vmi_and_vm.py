@@ -1,4 +1,4 @@
-"""Dedicated-CPU rules on VMIs and VM templates (CONTRACT §2; REFERENCE.md Part A §1.2 R1-R15, G1-G12).
+"""Dedicated-CPU rules on VMIs and VM templates (docs/dedicated-cpu.md, docs/rules.md).
 
 Every row of the rule table has a denying and an allowing case, each run on a VMI (paths ``spec.domain...``)
 and on a VM template (paths ``spec.template.spec.domain...``). Objects that are allowed are also checked

@@ -1,8 +1,8 @@
-"""hostDevices / gpus: deviceName xor a DRA claim request, and resourceClaims (CONTRACT §5; KUBEVIRT-CLUSTER.md d.2).
+"""hostDevices / gpus: deviceName xor a DRA claim request, and resourceClaims (docs/passthrough.md).
 
 Through the engine on a VMI (paths under ``spec``) and a VM (``spec.template.spec``, CREATE and UPDATE). One
 deliberate difference: KubeVirt puts the neither/both cause on the list (``spec.domain.devices.gpus``), we
-put it on the entry (``...gpus[1]``), as CONTRACT §5 says.
+put it on the entry (``...gpus[1]``), as docs/passthrough.md says.
 """
 
 from __future__ import annotations

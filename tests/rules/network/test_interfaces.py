@@ -1,4 +1,4 @@
-"""Network interfaces (CONTRACT §6, REFERENCE.md Part A §5): consistency rules and hotplug warnings.
+"""Network interfaces (docs/network.md): consistency rules and hotplug warnings.
 
 Every rule row N1-N19 is checked on a VMI (paths under ``spec``) and a VM (paths under ``spec.template.spec``)
 through the engine, as the API server's request would reach it; allowed objects are checked against KubeVirt's

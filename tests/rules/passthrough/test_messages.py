@@ -1,4 +1,4 @@
-"""Passthrough devices (CONTRACT §5): what each denial, bad request and warning says, in full.
+"""Passthrough devices (docs/passthrough.md): what each denial, bad request and warning says, in full.
 
 Written against the survivors of ``scripts/mutation webhook/rules/passthrough.py``: every cause is checked
 with its field, type, rule id and whole message (the rule id is what the denials metric, ``review -o json``

@@ -1,4 +1,4 @@
-"""Passthrough devices (CONTRACT §5): PCI vendor/device declarations become extended resources.
+"""Passthrough devices (docs/passthrough.md): PCI vendor/device declarations become extended resources.
 
 Objects go through ``engine.handle`` inside real AdmissionReviews; returned patches are applied with
 ``jsonpatch`` and the results checked against the Kubernetes schema (Pods, ``kubernetes-validate``) or

@@ -1,4 +1,4 @@
-"""Preflight against the cluster view (CONTRACT §9) in process: snapshots folded from plain Node objects and
+"""Preflight against the cluster view (docs/cluster-view.md) in process: snapshots folded from plain Node objects and
 KubeVirt CRs by the view's own stores (tests.testkit.cluster.cluster_snapshot), reviews through webhook.engine.handle.
 The same rules against a real control plane are tests/e2e/test_cluster_view.py."""
 

@@ -1,4 +1,4 @@
-"""Guaranteed QoS for dedicated-CPU pods (CONTRACT §4): the mutating webhook over realistic launcher pods.
+"""Guaranteed QoS for dedicated-CPU pods (docs/guaranteed-qos.md): the mutating webhook over realistic launcher pods.
 
 Every admitted pod is checked the way the API server would produce it: the returned JSON Patch applied with
 ``jsonpatch`` to the request object, Kubernetes' requests-from-limits defaulting, then kubelet's QoS class

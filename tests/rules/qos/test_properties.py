@@ -1,4 +1,4 @@
-"""Properties of the Guaranteed-QoS mutation (CONTRACT §4) over generated pods.
+"""Properties of the Guaranteed-QoS mutation (docs/guaranteed-qos.md) over generated pods.
 
 Pods have random containers and init containers (native sidecars among them), each with a random mix of
 cpu/memory requests and limits (missing, request only, limit only, equal — possibly written differently, such
