@@ -125,6 +125,15 @@ def test_a_review_no_rule_speaks_to_is_allowed_with_nothing_to_say(webhook: str)
     assert verdict.would_deny == [] and verdict.advisories == []
 
 
+@pytest.mark.parametrize("obj", [None, [], "pod", 7])
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_request_whose_object_is_not_a_map_reaches_no_rule(probe: Probe, obj: Any, kind: str) -> None:
+    request = {**make_review(obj_of(kind))["request"], "object": obj}
+    for webhook in ("mutate", "validate"):
+        assert engine.handle(request, webhook, Config()) == engine.Verdict()  # type: ignore[arg-type]
+    assert probe.seen == []
+
+
 def _with_networks(value: str | None) -> dict[str, Any]:
     pod = obj_of("Pod")
     if value is not None:
