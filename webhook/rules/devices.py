@@ -28,7 +28,7 @@ from typing import Any
 from webhook.k8s.paths import Path
 from webhook.k8s.paths import field as field_path
 from webhook.rules.base import Cause, Context, Findings, json_type
-from webhook.rules.fields import VM_ROOT, VMI_ROOT, map_at
+from webhook.rules.fields import VM_ROOT, VMI_ROOT, Reader, map_at, wrong_type
 from webhook.rules.registry import define
 
 NAME_OR_CLAIM_REQUIRED = define(
@@ -88,16 +88,6 @@ class Entry:
         return not self.device_name and self.claim
 
 
-def _text(raw: dict[str, Any], key: str, at: Path, problems: list[str]) -> str:
-    value = raw.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        problems.append(f"{field_path((*at, key))}: must be a string, got {json_type(value)}")
-        return ""
-    return value
-
-
 def read_entries(spec: dict[str, Any], root: Path, problems: list[str]) -> dict[str, list[Entry]]:
     """The gpus and hostDevices entries of the VMI spec at ``root``; type errors go to ``problems``."""
     out: dict[str, list[Entry]] = {"gpus": [], "hostDevices": []}
@@ -105,30 +95,19 @@ def read_entries(spec: dict[str, Any], root: Path, problems: list[str]) -> dict[
     devices = domain.get("devices") if isinstance(domain, dict) else None
     if not isinstance(devices, dict):
         return out  # absent, or a type problem the other rules report
+    r = Reader(problems)
     for key, _ in LISTS:
-        items = devices.get(key)
         at: Path = (*root, "domain", "devices", key)
-        if items is None:
-            continue
-        if not isinstance(items, list):
-            problems.append(f"{field_path(at)}: must be a list, got {json_type(items)}")
-            continue
-        for i, raw in enumerate(items):
-            if not isinstance(raw, dict):
-                problems.append(f"{field_path((*at, i))}: must be an object, got {json_type(raw)}")
-                continue
+        for i, raw in enumerate(r.items(devices, key, at) or []):
             where = (*at, i)
+            if not isinstance(raw, dict):
+                problems.append(wrong_type(where, "an object", raw))
+                continue
             claim = raw.get("claimName") is not None or raw.get("requestName") is not None
-            out[key].append(
-                Entry(
-                    i,
-                    _text(raw, "name", where, problems),
-                    _text(raw, "deviceName", where, problems),
-                    claim,
-                    _text(raw, "claimName", where, problems),
-                    _text(raw, "requestName", where, problems),
-                )
+            name, device_name, claim_name, request_name = (
+                r.string(raw, part, (*where, part)) or "" for part in ("name", "deviceName", "claimName", "requestName")
             )
+            out[key].append(Entry(i, name, device_name, claim, claim_name, request_name))
     return out
 
 
@@ -140,9 +119,7 @@ def check(spec: dict[str, Any], root: Path) -> Findings:
     """Every deviceName/claim problem of the VMI spec at ``root``."""
     problems: list[str] = []
     lists = read_entries(spec, root, problems)
-    claims_raw = spec.get("resourceClaims")
-    if claims_raw is not None and not isinstance(claims_raw, list):
-        problems.append(f"{field_path((*root, 'resourceClaims'))}: must be a list, got {json_type(claims_raw)}")
+    claims_raw = Reader(problems).items(spec, "resourceClaims", (*root, "resourceClaims"))
     if problems:
         return Findings(bad_request="; ".join(problems))
     causes: list[Cause] = []
