@@ -219,30 +219,30 @@ def preflight(warnings: list[str], rule: str) -> list[str]:
     return [w for w in warnings if w.startswith(f"preflight (preflight.{rule})")]
 
 
-# ----------------------------------------------------------------------------------------- K1-K4
+# ------------------------------------------------------------------------- the node findings (warn or enforce)
 
 
 CASES = {
     # rule: (nodes of the pool, the VMI, the field, words the message must hold)
-    "K1": (
+    "no-cpu-manager-node": (
         [dict(cpumanager="false")],
         dict(),
         "spec.domain.cpu.dedicatedCpuPlacement",
         ["kubevirt.io/cpumanager=true", "1 carry the label set to false"],
     ),
-    "K2": (
+    "not-enough-cpus": (
         [dict(cpu="8"), dict(cpu="12")],
         dict(cores=16),
         "spec.domain.cpu.dedicatedCpuPlacement",
         ["the largest has 12 allocatable CPUs", "needs 16 pinned CPUs"],
     ),
-    "K3": (
+    "not-enough-devices": (
         [dict()],
         {"metadata.annotations": {"vm-admission.io/passthrough": "10de:1eb8=2"}},
         "metadata.annotations.vm-admission.io/passthrough",
         [f"advertises {GPU}", "needs 2"],
     ),
-    "K4": (
+    "not-enough-memory": (
         [dict(memory="8Gi")],
         dict(memory="16Gi"),
         "spec.domain.resources.requests.memory",
@@ -303,7 +303,10 @@ def test_a_node_added_later_makes_the_same_vmi_fit_within_a_second(
     obj = vmi(pool, cores=32)
     cluster.node(f"{pool}-small", pool, cpu="8")
     try:
-        eventually(lambda: bool(preflight(dry_run(control_plane, namespace, obj)[1], "K2")), what="K2 warning")
+        eventually(
+            lambda: bool(preflight(dry_run(control_plane, namespace, obj)[1], "not-enough-cpus")),
+            what="not-enough-cpus warning",
+        )
         cluster.node(f"{pool}-big", pool, cpu="64")
         seen = eventually(lambda: not dry_run(control_plane, namespace, obj)[1], timeout=5, what="fit")
         assert seen < 1.5  # kubectl itself takes part of this
@@ -311,7 +314,7 @@ def test_a_node_added_later_makes_the_same_vmi_fit_within_a_second(
         cluster.delete_nodes(pool)
 
 
-# ------------------------------------------------------------------------------------------ K5, K6
+# ------------------------------------------------------------------------------- the KubeVirt CR (always causes)
 
 
 def test_device_missing_from_permitted_host_devices_is_denied_k5(
@@ -343,7 +346,7 @@ def test_removing_the_host_devices_gate_makes_k6_fire(
             code, _, errors = dry_run(control_plane, namespace, obj)
             return code != 0 and "HostDevices feature gate" in errors
 
-        eventually(denied, what="K6 denial")
+        eventually(denied, what="host-devices-gate-off denial")
         [k6] = [c for c in causes(control_plane, namespace, obj) if c["field"] == "spec.domain.devices.hostDevices"]
         assert "featureGates" in k6["message"]
     finally:
@@ -360,10 +363,10 @@ def test_cpu_manager_gate_off_is_named_in_k1(
     try:
 
         def gate_named() -> bool:
-            warnings = preflight(dry_run(control_plane, namespace, vmi(pool))[1], "K1")
+            warnings = preflight(dry_run(control_plane, namespace, vmi(pool))[1], "no-cpu-manager-node")
             return bool(warnings) and "CPUManager feature gate" in warnings[0]
 
-        eventually(gate_named, what="K1 naming the CPUManager gate")
+        eventually(gate_named, what="no-cpu-manager-node naming the CPUManager gate")
     finally:
         cluster.kubevirt(["CPUManager", "HostDevices"], permitted=[GPU])
         cluster.delete_nodes(pool)
@@ -380,7 +383,10 @@ def test_the_view_survives_an_api_server_restart_and_sees_what_changed(
     obj = vmi(pool, cores=8)
     errors = view.server.metric("vm_admission_cluster_watch_restarts_total", kind="Node", reason="error")
     try:
-        eventually(lambda: bool(preflight(dry_run(control_plane, namespace, obj)[1], "K2")), what="K2 warning")
+        eventually(
+            lambda: bool(preflight(dry_run(control_plane, namespace, obj)[1], "not-enough-cpus")),
+            what="not-enough-cpus warning",
+        )
         control_plane.stop_apiserver()
         # While the API server is down a review never waits on it: our answers stay fast.
         review = {

@@ -18,7 +18,6 @@ import pytest
 import yaml
 
 from tests.e2e import test_audit
-from tests.e2e.conftest import Load
 from tests.e2e.test_apiserver_admission import PASSTHROUGH, containers, create_pod, launcher_pod
 from tests.e2e.test_audit import EXPECTED, Seeder, _bind, cron_job_rules, seed
 from tests.packaging.test_image import start_chart_server
@@ -75,9 +74,9 @@ def image_server(
 
 
 def test_the_images_serve_makes_a_launcher_pod_guaranteed(
-    container_image: str, api: Any, image_server: ServerProcess, namespace: str, example: Load
+    container_image: str, api: Any, image_server: ServerProcess, namespace: str
 ) -> None:
-    pod = create_pod(api, namespace, launcher_pod(example))
+    pod = create_pod(api, namespace, launcher_pod())
     assert pod["status"]["qosClass"] == "Guaranteed"
     for name, c in containers(pod).items():
         res = c["resources"]
