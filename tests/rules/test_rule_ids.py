@@ -87,7 +87,18 @@ def test_docs_rules_md_is_generated_from_the_registry() -> None:
     """CI fails when a rule is added, renamed or retitled without regenerating the page."""
     done = subprocess.run([sys.executable, str(REPO / "scripts" / "rules-doc"), "--check"], capture_output=True)
     assert done.returncode == 0, done.stderr.decode()
+    assert catalog.render() == RULES_DOC.read_text(encoding="utf-8")  # the same page, rendered in process
     assert documented() == {r.id: r.kind for r in catalog.rules()}
+
+
+def test_the_renaming_table_lists_old_codes_in_their_order_then_the_old_words() -> None:
+    table = RULES_DOC.read_text(encoding="utf-8").split("## Renamed ids", 1)[1]
+    olds = re.findall(r"^\| `([^`]+)` \| \[`([^`]+)`\]\(#([^)]+)\) \|$", table, re.M)
+    assert [old for old, _, _ in olds][:3] == ["cpu.G1", "cpu.G2", "cpu.G3"]
+    assert [old for old, _, _ in olds].index("cpu.R2") < [old for old, _, _ in olds].index("cpu.R10")
+    assert all(new == anchor and registry.get(new) is not None for _, new, anchor in olds)
+    assert registry._code_order("network.N12") == ("network", "N", 12)
+    assert registry._code_order("qos.quantity") == ("qos", "~quantity", 0)
 
 
 def test_every_denying_rule_is_used_where_it_is_defined() -> None:
