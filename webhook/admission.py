@@ -135,8 +135,7 @@ def _rules_by_request() -> dict[tuple[str, Phase, str], tuple[Rule, ...]]:
         for hook in kind.hooks:
             for phase in PHASES:
                 for operation in hook.operations if hook.rules(phase) else ():
-                    key = (kind.kind, phase, operation)
-                    out[key] = out.get(key, ()) + hook.rules(phase)
+                    out[(kind.kind, phase, operation)] = hook.rules(phase)  # one hook per operation of a kind
     return out
 
 

@@ -43,3 +43,10 @@ def test_a_kind_names_itself_as_the_api_server_does() -> None:
         "virtualmachines",
     ]
     assert admission.POD.hooks[1].rules("mutate") == ()
+
+
+def test_no_two_hooks_of_a_kind_take_the_same_operation() -> None:
+    """The API server would call both: each (kind, phase, operation) has one hook, whose rules the engine runs."""
+    for kind in admission.TABLE:
+        operations = [op for hook in kind.hooks for op in hook.operations]
+        assert len(operations) == len(set(operations)), kind.kind
