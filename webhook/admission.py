@@ -43,13 +43,14 @@ class Hook:
 
 @dataclass(frozen=True, slots=True)
 class Kind:
-    """One kind we review: where it lives in the API, and its webhooks."""
+    """A kind and where it lives in the API; with hooks, one we review (the audit also lists PolicyReports, a kind
+    without hooks)."""
 
     kind: str
     group: str
     version: str
     plural: str
-    hooks: tuple[Hook, ...]
+    hooks: tuple[Hook, ...] = ()
 
     @property
     def api_version(self) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from webhook import admission
+from webhook.admission import Kind as Kind  # the kinds it lists: the admission table's, and PolicyReports
 from webhook.cluster.client import Client, error_message
 from webhook.config import Config
 from webhook.engine import Verdict, handle
@@ -38,27 +39,9 @@ NOT_PINNED = "not pinned (the pod is not Guaranteed, so the CPU manager gives it
 Result = Literal["fail", "warn", "error"]
 
 
-@dataclass(frozen=True, slots=True)
-class Kind:
-    """One kind the audit lists: its group/version/plural and the name its findings are printed with."""
-
-    kind: str
-    group: str
-    version: str
-    plural: str
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    @property
-    def resource(self) -> str:
-        return f"{self.plural}.{self.group}" if self.group else self.plural
-
-
 # The admission table's kinds, VMs first: a VM's findings name its template before its VMI and launcher pod
 # repeat them.
-KINDS = tuple(Kind(k.kind, k.group, k.version, k.plural) for k in (admission.VM, admission.VMI, admission.POD))
+KINDS = (admission.VM, admission.VMI, admission.POD)
 
 
 class AuditError(Exception):
@@ -297,5 +280,3 @@ def run_audit(
     run.summary.requests = api.requests
     run.summary.seconds = time.monotonic() - started
     return run
-
-
