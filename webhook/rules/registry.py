@@ -104,6 +104,8 @@ defined once, where it is checked, with `define(...)` in its module; this page i
 """
 
 _KINDS = """\
+## What the kinds mean
+
 Kind `deny`: a 422 cause (with `enforcement: warn`, a `would deny:` warning and a would-deny count instead).
 Kind `reserved`: the id is reserved and emitted by no rule today.
 Kind `preflight`: needs the cluster view; a warning `preflight (<id>): <field>: <message>` under
