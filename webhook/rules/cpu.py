@@ -561,11 +561,24 @@ def _numa(s: CpuSpec) -> Path:
 # --- memory requests and limits (every VMI and VM template) -----------------------------------------------
 
 
-def negative_memory_request(s: CpuSpec) -> Cause | None:
-    if s.known("requests.memory") and s.q(REQ_MEM) < 0:
-        message = f"must not be negative (got {quoted(s.raw[REQ_MEM])})"
-        return Cause.at(_res(s, REQ_MEM), message, rule=NEGATIVE_MEMORY_REQUEST)
+def _negative(s: CpuSpec, res: Resource, rule: str) -> Cause | None:
+    if s.known(_name(res)) and s.q(res) < 0:
+        return Cause.at(_res(s, res), f"must not be negative (got {quoted(s.raw[res])})", rule=rule)
     return None
+
+
+def _request_above_limit(s: CpuSpec, req: Resource, lim: Resource, rule: str) -> Cause | None:
+    if s.known(_name(req), _name(lim)) and s.q(lim) > 0 and s.q(req) > s.q(lim):
+        message = (
+            f"{quoted(s.raw[req])} is greater than {field_path(_res(s, lim))} {quoted(s.raw[lim])}: "
+            "lower the request or raise the limit"
+        )
+        return Cause.at(_res(s, req), message, rule=rule)
+    return None
+
+
+def negative_memory_request(s: CpuSpec) -> Cause | None:
+    return _negative(s, REQ_MEM, NEGATIVE_MEMORY_REQUEST)
 
 
 def memory_request_below_1m(s: CpuSpec) -> Cause | None:
@@ -576,21 +589,11 @@ def memory_request_below_1m(s: CpuSpec) -> Cause | None:
 
 
 def negative_memory_limit(s: CpuSpec) -> Cause | None:
-    if s.known("limits.memory") and s.q(LIM_MEM) < 0:
-        message = f"must not be negative (got {quoted(s.raw[LIM_MEM])})"
-        return Cause.at(_res(s, LIM_MEM), message, rule=NEGATIVE_MEMORY_LIMIT)
-    return None
+    return _negative(s, LIM_MEM, NEGATIVE_MEMORY_LIMIT)
 
 
 def memory_request_above_limit(s: CpuSpec) -> Cause | None:
-    rm, lm = s.q(REQ_MEM), s.q(LIM_MEM)
-    if s.known("limits.memory", "requests.memory") and lm > 0 and rm > lm:
-        message = (
-            f"{quoted(s.raw[REQ_MEM])} is greater than {field_path(_res(s, LIM_MEM))} {quoted(s.raw[LIM_MEM])}: "
-            "lower the request or raise the limit"
-        )
-        return Cause.at(_res(s, REQ_MEM), message, rule=MEMORY_REQUEST_ABOVE_LIMIT)
-    return None
+    return _request_above_limit(s, REQ_MEM, LIM_MEM, MEMORY_REQUEST_ABOVE_LIMIT)
 
 
 # --- hugepages (the page size itself is checked while reading: cpu.bad-hugepage-size) ---------------------
@@ -641,28 +644,15 @@ def memory_not_hugepage_multiple(s: CpuSpec) -> Cause | None:
 
 
 def negative_cpu_request(s: CpuSpec) -> Cause | None:
-    if s.known("requests.cpu") and s.q(REQ_CPU) < 0:
-        message = f"must not be negative (got {quoted(s.raw[REQ_CPU])})"
-        return Cause.at(_res(s, REQ_CPU), message, rule=NEGATIVE_CPU_REQUEST)
-    return None
+    return _negative(s, REQ_CPU, NEGATIVE_CPU_REQUEST)
 
 
 def negative_cpu_limit(s: CpuSpec) -> Cause | None:
-    if s.known("limits.cpu") and s.q(LIM_CPU) < 0:
-        message = f"must not be negative (got {quoted(s.raw[LIM_CPU])})"
-        return Cause.at(_res(s, LIM_CPU), message, rule=NEGATIVE_CPU_LIMIT)
-    return None
+    return _negative(s, LIM_CPU, NEGATIVE_CPU_LIMIT)
 
 
 def cpu_request_above_limit(s: CpuSpec) -> Cause | None:
-    rq, lq = s.q(REQ_CPU), s.q(LIM_CPU)
-    if s.known("requests.cpu", "limits.cpu") and lq > 0 and rq > lq:
-        message = (
-            f"{quoted(s.raw[REQ_CPU])} is greater than {field_path(_res(s, LIM_CPU))} {quoted(s.raw[LIM_CPU])}: "
-            "lower the request or raise the limit"
-        )
-        return Cause.at(_res(s, REQ_CPU), message, rule=CPU_REQUEST_ABOVE_LIMIT)
-    return None
+    return _request_above_limit(s, REQ_CPU, LIM_CPU, CPU_REQUEST_ABOVE_LIMIT)
 
 
 # --- dedicated CPUs: KubeVirt's validateCpuPinning ----------------------------------------------------------
