@@ -13,7 +13,6 @@ happens on the event loop thread, which also serves the scrape; nothing else wri
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -22,11 +21,10 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 
 from webhook import build
 from webhook.review_counters import DURATION_BUCKETS, Tally
+from webhook.rules.registry import RULE_ID  # the ids rules emit: anything else is counted as "other"
 
 if TYPE_CHECKING:
     from webhook.engine import Verdict
-
-RULE_ID = re.compile(r"[a-z]+\.[A-Za-z0-9-]+")  # docs/rules.md; anything else is counted as "other"
 
 
 class ReviewStats:

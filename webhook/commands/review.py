@@ -310,18 +310,6 @@ def _has_template(obj: dict[str, Any]) -> bool:
     return isinstance(spec, dict) and isinstance(spec.get("template"), dict)
 
 
-def review_sources(
-    sources: Sequence[Source],
-    config_path: str | None,
-    operation: Operation = "CREATE",
-    olds: Sequence[Source] = (),
-    cluster: ClusterSnapshot | None = None,
-) -> list[Outcome]:
-    """Run the engine chain on every source (raises :class:`ConfigError` for a bad config file)."""
-    reviewer = Reviewer(load_config(config_path), operation, olds, cluster)
-    return [reviewer.review(src) for src in sources]
-
-
 # --- printing ------------------------------------------------------------------------------------------
 
 
@@ -494,18 +482,6 @@ def run_review(items: Iterable[Item], reviewer: Reviewer, emitter: Emitter, stde
             counts.denied += not outcome.admitted
             emitter.outcome(outcome)
     return counts
-
-
-def render_text(outcomes: Sequence[Outcome]) -> str:
-    """The text output of ``outcomes`` as one string (tests, docs)."""
-    import io
-
-    buf = io.StringIO()
-    emitter = TextEmitter(buf, len({o.source.file for o in outcomes}) > 1)
-    for o in outcomes:
-        emitter.outcome(o)
-    emitter.finish(Counts(len(outcomes), sum(not o.admitted for o in outcomes)))
-    return buf.getvalue()
 
 
 # --- command -------------------------------------------------------------------------------------------
